@@ -1,0 +1,115 @@
+"""Run configuration: typed dataclasses, the one source of truth; files and CLI flags override fields.
+
+Defaults are the paper's "Implementation Details" (ALGORITHM.md): Adam 1e-3 for detector and weight net,
+StepLR(5, 0.1), alpha = 1e-3, beta = 1, lambda = 0.01, batch 25, 224 px, EfficientNet-B0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class ModelConfig:
+    backbone: str = "efficientnet_b0"
+    weights: str | None = "imagenet"  # None / "none" | "imagenet" | path to backbone weights
+    image_size: int = 224
+
+
+@dataclass
+class DataConfig:
+    benchmark: str = "gid-fs23"
+    data_root: str | None = None  # prepared face-crop root (manifest.csv); LTW_DATA_ROOT if unset
+    num_workers: int = 2
+
+
+@dataclass
+class TrainConfig:
+    method: str = "ltw"
+    epochs: int = 10
+    batch_size: int = 25
+    lr: float = 1e-3  # gamma: detector Adam learning rate
+    weight_lr: float = 1e-3  # phi: weight-net Adam learning rate
+    alpha: float = 1e-3  # virtual-update step (Eq. 2)
+    beta: float = 1.0  # meta-test weight (Eq. 4)
+    lam: float = 0.01  # ICC weight (Eq. 11)
+    lr_step: int = 5  # StepLR step size, epochs
+    lr_gamma: float = 0.1  # StepLR factor
+    focal_gamma: float = 2.0
+    weight_net_dropout: float = 0.5
+    seed: int = 0
+    steps_per_epoch: int | None = None  # None: one pass over the data
+    jit_compile: bool = False
+    deterministic: bool = False  # tf.config.experimental.enable_op_determinism (exact resume on GPU)
+
+
+@dataclass
+class RunConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RunConfig:
+        """Build from a nested dict, rejecting unknown sections and keys by name."""
+        config = cls()
+        return config.override(raw)
+
+    def override(self, raw: dict[str, Any]) -> RunConfig:
+        """Return a copy with ``{"section": {"key": value}}`` (or ``{"section.key": value}``) applied."""
+        updates: dict[str, dict[str, Any]] = {}
+        for key, value in raw.items():
+            if "." in key:
+                section, name = key.split(".", 1)
+                updates.setdefault(section, {})[name] = value
+            elif isinstance(value, dict):
+                updates.setdefault(key, {}).update(value)
+            else:
+                raise ValueError(f"config key {key!r} must be a section ({', '.join(self._sections())})")
+        sections = {}
+        for section, values in updates.items():
+            if section not in self._sections():
+                raise ValueError(f"unknown config section {section!r}; valid: {', '.join(self._sections())}")
+            current = getattr(self, section)
+            valid = {f.name for f in dataclasses.fields(current)}
+            unknown = sorted(set(values) - valid)
+            if unknown:
+                raise ValueError(f"unknown {section} setting(s) {unknown}; valid: {', '.join(sorted(valid))}")
+            sections[section] = dataclasses.replace(current, **values)
+        return dataclasses.replace(self, **sections)
+
+    @staticmethod
+    def _sections() -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(RunConfig))
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Defaults, then a JSON/YAML file, then ``overrides`` (e.g. CLI flags)."""
+    config = RunConfig()
+    if path is not None:
+        with open(path, encoding="utf-8") as fh:
+            raw = yaml.safe_load(fh) if str(path).endswith((".yaml", ".yml")) else json.load(fh)
+        if not isinstance(raw, dict):
+            raise ValueError(f"config file {path} must hold a mapping of sections")
+        config = config.override(raw)
+    if overrides:
+        config = config.override(overrides)
+    return config
+
+
+def save_config(config: RunConfig, path: str | os.PathLike) -> None:
+    """Write the resolved config as JSON atomically (temp file, then rename)."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(config.to_dict(), fh, indent=2, sort_keys=True)
+        fh.write("\n")
+    os.replace(tmp, path)

@@ -1,0 +1,82 @@
+"""The one small interface every training method implements, and the plain (single-loss) methods' base.
+
+The trainer only ever calls ``begin_epoch``, ``set_learning_rates``, ``train_step(batch, meta_batch)`` and
+``trackables``; the data pipeline reads the class flags ``uses_meta_split`` / ``paired_meta``. Nothing outside
+``methods/`` branches on a method's name.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import keras
+import tensorflow as tf
+
+from ltw_tf.config import TrainConfig
+
+Batch = tuple[tf.Tensor, tf.Tensor]  # (images 0-255, labels 0 real / 1 fake)
+
+
+def step_lr(base: float, epoch: int, step: int, gamma: float) -> float:
+    """StepLR: ``base * gamma ** (epoch // step)``."""
+    return base * gamma ** (epoch // step)
+
+
+class Method:
+    """A training method: owns its optimizers (and any extra model) and one compiled train step."""
+
+    name: ClassVar[str] = ""
+    uses_meta_split: ClassVar[bool] = False  # batches from D_train, meta batches from D_meta (per epoch)
+    paired_meta: ClassVar[bool] = False  # meta batch paired with the batch and label-flipped (ALGORITHM.md)
+
+    def __init__(self, detector: keras.Model, config: TrainConfig):
+        self.detector = detector
+        self.config = config
+        self.optimizer = keras.optimizers.Adam(config.lr)
+        self.optimizer.build(detector.trainable_variables)
+        self._compiled = tf.function(self._train_step, jit_compile=config.jit_compile, reduce_retracing=True)
+
+    def _train_step(self, batch: Batch, meta_batch: Batch | None) -> dict[str, tf.Tensor]:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def train_step(self, batch: Batch, meta_batch: Batch | None = None) -> dict[str, tf.Tensor]:
+        """One optimisation step; returns scalar logs (always with a ``loss`` entry)."""
+        return self._compiled(batch, meta_batch)
+
+    def begin_epoch(self, epoch: int) -> None:
+        """Hook called by the trainer before each epoch (0-based)."""
+
+    def learning_rates(self) -> list[tuple[keras.optimizers.Optimizer, float]]:
+        """(optimizer, base learning rate) pairs driven by the trainer's StepLR."""
+        return [(self.optimizer, self.config.lr)]
+
+    def schedule_epoch(self, epoch: int) -> int:
+        """The epoch the LR schedule sees (a method with phases restarts it)."""
+        return epoch
+
+    def set_learning_rates(self, epoch: int) -> None:
+        """Apply StepLR (step ``lr_step`` epochs, factor ``lr_gamma``) to every optimizer."""
+        e = self.schedule_epoch(epoch)
+        for optimizer, base in self.learning_rates():
+            optimizer.learning_rate = step_lr(base, e, self.config.lr_step, self.config.lr_gamma)
+
+    def trackables(self) -> dict[str, Any]:
+        """Everything a checkpoint must hold for an exact resume."""
+        return {"detector": self.detector, "optimizer": self.optimizer}
+
+
+class PlainMethod(Method):
+    """A detector trained on one per-sample loss over all source domains (Alltrain, Focal)."""
+
+    def per_sample_loss(self, labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def _train_step(self, batch: Batch, meta_batch: Batch | None) -> dict[str, tf.Tensor]:
+        del meta_batch  # plain methods ignore the meta-split
+        images, labels = batch
+        variables = self.detector.trainable_variables
+        with tf.GradientTape() as tape:
+            _, logits = self.detector(images, training=True)  # updates BN moving statistics
+            loss = tf.reduce_mean(self.per_sample_loss(labels, logits))
+        self.optimizer.apply(tape.gradient(loss, variables), variables)
+        return {"loss": loss}

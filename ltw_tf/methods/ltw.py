@@ -1,0 +1,193 @@
+"""Learning to Weight (Eq. 1-6): the pure second-order meta step and the LTW method with its ablations.
+
+``meta_gradients`` is the whole algorithm of one step as a side-effect-free function: weighted meta-train loss
+T at theta, virtual SGD update theta' = theta - alpha dT/dtheta recorded for second order, meta-test loss M at
+theta' through ``stateless_call``, then G_theta = d(T + beta M)/dtheta and G_w = dM/dw (ALGORITHM.md).
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import tensorflow as tf
+
+from ltw_tf.losses import detection_loss
+from ltw_tf.methods.base import Batch, Method
+from ltw_tf.models.detector import feature_shape
+from ltw_tf.models.weight_net import build_weight_net
+
+_ZERO = tf.UnconnectedGradients.ZERO
+
+
+def _snapshot(variables) -> list[tf.Tensor]:
+    """Current values as plain tensors, so tapes can watch them and nothing is ever assigned."""
+    return [tf.identity(v.value) for v in variables]
+
+
+def meta_step(detector: keras.Model, weight_net: keras.Model | None, batch: Batch, meta_batch: Batch | None,
+              *, alpha: float, beta: float, lam: float, first_order: bool = False):
+    """One LTW step without side effects.
+
+    Returns ``(theta_grads, w_grads, logs, detector_state, weight_net_state)``; the two states are the
+    non-trainable values (BN moving statistics, dropout seeds) produced by the meta-train forward at theta,
+    for the caller to assign. ``weight_net=None`` means p == 1 (MLDG, LTW w/o weight-aware); ``beta == 0``
+    skips meta-test (and gives zero G_w). ``first_order=True`` cuts the second-order path (the public code's
+    bug: G_w is then exactly zero) and exists to show the tests can tell the two apart.
+    """
+    images, labels = batch
+    theta = _snapshot(detector.trainable_variables)
+    det_state = _snapshot(detector.non_trainable_variables)
+    w = _snapshot(weight_net.trainable_variables) if weight_net is not None else []
+    wn_state = _snapshot(weight_net.non_trainable_variables) if weight_net is not None else []
+    weights, new_wn_state = None, wn_state
+    with tf.GradientTape() as outer:
+        outer.watch(theta + w)
+        with tf.GradientTape() as inner:
+            inner.watch(theta)
+            (features, logits), new_det_state = detector.stateless_call(theta, det_state, images, training=True)
+            if weight_net is not None:  # p(stop_gradient(F); w): the weight depends on w only
+                weights, new_wn_state = weight_net.stateless_call(
+                    w, wn_state, tf.stop_gradient(features), training=weight_net.trainable)
+            train_loss = detection_loss(labels, logits, lam, weights)  # Eq. 1: T(theta, w)
+        # T's value and theta-gradient without its direct path to w: w learns from M alone (Eq. 6).
+        frozen_weights = None if weights is None else tf.stop_gradient(weights)
+        objective = detection_loss(labels, logits, lam, frozen_weights)
+        meta_loss = tf.zeros_like(train_loss)
+        if beta:
+            inner_grads = inner.gradient(train_loss, theta, unconnected_gradients=_ZERO)
+            if first_order:
+                inner_grads = [tf.stop_gradient(g) for g in inner_grads]
+            theta_prime = [t - alpha * g for t, g in zip(theta, inner_grads)]  # Eq. 2: virtual update
+            meta_images, meta_labels = meta_batch
+            (_, meta_logits), _ = detector.stateless_call(theta_prime, new_det_state, meta_images, training=True)
+            meta_loss = detection_loss(meta_labels, meta_logits, lam)  # Eq. 3: M(theta', w), unweighted
+            objective = objective + beta * meta_loss  # Eq. 4
+    grads = outer.gradient(objective, theta + w, unconnected_gradients=_ZERO)
+    theta_grads = grads[: len(theta)]
+    w_grads = [g / beta if beta else g for g in grads[len(theta):]]  # d(beta M)/dw / beta = dM/dw (Eq. 6)
+    logs = {"loss": train_loss + beta * meta_loss, "train_loss": train_loss, "meta_loss": meta_loss}
+    if weights is not None:
+        logs["weight_mean"] = tf.reduce_mean(weights)
+        logs["weight_std"] = tf.math.reduce_std(weights)
+    return theta_grads, w_grads, logs, new_det_state, new_wn_state
+
+
+def meta_gradients(detector: keras.Model, weight_net: keras.Model | None, batch: Batch, meta_batch: Batch,
+                   *, alpha: float, beta: float, lam: float, first_order: bool = False):
+    """(G_theta, G_w, logs) of one LTW step (Eq. 4-6); changes no variable. See ``meta_step``."""
+    theta_grads, w_grads, logs, _, _ = meta_step(detector, weight_net, batch, meta_batch, alpha=alpha,
+                                                 beta=beta, lam=lam, first_order=first_order)
+    return theta_grads, w_grads, logs
+
+
+def _assign(variables, values) -> None:
+    for variable, value in zip(variables, values):
+        variable.assign(value)
+
+
+class LTW(Method):
+    """Full LTW: weight-aware net, ICC, meta-split with paired meta batches, second-order meta-test."""
+
+    name = "ltw"
+    uses_meta_split = True
+    paired_meta = True
+    use_weight_net = True
+    use_icc = True
+
+    def __init__(self, detector: keras.Model, config):
+        super().__init__(detector, config)
+        self.lam = config.lam if self.use_icc else 0.0
+        self.weight_net = None
+        if self.use_weight_net:
+            self.weight_net = build_weight_net(feature_shape(detector), dropout=config.weight_net_dropout,
+                                               dtype=detector.outputs[0].dtype)
+            self.weight_optimizer = keras.optimizers.Adam(config.weight_lr)
+            self.weight_optimizer.build(self.weight_net.trainable_variables)
+
+    def _meta_update(self, batch, meta_batch, optimizer, beta: float) -> dict[str, tf.Tensor]:
+        theta_grads, w_grads, logs, det_state, wn_state = meta_step(
+            self.detector, self.weight_net, batch, meta_batch, alpha=self.config.alpha, beta=beta, lam=self.lam)
+        optimizer.apply(theta_grads, self.detector.trainable_variables)  # Eq. 5
+        _assign(self.detector.non_trainable_variables, det_state)  # BN stats from the meta-train forward
+        if self.weight_net is not None and self.weight_net.trainable:
+            self.weight_optimizer.apply(w_grads, self.weight_net.trainable_variables)  # Eq. 6
+            _assign(self.weight_net.non_trainable_variables, wn_state)
+        return logs
+
+    def _train_step(self, batch, meta_batch):
+        return self._meta_update(batch, meta_batch, self.optimizer, self.config.beta)
+
+    def learning_rates(self):
+        rates = super().learning_rates()
+        if self.weight_net is not None:
+            rates.append((self.weight_optimizer, self.config.weight_lr))
+        return rates
+
+    def trackables(self):
+        items = super().trackables()
+        if self.weight_net is not None:
+            items.update(weight_net=self.weight_net, weight_optimizer=self.weight_optimizer)
+        return items
+
+
+class LTWNoICC(LTW):
+    """Ablation (Table 5): lambda = 0."""
+
+    name = "ltw-no-icc"
+    use_icc = False
+
+
+class LTWNoWeight(LTW):
+    """Ablation (Table 5): no weight-aware net, p == 1."""
+
+    name = "ltw-no-weight"
+    use_weight_net = False
+
+
+class LTWNoMetaTest(LTW):
+    """Ablation (Table 5): train full LTW, then retrain with beta = 0 and the learned weight net frozen.
+
+    Choice: the first ceil(epochs / 2) epochs are full LTW; then the detector is reset to its initial weights
+    and retrained (fresh Adam, LR schedule restarted) on the weighted loss T alone, the weight net in
+    inference mode.
+    """
+
+    name = "ltw-no-meta-test"
+
+    def __init__(self, detector, config):
+        super().__init__(detector, config)
+        self.switch_epoch = math.ceil(config.epochs / 2)
+        self.initial_detector = [tf.Variable(v.value, trainable=False) for v in detector.variables]
+        self.retraining = tf.Variable(False, trainable=False)
+        self.retrain_optimizer = keras.optimizers.Adam(config.lr)
+        self.retrain_optimizer.build(detector.trainable_variables)
+        self._retrain_compiled = tf.function(self._retrain_step, jit_compile=config.jit_compile)
+
+    def begin_epoch(self, epoch: int) -> None:
+        if epoch < self.switch_epoch:
+            return
+        if not bool(self.retraining.numpy()):
+            _assign(self.detector.variables, self.initial_detector)
+            self.retraining.assign(True)
+        self.weight_net.trainable = False
+
+    def schedule_epoch(self, epoch: int) -> int:
+        return epoch - self.switch_epoch if epoch >= self.switch_epoch else epoch
+
+    def _retrain_step(self, batch, meta_batch):
+        return self._meta_update(batch, meta_batch, self.retrain_optimizer, beta=0.0)
+
+    def train_step(self, batch, meta_batch=None):
+        if bool(self.retraining.numpy()):
+            return self._retrain_compiled(batch, meta_batch)
+        return super().train_step(batch, meta_batch)
+
+    def learning_rates(self):
+        return [*super().learning_rates(), (self.retrain_optimizer, self.config.lr)]
+
+    def trackables(self):
+        items = super().trackables()
+        items.update(initial_detector=self.initial_detector, retraining=self.retraining,
+                     retrain_optimizer=self.retrain_optimizer)
+        return items

@@ -1,0 +1,96 @@
+"""Backbone registry: name -> Keras feature extractor taking 0-255 RGB pixels.
+
+Every backbone here carries its own input normalisation inside the model, so the detector (and everything
+exported from it) always takes raw 0-255 pixels. Weights: None (random init), "imagenet" (Keras download,
+needs the internet) or a path to a ``.weights.h5`` file of the backbone.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import keras
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """How to build one backbone and normalise its input."""
+
+    build: Callable[..., keras.Model]  # keras.applications-style: (include_top, weights, input_shape)
+    preprocess: Callable[[keras.KerasTensor], keras.KerasTensor] | None  # None: the model normalises itself
+    channels: int  # C of the last feature map
+
+
+def _caffe_preprocess(x):
+    """VGG/ResNet50 'caffe' mode: RGB->BGR and ImageNet mean subtraction (keras.applications.resnet50)."""
+    return keras.applications.resnet50.preprocess_input(x)
+
+
+def _tf_preprocess(x):
+    """Xception 'tf' mode: scale 0-255 to [-1, 1]."""
+    return keras.applications.xception.preprocess_input(x)
+
+
+def _tiny(include_top: bool = False, weights=None, input_shape=(64, 64, 3), dtype: str | None = None):
+    """A 3-block CNN (32 channels, ~20k params) for tests and CPU smoke runs."""
+    del include_top
+    if weights not in (None,):
+        raise ValueError("the tiny backbone has no pretrained weights; use --weights none or a file")
+    inputs = keras.Input(input_shape, dtype=dtype)
+    x = keras.layers.Rescaling(1.0 / 255.0, dtype=dtype)(inputs)
+    for i, width in enumerate((16, 32, 32)):
+        x = keras.layers.Conv2D(width, 3, strides=2, padding="same", use_bias=False, dtype=dtype,
+                                name=f"tiny_conv{i}")(x)
+        x = keras.layers.BatchNormalization(dtype=dtype, name=f"tiny_bn{i}")(x)
+        x = keras.layers.Activation("relu", dtype=dtype, name=f"tiny_relu{i}")(x)
+    return keras.Model(inputs, x, name="tiny")
+
+
+BACKBONES: dict[str, BackboneSpec] = {
+    "efficientnet_b0": BackboneSpec(keras.applications.EfficientNetB0, None, 1280),
+    "efficientnet_b2": BackboneSpec(keras.applications.EfficientNetB2, None, 1408),
+    "efficientnet_b4": BackboneSpec(keras.applications.EfficientNetB4, None, 1792),
+    "xception": BackboneSpec(keras.applications.Xception, _tf_preprocess, 2048),
+    "resnet50": BackboneSpec(keras.applications.ResNet50, _caffe_preprocess, 2048),
+    "vgg19": BackboneSpec(keras.applications.VGG19, _caffe_preprocess, 512),
+    "tiny": BackboneSpec(_tiny, None, 32),
+}
+
+
+def backbone_spec(name: str) -> BackboneSpec:
+    """Look a backbone up by name, with the valid names in the error."""
+    try:
+        return BACKBONES[name]
+    except KeyError:
+        raise ValueError(f"unknown backbone {name!r}; valid: {', '.join(sorted(BACKBONES))}") from None
+
+
+def build_backbone(name: str, image_size: int, weights: str | None = None,
+                   dtype: str | None = None) -> keras.Model:
+    """Build backbone ``name`` for ``image_size`` square inputs; returns a model image -> feature map.
+
+    ``weights``: None / "none" (random init), "imagenet" (downloaded by Keras), or a path to weights of this
+    backbone saved with ``model.save_weights``.
+    """
+    spec = backbone_spec(name)
+    shape = (image_size, image_size, 3)
+    if weights in (None, "none"):
+        load_path, keras_weights = None, None
+    elif weights == "imagenet":
+        load_path, keras_weights = None, "imagenet"
+    else:
+        if not os.path.isfile(weights):
+            raise FileNotFoundError(f"backbone weights file not found: {weights}")
+        load_path, keras_weights = weights, None
+    kwargs = {"dtype": dtype} if name == "tiny" else {}
+    if dtype not in (None, "float32") and name != "tiny":
+        raise ValueError(f"backbone {name!r} is float32 only; float64 is for the tiny test backbone")
+    base = spec.build(include_top=False, weights=keras_weights, input_shape=shape, **kwargs)
+    if load_path is not None:
+        base.load_weights(load_path)
+    if spec.preprocess is None:
+        return base
+    inputs = keras.Input(shape)
+    return keras.Model(inputs, base(spec.preprocess(inputs)), name=f"{name}_normalised")

@@ -1,0 +1,31 @@
+"""The detector f(theta): backbone -> feature map F -> global average pool -> Dense(1) -> logit.
+
+It returns ``(F, logit)``: F feeds the weight-aware net (as a constant), the logit the losses. The probability
+of *fake* is ``sigmoid(logit)``; labels are 0 = real, 1 = fake. This is the only model that is exported.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from ltw_tf.models.backbones import build_backbone
+from ltw_tf.models.exact_bn import use_exact_moments
+
+
+def build_detector(backbone: str = "efficientnet_b0", image_size: int = 224, weights: str | None = None,
+                   dtype: str | None = None) -> keras.Model:
+    """Build f(theta) taking 0-255 RGB images of ``image_size`` and returning ``(features, logit)``.
+
+    BN layers get exact second-order moments (``exact_bn``) so the meta step differentiates correctly.
+    """
+    base = build_backbone(backbone, image_size, weights, dtype=dtype)
+    inputs = keras.Input((image_size, image_size, 3), dtype=dtype, name="image")
+    features = base(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D(dtype=dtype, name="pool")(features)
+    logit = keras.layers.Dense(1, dtype=dtype, name="logit")(pooled)
+    return use_exact_moments(keras.Model(inputs, (features, logit), name=f"detector_{backbone}"))
+
+
+def feature_shape(detector: keras.Model) -> tuple[int, int, int]:
+    """(h, w, C) of the detector's feature map, for building the weight net."""
+    return tuple(detector.outputs[0].shape[1:])
