@@ -84,12 +84,46 @@ class RunConfig:
             unknown = sorted(set(values) - valid)
             if unknown:
                 raise ValueError(f"unknown {section} setting(s) {unknown}; valid: {', '.join(sorted(valid))}")
+            types = {f.name: f.type for f in dataclasses.fields(current)}
+            values = {k: _coerce(f"{section}.{k}", types[k], v) for k, v in values.items()}
             sections[section] = dataclasses.replace(current, **values)
         return dataclasses.replace(self, **sections)
 
     @staticmethod
     def _sections() -> tuple[str, ...]:
         return tuple(f.name for f in dataclasses.fields(RunConfig))
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _coerce(key: str, annotation: str, value: Any) -> Any:
+    """Convert a file/CLI value to the field's declared type (YAML 1.1 reads ``1e-3`` as a string)."""
+    kinds = [part.strip() for part in str(annotation).split("|")]
+    if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+        if "None" in kinds:
+            return None
+        raise ValueError(f"config {key} must not be empty")
+    try:
+        if "bool" in kinds:
+            if isinstance(value, bool):
+                return value
+            text = str(value).lower()
+            if text not in _TRUE | _FALSE:
+                raise ValueError(value)
+            return text in _TRUE
+        if "int" in kinds:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(value)
+        if "float" in kinds:
+            return float(value)
+        if "str" in kinds:
+            return str(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"config {key}={value!r} is not a valid {' | '.join(kinds)}") from None
+    return value
 
 
 def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
@@ -108,8 +142,12 @@ def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any]
 
 def save_config(config: RunConfig, path: str | os.PathLike) -> None:
     """Write the resolved config as JSON atomically (temp file, then rename)."""
+    text = json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n"  # fails before any file is touched
     tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(config.to_dict(), fh, indent=2, sort_keys=True)
-        fh.write("\n")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

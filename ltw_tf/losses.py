@@ -46,7 +46,8 @@ def icc_loss(labels, logits) -> tf.Tensor:
 def focal_per_sample(labels, logits, gamma: float = 2.0) -> tf.Tensor:
     """Focal loss per sample (Lin et al. 2017) via Keras' BinaryFocalCrossentropy: shape (B,)."""
     labels, logits = _flat(labels, logits)
-    loss = keras.losses.BinaryFocalCrossentropy(gamma=gamma, from_logits=True, reduction=None)
+    loss = keras.losses.BinaryFocalCrossentropy(gamma=gamma, from_logits=True, reduction=None,
+                                               dtype=logits.dtype)
     return loss(labels[:, None], logits[:, None])
 
 

@@ -1,8 +1,8 @@
 """The one small interface every training method implements, and the plain (single-loss) methods' base.
 
-The trainer only ever calls ``begin_epoch``, ``set_learning_rates``, ``train_step(batch, meta_batch)`` and
-``trackables``; the data pipeline reads the class flags ``uses_meta_split`` / ``paired_meta``. Nothing outside
-``methods/`` branches on a method's name.
+The trainer only ever calls ``begin_epoch``, ``batch_request``, ``set_learning_rates``,
+``train_step(batch, meta_batch)`` and ``trackables``, and hands ``batch_request(epoch)`` to the data source.
+Nothing outside ``methods/`` branches on a method's name.
 """
 
 from __future__ import annotations
@@ -13,8 +13,18 @@ import keras
 import tensorflow as tf
 
 from ltw_tf.config import TrainConfig
+from ltw_tf.data.source import BatchRequest
 
 Batch = tuple[tf.Tensor, tf.Tensor]  # (images 0-255, labels 0 real / 1 fake)
+
+
+def seed_states(*models: keras.Model) -> list:
+    """The dropout / stochastic-depth RNG states of ``models``.
+
+    Keras 3 keeps them in ``SeedGenerator`` variables that are not in the layers' checkpoint graph, so a
+    checkpoint must list them explicitly for a resumed run to draw the same masks.
+    """
+    return [v for m in models for v in m.non_trainable_variables if v.path.endswith("seed_generator_state")]
 
 
 def step_lr(base: float, epoch: int, step: int, gamma: float) -> float:
@@ -46,6 +56,10 @@ class Method:
     def begin_epoch(self, epoch: int) -> None:
         """Hook called by the trainer before each epoch (0-based)."""
 
+    def batch_request(self, epoch: int) -> BatchRequest:
+        """The batches this method needs in ``epoch`` (the trainer passes it to the data source)."""
+        return BatchRequest(self.uses_meta_split, self.paired_meta)
+
     def learning_rates(self) -> list[tuple[keras.optimizers.Optimizer, float]]:
         """(optimizer, base learning rate) pairs driven by the trainer's StepLR."""
         return [(self.optimizer, self.config.lr)]
@@ -62,7 +76,7 @@ class Method:
 
     def trackables(self) -> dict[str, Any]:
         """Everything a checkpoint must hold for an exact resume."""
-        return {"detector": self.detector, "optimizer": self.optimizer}
+        return {"detector": self.detector, "optimizer": self.optimizer, "rng": seed_states(self.detector)}
 
 
 class PlainMethod(Method):

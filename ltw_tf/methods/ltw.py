@@ -12,8 +12,9 @@ import math
 import keras
 import tensorflow as tf
 
+from ltw_tf.data.source import BatchRequest
 from ltw_tf.losses import detection_loss
-from ltw_tf.methods.base import Batch, Method
+from ltw_tf.methods.base import Batch, Method, seed_states
 from ltw_tf.models.detector import feature_shape
 from ltw_tf.models.weight_net import build_weight_net
 
@@ -127,7 +128,8 @@ class LTW(Method):
     def trackables(self):
         items = super().trackables()
         if self.weight_net is not None:
-            items.update(weight_net=self.weight_net, weight_optimizer=self.weight_optimizer)
+            items.update(weight_net=self.weight_net, weight_optimizer=self.weight_optimizer,
+                         rng=seed_states(self.detector, self.weight_net))
         return items
 
 
@@ -150,7 +152,8 @@ class LTWNoMetaTest(LTW):
 
     Choice: the first ceil(epochs / 2) epochs are full LTW; then the detector is reset to its initial weights
     and retrained (fresh Adam, LR schedule restarted) on the weighted loss T alone, the weight net in
-    inference mode.
+    inference mode. With beta = 0 there is no meta-test set, so the retraining draws plain batches from all
+    source domains (training on half the domains per epoch would confound the ablation with forgetting).
     """
 
     name = "ltw-no-meta-test"
@@ -171,6 +174,9 @@ class LTWNoMetaTest(LTW):
             _assign(self.detector.variables, self.initial_detector)
             self.retraining.assign(True)
         self.weight_net.trainable = False
+
+    def batch_request(self, epoch: int) -> BatchRequest:
+        return super().batch_request(epoch) if epoch < self.switch_epoch else BatchRequest()
 
     def schedule_epoch(self, epoch: int) -> int:
         return epoch - self.switch_epoch if epoch >= self.switch_epoch else epoch

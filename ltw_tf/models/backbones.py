@@ -43,7 +43,7 @@ def _tiny(include_top: bool = False, weights=None, input_shape=(64, 64, 3), dtyp
     for i, width in enumerate((16, 32, 32)):
         x = keras.layers.Conv2D(width, 3, strides=2, padding="same", use_bias=False, dtype=dtype,
                                 name=f"tiny_conv{i}")(x)
-        x = keras.layers.BatchNormalization(dtype=dtype, name=f"tiny_bn{i}")(x)
+        x = keras.layers.BatchNormalization(momentum=0.9, dtype=dtype, name=f"tiny_bn{i}")(x)
         x = keras.layers.Activation("relu", dtype=dtype, name=f"tiny_relu{i}")(x)
     return keras.Model(inputs, x, name="tiny")
 
@@ -71,8 +71,8 @@ def build_backbone(name: str, image_size: int, weights: str | None = None,
                    dtype: str | None = None) -> keras.Model:
     """Build backbone ``name`` for ``image_size`` square inputs; returns a model image -> feature map.
 
-    ``weights``: None / "none" (random init), "imagenet" (downloaded by Keras), or a path to weights of this
-    backbone saved with ``model.save_weights``.
+    ``weights``: None / "none" (random init), "imagenet" (downloaded by Keras), or a path to a
+    ``.weights.h5`` file saved with ``save_weights`` from the model this function returns.
     """
     spec = backbone_spec(name)
     shape = (image_size, image_size, 3)
@@ -87,10 +87,10 @@ def build_backbone(name: str, image_size: int, weights: str | None = None,
     kwargs = {"dtype": dtype} if name == "tiny" else {}
     if dtype not in (None, "float32") and name != "tiny":
         raise ValueError(f"backbone {name!r} is float32 only; float64 is for the tiny test backbone")
-    base = spec.build(include_top=False, weights=keras_weights, input_shape=shape, **kwargs)
+    model = spec.build(include_top=False, weights=keras_weights, input_shape=shape, **kwargs)
+    if spec.preprocess is not None:
+        inputs = keras.Input(shape)
+        model = keras.Model(inputs, model(spec.preprocess(inputs)), name=f"{name}_normalised")
     if load_path is not None:
-        base.load_weights(load_path)
-    if spec.preprocess is None:
-        return base
-    inputs = keras.Input(shape)
-    return keras.Model(inputs, base(spec.preprocess(inputs)), name=f"{name}_normalised")
+        model.load_weights(load_path)  # a file saved from the model this function returns
+    return model

@@ -1,0 +1,1 @@
+"""Data: sample index, meta-split and pairing, in-memory and tf.data batch sources."""

@@ -1,0 +1,45 @@
+"""An in-memory batch source: images held in a numpy array, batches from ``plan_epoch``.
+
+For small sets (tests, toy studies); the tf.data pipeline serves prepared datasets from disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from ltw_tf.data.meta_split import EpochPlan, SampleTable, plan_epoch
+from ltw_tf.data.source import BatchRequest, EpochData
+
+
+class ArrayEpochs:
+    """An EpochSource over images of shape (N, S, S, 3) described row by row by ``table``."""
+
+    def __init__(self, images: np.ndarray, table: SampleTable, source_domains: Sequence[str], *,
+                 seed: int, batch_size: int):
+        self.images = images
+        self.table = table
+        self.source_domains = list(source_domains)
+        self.seed = seed
+        self.batch_size = batch_size
+
+    def plan(self, epoch: int, request: BatchRequest) -> EpochPlan:
+        return plan_epoch(self.table, self.source_domains, seed=self.seed, epoch=epoch,
+                          batch_size=self.batch_size, uses_meta_split=request.uses_meta_split,
+                          paired=request.paired)
+
+    def _tensors(self, rows: np.ndarray):
+        labels = self.table.labels[rows].astype(self.images.dtype)
+        return tf.constant(self.images[rows]), tf.constant(labels)
+
+    def epoch(self, epoch: int, request: BatchRequest) -> EpochData:
+        plan = self.plan(epoch, request)
+        metas = plan.meta_batches or [None] * len(plan.batches)
+
+        def batches():
+            for rows, meta_rows in zip(plan.batches, metas):
+                yield self._tensors(rows), None if meta_rows is None else self._tensors(meta_rows)
+
+        return EpochData(batches(), plan.info, len(plan.batches))

@@ -1,0 +1,150 @@
+"""The meta-split strategy (paper "Meta-Split Strategy", ALGORITHM.md): per-epoch domain split and pairing.
+
+Pure index logic over a sample table, so the tf.data pipeline and in-memory sources share it. An epoch plan is a
+function of (seed, epoch) alone: resuming at epoch e reproduces exactly the batches an uninterrupted run saw.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+REAL = "real"  # the domain of pristine frames, shared by all manipulation domains
+
+
+@dataclass(frozen=True)
+class SampleTable:
+    """One row per face crop: label (0 real / 1 fake), domain, target video id, frame index."""
+
+    labels: np.ndarray
+    domains: np.ndarray
+    targets: np.ndarray
+    frames: np.ndarray
+
+    def __post_init__(self):
+        n = len(self.labels)
+        if not (len(self.domains) == len(self.targets) == len(self.frames) == n):
+            raise ValueError("sample table columns differ in length")
+        bad = (np.asarray(self.labels) == 0) != (np.asarray(self.domains) == REAL)
+        if bad.any():
+            raise ValueError(f"{int(bad.sum())} rows: label 0 must go with domain {REAL!r} and 1 with a fake domain")
+
+
+@dataclass
+class EpochPlan:
+    """Row indices of each training batch (and meta batch, or None) for one epoch, plus what was decided."""
+
+    batches: list[np.ndarray]
+    meta_batches: list[np.ndarray] | None
+    info: dict = field(default_factory=dict)
+
+
+def epoch_rng(seed: int, epoch: int, stream: int = 0) -> np.random.Generator:
+    """The RNG of one epoch, derived from the run seed only (stateless, so resume is exact)."""
+    return np.random.default_rng([seed, epoch, stream])
+
+
+def meta_split(domains: Sequence[str], seed: int, epoch: int) -> tuple[list[str], list[str]]:
+    """Shuffle the source domains with the epoch's RNG: ceil(N/2) training domains, the rest meta domains."""
+    if len(domains) < 2:
+        raise ValueError(f"the meta-split needs at least 2 source domains, got {list(domains)}")
+    order = epoch_rng(seed, epoch, stream=1).permutation(len(domains))
+    shuffled = [domains[i] for i in order]
+    k = math.ceil(len(domains) / 2)
+    return shuffled[:k], shuffled[k:]
+
+
+def _balanced_batches(rng, fakes: np.ndarray, reals: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Batches of batch_size // 2 reals and the rest fakes; fakes drawn without replacement, reals cycled."""
+    n_real = batch_size // 2
+    n_fake = batch_size - n_real
+    if len(fakes) < n_fake or len(reals) < max(n_real, 1):
+        raise ValueError(f"too few samples for one balanced batch of {batch_size}: "
+                         f"{len(fakes)} fakes, {len(reals)} reals")
+    n_batches = len(fakes) // n_fake
+    fakes = rng.permutation(fakes)[: n_batches * n_fake].reshape(n_batches, n_fake)
+    reals = np.resize(rng.permutation(reals), n_batches * n_real).reshape(n_batches, n_real)
+    return [rng.permutation(np.concatenate([r, f])) for r, f in zip(reals, fakes)]
+
+
+class _PartnerIndex:
+    """Lookup of the frame nearest a given index among rows of one (target, domain) group."""
+
+    def __init__(self, table: SampleTable, rows: np.ndarray):
+        self.groups: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+        keys: dict[tuple[str, str], list[int]] = {}
+        for row in rows:
+            keys.setdefault((str(table.targets[row]), str(table.domains[row])), []).append(int(row))
+        for key, members in keys.items():
+            members = np.array(members)
+            order = np.argsort(table.frames[members], kind="stable")
+            self.groups[key] = (table.frames[members][order], members[order])
+
+    def nearest(self, target: str, domain: str, frame: int) -> int | None:
+        group = self.groups.get((target, domain))
+        if group is None:
+            return None
+        frames, members = group
+        i = int(np.clip(np.searchsorted(frames, frame), 1, len(frames) - 1)) if len(frames) > 1 else 0
+        if i > 0 and abs(frames[i - 1] - frame) <= abs(frames[i] - frame):
+            i -= 1
+        return int(members[i])
+
+
+def paired_meta_batch(table: SampleTable, batch: np.ndarray, meta_domains: Sequence[str],
+                      partners: _PartnerIndex, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """Label-flipped partners: fake t_s frame f -> real t at f; real t frame f -> a D_meta fake of t at f.
+
+    A missing partner falls back to a random D_meta sample of the required label; returns (rows, fallbacks).
+    """
+    meta_fakes = np.flatnonzero(np.isin(table.domains, list(meta_domains)))
+    reals = np.flatnonzero(table.labels == 0)
+    out, fallbacks = [], 0
+    for row in batch:
+        target, frame = str(table.targets[row]), int(table.frames[row])
+        if table.labels[row] == 1:
+            partner = partners.nearest(target, REAL, frame)
+            pool = reals
+        else:
+            options = [partners.nearest(target, d, frame) for d in rng.permutation(list(meta_domains))]
+            partner = next((p for p in options if p is not None), None)
+            pool = meta_fakes
+        if partner is None:
+            fallbacks += 1
+            partner = int(rng.choice(pool))
+        out.append(partner)
+    return np.array(out, dtype=np.int64), fallbacks
+
+
+def plan_epoch(table: SampleTable, source_domains: Sequence[str], *, seed: int, epoch: int, batch_size: int,
+               uses_meta_split: bool, paired: bool) -> EpochPlan:
+    """The batches of one epoch: plain (all sources) or meta-split with paired or unpaired meta batches."""
+    rng = epoch_rng(seed, epoch)
+    reals = np.flatnonzero(table.labels == 0)
+    for domain in source_domains:
+        if not np.any(table.domains == domain):
+            raise ValueError(f"source domain {domain!r} has no samples")
+    if not uses_meta_split:
+        fakes = np.flatnonzero(np.isin(table.domains, list(source_domains)))
+        return EpochPlan(_balanced_batches(rng, fakes, reals, batch_size), None,
+                         {"train_domains": list(source_domains), "meta_domains": []})
+    train_domains, meta_domains = meta_split(source_domains, seed, epoch)
+    fakes = np.flatnonzero(np.isin(table.domains, train_domains))
+    batches = _balanced_batches(rng, fakes, reals, batch_size)
+    if paired:
+        partners = _PartnerIndex(table, np.flatnonzero(np.isin(table.domains, [REAL, *meta_domains])))
+        metas, fallbacks = [], 0
+        for batch in batches:
+            meta, missing = paired_meta_batch(table, batch, meta_domains, partners, rng)
+            metas.append(meta)
+            fallbacks += missing
+    else:
+        meta_fakes = np.flatnonzero(np.isin(table.domains, meta_domains))
+        metas = _balanced_batches(rng, meta_fakes, reals, batch_size)
+        metas = [metas[i % len(metas)] for i in range(len(batches))]
+        fallbacks = 0
+    info = {"train_domains": train_domains, "meta_domains": meta_domains, "pair_fallbacks": fallbacks}
+    return EpochPlan(batches, metas, info)

@@ -1,0 +1,163 @@
+"""The trainer: epochs of (batch, meta batch) through any Method, StepLR, checkpoints, exact resume.
+
+One checkpoint per epoch (models, optimizers, method state, epoch/step counters and the run history with each
+epoch's meta-split) via ``tf.train.CheckpointManager``; the best validation AUC is kept separately under
+``best/``. Everything random is a function of the run seed: dropout seeds live in model variables and each
+epoch's batches are derived from (seed, epoch), so ``resume=True`` continues exactly.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from ltw_tf.config import RunConfig, save_config
+from ltw_tf.data.source import EpochSource
+from ltw_tf.evaluate import evaluate, probability_fn
+from ltw_tf.methods import Method, build_method
+from ltw_tf.models import build_detector
+
+EpochCallback = Callable[["Trainer", int, dict], None]
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (non-finite loss, a run directory in the way)."""
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seed Python, NumPy, TensorFlow and Keras from one number; optionally make TF ops deterministic."""
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def build_from_config(config: RunConfig) -> Method:
+    """Seed, build the detector and wrap it in the configured method (models are created in seed order)."""
+    seed_everything(config.train.seed, config.train.deterministic)
+    model = config.model
+    detector = build_detector(model.backbone, model.image_size, model.weights)
+    return build_method(config.train.method, detector, config.train)
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class Trainer:
+    """Runs ``config.train.epochs`` epochs of ``method`` over ``train_data`` into ``run_dir``."""
+
+    def __init__(self, method: Method, train_data: EpochSource, run_dir: str | os.PathLike, config: RunConfig,
+                 val_data: Iterable | None = None, callbacks: Sequence[EpochCallback] = (),
+                 progress: bool = True, max_to_keep: int = 3):
+        self.method = method
+        self.train_data = train_data
+        self.val_data = val_data
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.callbacks = list(callbacks)
+        self.progress = progress
+        self._probs_fn = probability_fn(method.detector)
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.best_auc = tf.Variable(-1.0, dtype=tf.float64, trainable=False)
+        self._history = tf.Variable("[]", dtype=tf.string, trainable=False)
+        self.checkpoint = tf.train.Checkpoint(**method.trackables(), epoch=self.epoch, step=self.step,
+                                              best_auc=self.best_auc, history=self._history)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.run_dir / "checkpoints"),
+                                                  max_to_keep=max_to_keep)
+        best = tf.train.Checkpoint(detector=method.detector, epoch=self.epoch, best_auc=self.best_auc)
+        self.best_manager = tf.train.CheckpointManager(best, str(self.run_dir / "best"), max_to_keep=1)
+
+    @property
+    def history(self) -> list[dict]:
+        """Per-epoch records: train log means, lr, meta-split info, validation metrics."""
+        return json.loads(self._history.numpy().decode())
+
+    def restore(self) -> bool:
+        """Load the latest checkpoint if there is one; returns whether one was loaded."""
+        latest = self.manager.latest_checkpoint
+        if latest is None:
+            return False
+        self.checkpoint.restore(latest).assert_existing_objects_matched()
+        return True
+
+    def fit(self, resume: bool = False) -> list[dict]:
+        """Train to ``config.train.epochs``; with ``resume`` continue from the latest checkpoint."""
+        if self.manager.latest_checkpoint is not None and not resume:
+            raise TrainingError(f"{self.run_dir} already holds checkpoints: resume it (--resume) or choose "
+                                "another output directory")
+        if resume:
+            self.restore()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(self.config, self.run_dir / "config.json")
+        writer = tf.summary.create_file_writer(str(self.run_dir / "tensorboard"))
+        with writer.as_default():
+            for epoch in range(int(self.epoch.numpy()), self.config.train.epochs):
+                self._run_epoch(epoch)
+        _write_json(self.run_dir / "history.json", self.history)
+        return self.history
+
+    def _run_epoch(self, epoch: int) -> None:
+        cfg = self.config.train
+        self.method.begin_epoch(epoch)
+        self.method.set_learning_rates(epoch)
+        data = self.train_data.epoch(epoch, self.method.batch_request(epoch))
+        batches, total = data.batches, data.length
+        if cfg.steps_per_epoch is not None:
+            batches = itertools.islice(batches, cfg.steps_per_epoch)
+            total = cfg.steps_per_epoch if total is None else min(total, cfg.steps_per_epoch)
+        sums: dict[str, float] = {}
+        n = 0
+        bar = tqdm(batches, total=total, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step",
+                   disable=not self.progress, leave=False)
+        for batch, meta_batch in bar:
+            logs = {k: float(v) for k, v in self.method.train_step(batch, meta_batch).items()}
+            step = int(self.step.numpy()) + 1
+            if not all(math.isfinite(v) for v in logs.values()):
+                bad = ", ".join(f"{k}={v}" for k, v in logs.items() if not math.isfinite(v))
+                kept = self.manager.latest_checkpoint or "none yet"
+                raise TrainingError(f"non-finite loss at step {step} (epoch {epoch + 1}): {bad}; "
+                                    f"stopped, last good checkpoint: {kept}")
+            self.step.assign(step)
+            for key, value in logs.items():
+                sums[key] = sums.get(key, 0.0) + value
+                tf.summary.scalar(f"train/{key}", value, step=step)
+            n += 1
+            bar.set_postfix(loss=f"{logs['loss']:.4f}")
+        if n == 0:
+            raise TrainingError(f"epoch {epoch + 1} produced no batches")
+        record = {"epoch": epoch + 1, "steps": n, "lr": float(self.method.optimizer.learning_rate),
+                  "train": {k: v / n for k, v in sums.items()}, "data": data.info}
+        self._validate(record)
+        improved = record.get("val", {}).get("auc", -np.inf) > float(self.best_auc.numpy())
+        record["best"] = bool(improved)
+        if improved:
+            self.best_auc.assign(record["val"]["auc"])
+        self.epoch.assign(epoch + 1)
+        self._history.assign(json.dumps(self.history + [record]))
+        self.manager.save(checkpoint_number=epoch + 1)
+        if improved:
+            self.best_manager.save(checkpoint_number=epoch + 1)
+        tf.summary.scalar("lr", record["lr"], step=int(self.step.numpy()))
+        for callback in self.callbacks:
+            callback(self, epoch, record)
+
+    def _validate(self, record: dict) -> None:
+        if self.val_data is None:
+            return
+        metrics = evaluate(self.method.detector, self.val_data, probs_fn=self._probs_fn).as_dict()
+        record["val"] = metrics
+        for key in ("acc", "logloss", "auc", "eer"):
+            tf.summary.scalar(f"val/{key}", metrics[key], step=int(self.step.numpy()))
