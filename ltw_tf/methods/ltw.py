@@ -42,6 +42,7 @@ def meta_step(detector: keras.Model, weight_net: keras.Model | None, batch: Batc
     w = _snapshot(weight_net.trainable_variables) if weight_net is not None else []
     wn_state = _snapshot(weight_net.non_trainable_variables) if weight_net is not None else []
     weights, new_wn_state = None, wn_state
+    meta_loss = tf.zeros([], dtype=theta[0].dtype)
     with tf.GradientTape() as outer:
         outer.watch(theta + w)
         with tf.GradientTape() as inner:
@@ -49,24 +50,25 @@ def meta_step(detector: keras.Model, weight_net: keras.Model | None, batch: Batc
             (features, logits), new_det_state = detector.stateless_call(theta, det_state, images, training=True)
             if weight_net is not None:  # p(stop_gradient(F); w): the weight depends on w only
                 weights, new_wn_state = weight_net.stateless_call(
-                    w, wn_state, tf.stop_gradient(features), training=weight_net.trainable)
+                    w, wn_state, tf.stop_gradient(features), training=weight_net.trainable
+                )
             train_loss = detection_loss(labels, logits, lam, weights)  # Eq. 1: T(theta, w)
-        # T's value and theta-gradient without its direct path to w: w learns from M alone (Eq. 6).
-        frozen_weights = None if weights is None else tf.stop_gradient(weights)
-        objective = detection_loss(labels, logits, lam, frozen_weights)
-        meta_loss = tf.zeros_like(train_loss)
+        inner_grads = inner.gradient(train_loss, theta, unconnected_gradients=_ZERO)  # dT/dtheta
         if beta:
-            inner_grads = inner.gradient(train_loss, theta, unconnected_gradients=_ZERO)
-            if first_order:
-                inner_grads = [tf.stop_gradient(g) for g in inner_grads]
-            theta_prime = [t - alpha * g for t, g in zip(theta, inner_grads)]  # Eq. 2: virtual update
+            path = [tf.stop_gradient(g) for g in inner_grads] if first_order else inner_grads
+            theta_prime = [t - alpha * g for t, g in zip(theta, path)]  # Eq. 2: virtual update
             meta_images, meta_labels = meta_batch
             (_, meta_logits), _ = detector.stateless_call(theta_prime, new_det_state, meta_images, training=True)
             meta_loss = detection_loss(meta_labels, meta_logits, lam)  # Eq. 3: M(theta', w), unweighted
-            objective = objective + beta * meta_loss  # Eq. 4
-    grads = outer.gradient(objective, theta + w, unconnected_gradients=_ZERO)
-    theta_grads = grads[: len(theta)]
-    w_grads = [g / beta if beta else g for g in grads[len(theta):]]  # d(beta M)/dw / beta = dM/dw (Eq. 6)
+    # Eq. 4-6: G_theta = dT/dtheta + beta dM/dtheta (dT/dtheta is the inner gradient already in hand, so T is
+    # not differentiated twice); G_w = dM/dw, the mixed second derivative through theta' (w is not updated
+    # by dT/dw).
+    if beta:
+        meta_grads = outer.gradient(meta_loss, theta + w, unconnected_gradients=_ZERO)
+    else:
+        meta_grads = [tf.zeros_like(v) for v in theta + w]
+    theta_grads = [tf.stop_gradient(g) + beta * m for g, m in zip(inner_grads, meta_grads[: len(theta)])]
+    w_grads = meta_grads[len(theta) :]
     logs = {"loss": train_loss + beta * meta_loss, "train_loss": train_loss, "meta_loss": meta_loss}
     if weights is not None:
         logs["weight_mean"] = tf.reduce_mean(weights)

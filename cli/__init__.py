@@ -1,0 +1,1 @@
+"""The ``ltw-tf`` command line (click); thin commands over ``ltw_tf``."""
