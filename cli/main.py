@@ -9,19 +9,29 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import click  # noqa: E402
 
+from cli.common import Group, configure_logging  # noqa: E402
+from cli.train import train  # noqa: E402
 from ltw_tf import __version__  # noqa: E402
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ltw-tf")
-def main() -> None:
+@click.option("-v", "--verbose", is_flag=True, help="More logging; tracebacks on errors.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or chatter; errors only.")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool, quiet: bool) -> None:
     """Learning-to-Weight (Sun et al., AAAI 2021) for domain-general face-forgery detection.
 
     \b
     Examples:
-      ltw-tf info            what this install offers (methods, backbones, versions)
-      ltw-tf info --json
+      ltw-tf info                                   methods, backbones, versions
+      ltw-tf train gid-fs23 --data-root DIR         train LTW on a prepared root
+    Exit codes: 0 ok, 1 the work failed, 2 bad usage.
     """
+    if verbose and quiet:
+        raise click.UsageError("-v/--verbose and -q/--quiet exclude each other")
+    ctx.obj = {"verbose": verbose, "quiet": quiet}
+    configure_logging(verbose, quiet)
 
 
 @main.command()
@@ -50,6 +60,8 @@ def info(as_json: bool) -> None:
     click.echo("backbones: " + ", ".join(f"{n} (C={c})" for n, c in report["backbones"].items()))
     click.echo(f"GPUs:      {', '.join(report['gpus']) or 'none (CPU)'}")
 
+
+main.add_command(train)
 
 if __name__ == "__main__":
     main()

@@ -24,3 +24,43 @@ def test_console_script_version_and_help():
     assert out.returncode == 0 and __version__ in out.stdout
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0 and "Learning-to-Weight" in result.output
+
+
+def _train_args(root, out, *extra, epochs=2):
+    return ["--quiet", "train", "gid-fs23", "--data-root", str(root), "--backbone", "tiny", "--weights", "none",
+            "--image-size", "16", "--batch-size", "6", "--epochs", str(epochs), "--out", str(out), "--json", *extra]
+
+
+def test_train_resume_and_errors(tmp_path):
+    from toy import ff_manifest
+
+    root = tmp_path / "faces"
+    ff_manifest(root, n_targets=8, splits=lambda t: "val" if t >= 6 else "train")
+    out = tmp_path / "run"
+    runner = CliRunner()
+    result = runner.invoke(main, _train_args(root, out))
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["epochs"] == 2 and 0.0 <= summary["best_val_auc"] <= 1.0
+    assert summary["checkpoint"].endswith("ckpt-2")
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["data"]["benchmark"] == "gid-fs23" and saved["train"]["method"] == "ltw"
+    history = json.loads((out / "history.json").read_text())
+    assert all("FaceSwap" not in h["data"]["train_domains"] + h["data"]["meta_domains"] for h in history)
+
+    again = runner.invoke(main, _train_args(root, out))  # would overwrite: refused, nothing lost
+    assert again.exit_code == 1 and "already holds checkpoints" in again.output
+    resumed = runner.invoke(main, _train_args(root, out, "--resume", epochs=3))
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads(resumed.output)["epochs"] == 3
+
+    for args, code, text in (
+        (["train", "gid-zz23", "--data-root", str(root)], 1, "unknown benchmark 'gid-zz23'; valid: gid-df23"),
+        (["train", "gid-fs23", "--data-root", str(root), "--method", "ltw2"], 1, "unknown method 'ltw2'; valid:"),
+        (["train", "gid-fs23", "--data-root", str(tmp_path)], 1, "has no manifest.csv"),
+        (["train", "gid-fs23", "--epochs", "0"], 2, "0 is not in the range"),
+        (["train", "gid-fs23", "--out", str(tmp_path / "none"), "--resume"], 2, "no checkpoints to resume"),
+    ):
+        result = runner.invoke(main, args, env={"LTW_DATA_ROOT": ""})
+        assert result.exit_code == code, (args, result.output)
+        assert text in result.output and "Traceback" not in result.output

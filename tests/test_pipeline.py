@@ -1,37 +1,13 @@
 """tf.data pipeline over a manifest: loaded images are the planned rows, pairs hold, same seed -> same batches."""
 
-import cv2
 import numpy as np
 import pytest
 
 from ltw_tf.benchmarks import get_benchmark, source_faces, target_faces
-from ltw_tf.data.manifest import Face, write_manifest
 from ltw_tf.data.pipeline import ManifestEpochs, eval_dataset
 from ltw_tf.data.source import BatchRequest
-
-METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures")
-SIZE = 8
-
-
-def _manifest(root, n_targets=8, frames=(0, 5), split="train"):
-    """FF++-shaped crops whose pixels encode their row number (R = row % 256, G = row // 256)."""
-    faces = []
-    for t in range(n_targets):
-        target = f"{t:03d}"
-        videos = [("real", 0, target, "")] + [(m, 1, f"{target}_{t + 100:03d}", f"{t + 100:03d}") for m in METHODS]
-        for domain, label, video_id, source in videos:
-            for frame in frames:
-                faces.append(Face(path=f"{domain}/{video_id}/{frame:04d}.png", label=label, dataset="synthff",
-                                  domain=domain, quality="c23", split=split, video_id=video_id, target_id=target,
-                                  source_id=source, frame=frame))
-    for row, face in enumerate(faces):
-        path = root / face.path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        image = np.zeros((SIZE + 4, SIZE + 4, 3), np.uint8)  # another size: the pipeline resizes
-        image[..., 0], image[..., 1] = row % 256, row // 256
-        cv2.imwrite(str(path), image[..., ::-1])
-    write_manifest(root, faces)
-    return faces
+from toy import FF_SIZE as SIZE
+from toy import ff_manifest as _manifest
 
 
 def _rows(images) -> np.ndarray:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
+from ltw_tf.data.manifest import Face, write_manifest
 from ltw_tf.data.meta_split import REAL, SampleTable
 
 SIZE = 16
@@ -46,3 +48,35 @@ def eval_batches(images: np.ndarray, table: SampleTable, batch: int = 32):
     """(images, labels) batches over a whole set, for ``ltw_tf.evaluate``."""
     labels = table.labels.astype(np.float32)
     return [(images[i : i + batch], labels[i : i + batch]) for i in range(0, len(images), batch)]
+
+
+FF_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures")
+FF_SIZE = 8
+
+
+def ff_manifest(root, n_targets=8, frames=(0, 5), split="train", splits=None):
+    """A prepared FF++-shaped root: crops whose pixels encode their row number (R = row % 256, G = row // 256).
+
+    ``splits`` (optional) maps a target index to its split; otherwise every video is in ``split``. Fakes carry a
+    bright stripe so a detector can learn them.
+    """
+    faces = []
+    for t in range(n_targets):
+        target = f"{t:03d}"
+        split = splits(t) if splits else split
+        videos = [("real", 0, target, "")] + [(m, 1, f"{target}_{t + 100:03d}", f"{t + 100:03d}") for m in FF_METHODS]
+        for domain, label, video_id, source in videos:
+            for frame in frames:
+                faces.append(Face(path=f"{domain}/{video_id}/{frame:04d}.png", label=label, dataset="synthff",
+                                  domain=domain, quality="c23", split=split, video_id=video_id, target_id=target,
+                                  source_id=source, frame=frame))
+    for row, face in enumerate(faces):
+        path = root / face.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image = np.zeros((FF_SIZE + 4, FF_SIZE + 4, 3), np.uint8)  # another size: the pipeline resizes
+        image[..., 0], image[..., 1] = row % 256, row // 256
+        if face.label:
+            image[: FF_SIZE // 3, :, 2] = 255
+        cv2.imwrite(str(path), image[..., ::-1])
+    write_manifest(root, faces)
+    return faces

@@ -1,0 +1,42 @@
+"""Shared CLI plumbing: one-line errors with exit codes (0 ok, 1 failed work, 2 bad usage), verbosity."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+
+import click
+
+# Errors a user can act on: printed as one line, exit code 1.
+EXPECTED = (ValueError, FileNotFoundError, FileExistsError, PermissionError, RuntimeError, OSError)
+
+
+class Group(click.Group):
+    """A click group that turns library errors into one-line messages (tracebacks only with -v)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except EXPECTED as err:
+            if ctx.obj and ctx.obj.get("verbose"):
+                traceback.print_exc()
+            message = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise click.ClickException(message) from None
+
+
+def configure_logging(verbose: bool, quiet: bool) -> None:
+    """Library INFO logs with -v, warnings by default, errors only with --quiet; TF's own logs muted."""
+    level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    tf.get_logger().setLevel(logging.ERROR)
+    logging.getLogger("ltw_tf").setLevel(logging.INFO if verbose else level)

@@ -1,0 +1,76 @@
+"""``ltw-tf train BENCHMARK``: train one method on one benchmark from a prepared data root."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+BACKBONE_HELP = "efficientnet_b0 (default), efficientnet_b2, efficientnet_b4, xception, resnet50, vgg19, tiny"
+
+
+def default_run_dir(benchmark: str, method: str, seed: int) -> Path:
+    return Path("runs") / f"{benchmark}-{method}-s{seed}"
+
+
+@click.command("train")
+@click.argument("benchmark")
+@click.option("--data-root", type=click.Path(file_okay=False), help="Prepared faces (manifest.csv). "
+              "Default: data.data_root of --config, else $LTW_DATA_ROOT.")
+@click.option("--method", help="ltw (default), alltrain, focal, mldg, ltw-no-icc, ltw-no-weight, ltw-no-meta-test.")
+@click.option("--backbone", help=BACKBONE_HELP + ".")
+@click.option("--weights", help="none | imagenet (default; downloads once) | PATH to backbone .weights.h5.")
+@click.option("--image-size", type=click.IntRange(16, 1024), help="Input size in pixels (paper: 224).")
+@click.option("--epochs", type=click.IntRange(1), help="Epochs (default 10).")
+@click.option("--batch-size", type=click.IntRange(2), help="Batch size (paper: 25).")
+@click.option("--steps-per-epoch", type=click.IntRange(1), help="Cap the steps of each epoch.")
+@click.option("--seed", type=int, help="The one seed of the run (default 0).")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+              help="JSON/YAML file with model/data/train sections; flags override it.")
+@click.option("--out", type=click.Path(file_okay=False), help="Run directory (default runs/BENCH-METHOD-sSEED).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("--json", "as_json", is_flag=True, help="Print the final summary as JSON.")
+@click.pass_context
+def train(ctx, benchmark, data_root, method, backbone, weights, image_size, epochs, batch_size, steps_per_epoch,
+          seed, config_file, out, resume, as_json):
+    """Train a detector on BENCHMARK (gid-df23 ... gid-nt40, gcd) with the paper's defaults.
+
+    \b
+    Examples:
+      ltw-tf train gid-fs23 --data-root data/ffpp-faces
+      LTW_DATA_ROOT=data/synthff-faces ltw-tf train gid-df23 --method alltrain --backbone tiny \\
+          --weights none --image-size 64 --epochs 2
+      ltw-tf train gid-fs23 --out runs/gid-fs23-ltw-s0 --resume
+    """
+    from ltw_tf.config import load_config
+    from ltw_tf.run import run_inputs
+    from ltw_tf.trainer import Trainer, build_from_config
+
+    flags = {"data.benchmark": benchmark, "data.data_root": data_root, "train.method": method,
+             "model.backbone": backbone, "model.weights": weights, "model.image_size": image_size,
+             "train.epochs": epochs, "train.batch_size": batch_size, "train.steps_per_epoch": steps_per_epoch,
+             "train.seed": seed}
+    config = load_config(config_file, {k: v for k, v in flags.items() if v is not None})
+    run_dir = Path(out) if out else default_run_dir(config.data.benchmark, config.train.method, config.train.seed)
+    if resume and not (run_dir / "checkpoints").is_dir():
+        raise click.UsageError(f"--resume: {run_dir} has no checkpoints to resume")
+    inputs = run_inputs(config)
+    method_obj = build_from_config(config)
+    quiet = bool(ctx.obj and ctx.obj.get("quiet"))
+    trainer = Trainer(method_obj, inputs.train, run_dir, config, val_data=inputs.val, progress=not quiet)
+    if not quiet and not as_json:
+        click.echo(f"training {config.train.method} on {config.data.benchmark} ({config.model.backbone}, "
+                   f"{config.model.image_size}px, {config.train.epochs} epochs) -> {run_dir}", err=True)
+    history = trainer.fit(resume=resume)
+    summary = {"run_dir": str(run_dir), "benchmark": config.data.benchmark, "method": config.train.method,
+               "epochs": len(history), "last": history[-1] if history else None,
+               "best_val_auc": max((h["val"]["auc"] for h in history if "val" in h), default=None),
+               "checkpoint": trainer.manager.latest_checkpoint}
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        best = summary["best_val_auc"]
+        click.echo(f"done: {len(history)} epochs, best val AUC {best:.4f}" if best is not None
+                   else f"done: {len(history)} epochs")
+        click.echo(f"checkpoint: {summary['checkpoint']}")

@@ -1,0 +1,261 @@
+"""One video -> face crops: evenly spaced frames, MTCNN on each, the most confident face, margin, square, resize.
+
+The paper's protocol (DATA.md): 10 frames over the whole video (``np.linspace``), MTCNN, keep the most confident
+face, enlarge the box by 16 px per side (or a relative margin), square it, crop and resize to the model size.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+WEIGHT_FILES = ("pnet.lz4", "rnet.lz4", "onet.lz4")
+DETECT_MAX_SIDE = 640  # frames larger than this are downscaled for detection (boxes are mapped back)
+MIN_FRAME_SIDE = 24  # smaller frames hold no detectable face (MTCNN's smallest face is 20 px)
+MIN_SCORE = 0.8  # MTCNN's own final (ONet) threshold; raise it to drop doubtful faces
+
+
+class VideoError(Exception):
+    """A video that cannot be used at all (missing, empty, corrupt, no decodable frame); one-line message."""
+
+
+@dataclass(frozen=True)
+class FaceCrop:
+    """One kept face: the frame it came from, the uint8 RGB crop, the detector score and the square box used."""
+
+    frame: int
+    image: np.ndarray  # (size, size, 3) uint8 RGB
+    score: float
+    box: tuple[int, int, int]  # square crop (x0, y0, side) in frame pixels, before resizing; may extend past borders
+
+
+@dataclass
+class FaceExtraction:
+    """What one video gave: crops in frame order, and why the other sampled frames gave none."""
+
+    n_frames: int  # frames in the video (as decoded when the container's count was wrong)
+    crops: list[FaceCrop] = field(default_factory=list)
+    missing: dict[int, str] = field(default_factory=dict)  # frame index -> reason ("no face detected", ...)
+
+
+# --------------------------------------------------------------------------- frames
+
+def sample_frame_indices(n_frames: int, k: int = 10) -> list[int]:
+    """``k`` frame indices evenly spaced over the whole video (``np.linspace``); all frames when there are fewer."""
+    if n_frames <= 0 or k <= 0:
+        return []
+    if n_frames <= k:
+        return list(range(n_frames))
+    return sorted({int(i) for i in np.linspace(0, n_frames - 1, k).round()})
+
+
+def to_rgb(frame: np.ndarray) -> np.ndarray:
+    """An OpenCV frame (BGR, BGRA or grayscale) as contiguous 3-channel uint8 RGB."""
+    if frame.ndim == 2 or frame.shape[2] == 1:
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+    if frame.shape[2] == 4:
+        return cv2.cvtColor(frame, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+
+def _open(path: str) -> cv2.VideoCapture:
+    if not os.path.isfile(path):
+        raise VideoError(f"{path}: no such file")
+    if os.path.getsize(path) == 0:
+        raise VideoError(f"{path}: empty file (0 bytes)")
+    cap = cv2.VideoCapture(path)
+    if not cap.isOpened():
+        raise VideoError(f"{path}: not a readable video (corrupt or unsupported container/codec)")
+    return cap
+
+
+def _read_by_seeking(cap: cv2.VideoCapture, indices: list[int]) -> dict[int, np.ndarray] | None:
+    """Frames at ``indices`` by seeking; None as soon as one seek or read fails (the caller then decodes)."""
+    frames = {}
+    for index in indices:
+        if not cap.set(cv2.CAP_PROP_POS_FRAMES, index):
+            return None
+        ok, frame = cap.read()
+        if not ok or frame is None:
+            return None
+        frames[index] = frame
+    return frames
+
+
+def _read_sequentially(path: str, indices: list[int] | None) -> tuple[int, dict[int, np.ndarray]]:
+    """Decode from the start: the true frame count, and the frames at ``indices`` (None: count only)."""
+    cap = cv2.VideoCapture(path)
+    wanted = set(indices or ())
+    frames, n = {}, 0
+    try:
+        while cap.grab():
+            if n in wanted:
+                ok, frame = cap.retrieve()
+                if ok and frame is not None:
+                    frames[n] = frame
+            n += 1
+    finally:
+        cap.release()
+    return n, frames
+
+
+def read_frames(path: str | os.PathLike, k: int = 10) -> tuple[int, dict[int, np.ndarray]]:
+    """The video's frame count and its ``k`` sampled frames (RGB uint8, by frame index).
+
+    Seeks when the container reports a frame count; when it reports none, or a seek/read fails (a count that is
+    wrong, a broken index), counts the frames by decoding and samples from the true count instead.
+    """
+    path = os.fspath(path)
+    cap = _open(path)
+    try:
+        reported = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        frames = _read_by_seeking(cap, sample_frame_indices(reported, k)) if reported > 0 else None
+    finally:
+        cap.release()
+    n_frames = reported
+    if not frames:
+        n_frames, _ = _read_sequentially(path, None)
+        if n_frames == 0:
+            raise VideoError(f"{path}: no decodable frames")
+        _, frames = _read_sequentially(path, sample_frame_indices(n_frames, k))
+        if not frames:
+            raise VideoError(f"{path}: frames could not be decoded")
+    return n_frames, {i: to_rgb(f) for i, f in sorted(frames.items())}
+
+
+# --------------------------------------------------------------------------- detector
+
+def weight_paths() -> dict[str, Path]:
+    """Absolute paths of the MTCNN weights shipped inside the ``mtcnn`` package (never the working directory)."""
+    assets = Path(os.fspath(importlib.resources.files("mtcnn.assets.weights"))).resolve()
+    paths = {name: assets / name for name in WEIGHT_FILES}
+    for name, path in paths.items():
+        if not path.is_file() or path.resolve().parent != assets:
+            raise FileNotFoundError(f"MTCNN weights {name} missing from the mtcnn package at {assets}")
+    return paths
+
+
+def load_detector(device: str = "CPU:0") -> Any:
+    """An MTCNN detector whose three stages load the package's own weights by absolute path.
+
+    mtcnn 1.0.0's default constructor looks for ``pnet.lz4`` etc. in the *current working directory* first and
+    unpickles whatever it finds (joblib) -- a planted file would run code. Passing absolute paths to the package's
+    assets makes its loader never consult the working directory.
+    """
+    from mtcnn import MTCNN
+    from mtcnn.stages import StageONet, StagePNet, StageRNet
+
+    paths = weight_paths()
+    stages = [StagePNet(weights=str(paths["pnet.lz4"])), StageRNet(weights=str(paths["rnet.lz4"])),
+              StageONet(weights=str(paths["onet.lz4"]))]
+    return MTCNN(stages=stages, device=device)
+
+
+def detect_best_faces(detector: Any, images: list[np.ndarray], *, max_side: int = DETECT_MAX_SIDE
+                      ) -> list[tuple[tuple[float, float, float, float], float] | None]:
+    """The most confident face per RGB image as ((x, y, w, h) in image pixels, score), or None.
+
+    Images larger than ``max_side`` are detected on a downscaled copy (speed) and boxes mapped back. All images
+    go through MTCNN as one batch (they share a shape within a video), which is ~3x faster than one by one.
+    """
+    if not images:
+        return []
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, image in enumerate(images):
+        groups.setdefault(image.shape, []).append(i)
+    best: list[tuple[tuple[float, float, float, float], float] | None] = [None] * len(images)
+    for shape, members in groups.items():
+        if min(shape[:2]) < MIN_FRAME_SIDE:  # MTCNN's image pyramid breaks on tiny images; no face fits anyway
+            continue
+        scale = min(1.0, max_side / max(shape[:2]))
+        small = [images[i] if scale == 1.0 else
+                 cv2.resize(images[i], (max(1, round(shape[1] * scale)), max(1, round(shape[0] * scale))),
+                            interpolation=cv2.INTER_AREA) for i in members]
+        results = detector.detect_faces(small, box_format="xywh")
+        for i, faces in zip(members, results):
+            if faces:
+                top = max(faces, key=lambda f: float(f["confidence"]))
+                x, y, w, h = (float(v) / scale for v in top["box"])
+                best[i] = ((x, y, w, h), float(top["confidence"]))
+    return best
+
+
+# --------------------------------------------------------------------------- crop geometry
+
+def check_margin(margin: int | float) -> int | float:
+    """A margin is an int >= 0 (pixels per side, the paper's 16) or a float in [0, 1) (fraction of the box side)."""
+    if isinstance(margin, bool) or not isinstance(margin, (int, float, np.integer, np.floating)):
+        raise ValueError(f"margin must be an int (pixels) or a float < 1 (relative), got {margin!r}")
+    if isinstance(margin, (float, np.floating)):
+        if not 0.0 <= margin < 1.0:
+            raise ValueError(f"a float margin is relative to the box and must be in [0, 1), got {margin}; "
+                             "give pixels as an int")
+        return float(margin)
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0 pixels, got {margin}")
+    return int(margin)
+
+
+def square_box(box: tuple[float, float, float, float], margin: int | float) -> tuple[int, int, int]:
+    """Enlarge an (x, y, w, h) box by the margin on every side, then square it around its centre: (x0, y0, side).
+
+    An int margin adds that many pixels per side; a float adds that fraction of the box's width (left, right)
+    and height (top, bottom) per side. The side is max(width, height) after the margin.
+    """
+    margin = check_margin(margin)
+    x, y, w, h = box
+    mx, my = (margin * w, margin * h) if isinstance(margin, float) else (margin, margin)
+    w, h = w + 2 * mx, h + 2 * my
+    cx, cy = x - mx + w / 2, y - my + h / 2
+    side = max(1, round(max(w, h)))
+    return round(cx - side / 2), round(cy - side / 2), side
+
+
+def crop_square(image: np.ndarray, square: tuple[int, int, int], size: int) -> np.ndarray:
+    """Crop a square (x0, y0, side) from the image, zero-padding where it leaves the frame, and resize to size."""
+    x0, y0, side = square
+    h, w = image.shape[:2]
+    out = np.zeros((side, side) + image.shape[2:], dtype=image.dtype)
+    sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x0 + side, w), min(y0 + side, h)
+    if sx1 > sx0 and sy1 > sy0:
+        out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = image[sy0:sy1, sx0:sx1]
+    if side == size:
+        return out
+    interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+    return cv2.resize(out, (size, size), interpolation=interpolation)
+
+
+# --------------------------------------------------------------------------- one video
+
+def extract_faces(video_path: str | os.PathLike, detector: Any, *, frames: int = 10, margin: int | float = 16,
+                  size: int = 224, min_score: float = MIN_SCORE, max_side: int = DETECT_MAX_SIDE) -> FaceExtraction:
+    """Sample ``frames`` frames, keep the most confident face of each, crop it with the margin, square, resize.
+
+    Raises ``VideoError`` for a video that cannot be read at all; frames without a usable face are listed in
+    ``missing`` with the reason.
+    """
+    margin = check_margin(margin)
+    n_frames, images = read_frames(video_path, frames)
+    result = FaceExtraction(n_frames=n_frames)
+    indices = list(images)
+    for index in sample_frame_indices(n_frames, frames):
+        if index not in images:
+            result.missing[index] = "frame could not be decoded"
+    for index, found in zip(indices, detect_best_faces(detector, [images[i] for i in indices], max_side=max_side)):
+        if found is None:
+            result.missing[index] = "no face detected"
+            continue
+        box, score = found
+        if score < min_score:
+            result.missing[index] = f"best face score {score:.3f} < {min_score}"
+            continue
+        square = square_box(box, margin)
+        result.crops.append(FaceCrop(index, crop_square(images[index], square, size), score, square))
+    result.missing = dict(sorted(result.missing.items()))
+    return result

@@ -1,0 +1,67 @@
+"""One training run from a resolved config: manifest -> benchmark domains -> pipeline -> method -> trainer."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from ltw_tf.benchmarks import get_benchmark, source_faces
+from ltw_tf.config import RunConfig
+from ltw_tf.data.manifest import MANIFEST_NAME, read_manifest
+from ltw_tf.data.pipeline import ManifestEpochs, eval_dataset
+from ltw_tf.methods import method_class
+from ltw_tf.models import backbone_spec
+
+DATA_ROOT_ENV = "LTW_DATA_ROOT"
+
+
+class RunSetupError(ValueError):
+    """The run cannot start: missing data root, empty domain, bad names (message says what to do)."""
+
+
+def resolve_data_root(config: RunConfig) -> Path:
+    """The prepared data root: ``data.data_root``, else $LTW_DATA_ROOT; it must hold a manifest."""
+    root = config.data.data_root or os.environ.get(DATA_ROOT_ENV)
+    if not root:
+        raise RunSetupError(
+            f"no data root: pass --data-root DIR, set data.data_root in --config, or export {DATA_ROOT_ENV}=DIR "
+            "(a folder made by `ltw-tf prepare`; without real data try `ltw-tf synth data/synthff && "
+            "ltw-tf prepare data/synthff --dataset synthff --out data/synthff-faces`)")
+    root = Path(root).expanduser()
+    if not (root / MANIFEST_NAME).is_file():
+        raise RunSetupError(f"{root} has no {MANIFEST_NAME}: prepare it first with "
+                            f"`ltw-tf prepare VIDEO_ROOT --dataset ffpp|synthff|celebdf|dfdc --out {root}`")
+    return root
+
+
+@dataclass
+class RunInputs:
+    """What a training run reads: the data source, the validation batches and the data root."""
+
+    train: ManifestEpochs
+    val: object | None
+    root: Path
+
+
+def run_inputs(config: RunConfig) -> RunInputs:
+    """Build the training source (benchmark source domains, train split) and validation set (val split)."""
+    method_class(config.train.method)  # fail on a bad name before reading data
+    backbone_spec(config.model.backbone)
+    benchmark = get_benchmark(config.data.benchmark)
+    root = resolve_data_root(config)
+    faces = read_manifest(root)
+    try:
+        train_faces = source_faces(benchmark, faces, split="train")
+    except ValueError as err:
+        raise RunSetupError(str(err)) from None
+    try:  # model selection on the FF++ validation split of the source domains (never on test sets)
+        val_faces = source_faces(benchmark, faces, split="val")
+        val = eval_dataset(val_faces, root, config.model.image_size, config.train.batch_size)
+    except ValueError as err:
+        warnings.warn(f"no validation set ({err}); the best/ checkpoint will not be kept", stacklevel=2)
+        val = None
+    train = ManifestEpochs(train_faces, root, benchmark.sources, seed=config.train.seed,
+                           batch_size=config.train.batch_size, image_size=config.model.image_size)
+    return RunInputs(train, val, root)
