@@ -2,11 +2,13 @@
 
 For each method named in ``--methods`` this builds a fresh randomly initialised detector (``weights=None``;
 nothing is downloaded) and the method via ``build_method``, then feeds it one fixed random batch (0-255
-float32 images, balanced 0/1 labels) and a label-flipped meta batch of the same size. It measures, in one
-process: the first call (tf.function trace + graph build/compile + the first step), then ``--warmup`` untimed
-steps, then ``--steps`` timed steps (each synchronised by ``float(logs["loss"])``), reporting median and mean
-seconds per step and images per second (batch size / median; the meta batch is not counted). The table is
-printed, the LAST line is the LTW/Alltrain step-time ratio, and everything (plus machine info) goes to JSON.
+float32 images, balanced 0/1 labels) and a label-flipped meta batch of the same size. In one process it
+measures each method's first call (tf.function trace + graph optimisation/compile + the first step), then runs
+``--warmup`` untimed and ``--steps`` timed steps, round-robin across the methods so that load drifting on a
+shared machine hits them alike. Each step is synchronised by ``float(logs["loss"])``. Reported: median, mean
+and min wall seconds per step, median process CPU seconds per step (all threads), and images per second
+(batch size / median wall; the meta batch is not counted). The table is printed, the LAST line is the
+LTW/Alltrain ratio of median step times, and everything (plus machine info) is written as JSON.
 
 Run (from the repo root):
     python bench/step_time.py --backbone tiny --image-size 64               # smoke test, seconds
@@ -71,40 +73,43 @@ def make_batches(batch_size: int, image_size: int, seed: int):
     return batch, meta_batch
 
 
-def time_method(name: str, args: argparse.Namespace, batch, meta_batch) -> dict:
-    """Build a fresh detector + method ``name``; time the first call, warm-up, then the timed steps."""
-    keras.utils.clear_session()  # fresh layer names; the previous method's graphs are dropped
-    tf.random.set_seed(args.seed)
-    detector = build_detector(args.backbone, args.image_size, weights=None)
-    config = TrainConfig(method=name, batch_size=args.batch_size, jit_compile=args.jit, seed=args.seed)
-    method = build_method(name, detector, config)
-    meta = meta_batch if method.uses_meta_split else None
+class Runner:
+    """One method on a fresh detector; ``step`` runs one synchronised train step, returning (wall, cpu) s."""
 
-    start = time.perf_counter()
-    first_loss = float(method.train_step(batch, meta)["loss"])
-    first_call = time.perf_counter() - start
-    for _ in range(args.warmup):
-        float(method.train_step(batch, meta)["loss"])
-    times, loss = [], first_loss
-    for _ in range(args.steps):
-        start = time.perf_counter()
-        loss = float(method.train_step(batch, meta)["loss"])
-        times.append(time.perf_counter() - start)
-    median = statistics.median(times)
-    return {
-        "method": name,
-        "first_call_s": first_call,
-        "median_step_s": median,
-        "mean_step_s": statistics.fmean(times),
-        "min_step_s": min(times),
-        "max_step_s": max(times),
-        "step_times_s": times,
-        "images_per_s": args.batch_size / median,
-        "first_loss": first_loss,
-        "last_loss": loss,
-        "finite": bool(np.isfinite(loss)),
-        "detector_params": int(detector.count_params()),
-    }
+    def __init__(self, name: str, args: argparse.Namespace, batch, meta_batch):
+        keras.utils.clear_session()  # fresh layer names (earlier runners keep their own graphs)
+        tf.random.set_seed(args.seed)
+        self.name, self.batch_size = name, args.batch_size
+        self.detector = build_detector(args.backbone, args.image_size, weights=None)
+        config = TrainConfig(method=name, batch_size=args.batch_size, jit_compile=args.jit, seed=args.seed)
+        self.method = build_method(name, self.detector, config)
+        self.batch, self.meta = batch, (meta_batch if self.method.uses_meta_split else None)
+        self.wall, self.cpu, self.loss = [], [], float("nan")
+
+    def step(self) -> tuple[float, float]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.loss = float(self.method.train_step(self.batch, self.meta)["loss"])  # float() syncs
+        return time.perf_counter() - wall, time.process_time() - cpu
+
+    def first_call(self) -> None:
+        self.first_call_s, self.first_call_cpu_s = self.step()
+        self.first_loss = self.loss
+
+    def timed_step(self) -> None:
+        wall, cpu = self.step()
+        self.wall.append(wall)
+        self.cpu.append(cpu)
+
+    def result(self) -> dict:
+        median = statistics.median(self.wall)
+        return {
+            "method": self.name, "first_call_s": self.first_call_s, "first_call_cpu_s": self.first_call_cpu_s,
+            "median_step_s": median, "mean_step_s": statistics.fmean(self.wall), "min_step_s": min(self.wall),
+            "max_step_s": max(self.wall), "median_cpu_s": statistics.median(self.cpu),
+            "step_times_s": self.wall, "step_cpu_s": self.cpu, "images_per_s": self.batch_size / median,
+            "first_loss": self.first_loss, "last_loss": self.loss, "finite": bool(np.isfinite(self.loss)),
+            "detector_params": int(self.detector.count_params()),
+        }
 
 
 def machine_info() -> dict:
@@ -126,20 +131,30 @@ def main(argv=None) -> int:
     batch, meta_batch = make_batches(args.batch_size, args.image_size, args.seed)
     print(f"backbone={args.backbone} image_size={args.image_size} batch_size={args.batch_size} "
           f"warmup={args.warmup} steps={args.steps} jit={args.jit} cpus={os.cpu_count()}", flush=True)
-    results = []
-    for name in args.methods:
+    runners = []
+    for name in args.methods:  # build and first call (trace + compile + one step) of every method
         print(f"[{name}] building and tracing ...", flush=True)
-        results.append(time_method(name, args, batch, meta_batch))
-        r = results[-1]
-        print(f"[{name}] first call {r['first_call_s']:.2f} s, median step {r['median_step_s']:.3f} s", flush=True)
+        runners.append(Runner(name, args, batch, meta_batch))
+        runners[-1].first_call()
+        print(f"[{name}] first call {runners[-1].first_call_s:.2f} s", flush=True)
+    for _ in range(args.warmup):
+        for runner in runners:
+            runner.step()
+    # Round-robin timed steps: load from other tenants on a shared machine drifts over minutes, and
+    # interleaving makes it hit every method alike, so the ratio is fairer than back-to-back blocks.
+    for _ in range(args.steps):
+        for runner in runners:
+            runner.timed_step()
+    results = [runner.result() for runner in runners]
 
-    header = f"{'method':<18}{'first call s':>13}{'median s':>11}{'mean s':>10}{'img/s':>9}{'loss':>10}"
+    header = (f"{'method':<18}{'first call s':>13}{'median s':>10}{'mean s':>9}{'min s':>9}{'cpu s':>9}"
+              f"{'img/s':>8}{'loss':>9}")
     print()
     print(header)
     print("-" * len(header))
     for r in results:
-        print(f"{r['method']:<18}{r['first_call_s']:>13.2f}{r['median_step_s']:>11.4f}{r['mean_step_s']:>10.4f}"
-              f"{r['images_per_s']:>9.1f}{r['last_loss']:>10.4f}")
+        print(f"{r['method']:<18}{r['first_call_s']:>13.2f}{r['median_step_s']:>10.4f}{r['mean_step_s']:>9.4f}"
+              f"{r['min_step_s']:>9.4f}{r['median_cpu_s']:>9.3f}{r['images_per_s']:>8.1f}{r['last_loss']:>9.4f}")
 
     by_name = {r["method"]: r for r in results}
     ratio = None

@@ -10,6 +10,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import click  # noqa: E402
 
 from cli.common import Group, configure_logging  # noqa: E402
+from cli.prepare import prepare_command  # noqa: E402
+from cli.synth import synth  # noqa: E402
 from cli.train import train  # noqa: E402
 from ltw_tf import __version__  # noqa: E402
 
@@ -61,6 +63,8 @@ def info(as_json: bool) -> None:
     click.echo(f"GPUs:      {', '.join(report['gpus']) or 'none (CPU)'}")
 
 
+main.add_command(synth)
+main.add_command(prepare_command)
 main.add_command(train)
 
 if __name__ == "__main__":

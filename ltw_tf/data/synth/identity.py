@@ -1,7 +1,7 @@
 """Who is in a synthff video (``Identity``) and how they move in it (``Track``), both drawn from a seeded RNG.
 
-Face geometry lives in a canonical frame: origin at the face centre, x to the subject's left in the image
-(right on screen), y down, face half-width ~1. A ``Pose`` maps it to pixels; an ``Expression`` moves eyes,
+Face geometry lives in a canonical frame: origin at the face centre, x to the right and y down as in the
+image, face half-width ~1. A ``Pose`` maps it to pixels; an ``Expression`` moves eyes,
 brows and mouth. A fake is rendered from one identity with the pose and/or expression of another video's track.
 """
 
@@ -13,10 +13,11 @@ import numpy as np
 
 # Skin tones from light to dark (RGB); an identity interpolates between two neighbours.
 SKIN_TONES = np.array([(250, 218, 190), (236, 192, 160), (222, 170, 130), (198, 140, 100), (160, 105, 70),
-                       (120, 78, 52), (88, 58, 40)], dtype=np.float32)
+                       (128, 84, 58), (104, 70, 50)], dtype=np.float32)
+SKIN_WEIGHTS = np.array([0.2, 0.2, 0.18, 0.16, 0.14, 0.12])  # of each neighbouring pair of tones
 HAIR_COLOURS = np.array([(25, 20, 18), (55, 38, 25), (95, 62, 35), (150, 110, 60), (200, 165, 105),
                          (120, 50, 25), (130, 128, 125)], dtype=np.float32)
-IRIS_COLOURS = np.array([(70, 45, 25), (40, 28, 20), (70, 110, 150), (80, 110, 70), (100, 100, 100)],
+IRIS_COLOURS = np.array([(60, 38, 22), (35, 24, 18), (55, 85, 120), (65, 90, 55), (80, 80, 80)],
                         dtype=np.float32)
 CLOTHES = np.array([(40, 50, 90), (150, 40, 40), (40, 100, 60), (200, 200, 200), (30, 30, 30), (150, 120, 60)],
                    dtype=np.float32)
@@ -56,7 +57,7 @@ class Identity:
     clothes: tuple[float, float, float]
     scale: float  # face half-width in units of the frame size
     centre: tuple[float, float]  # face centre in units of the frame size
-    texture_seed: int  # seeds the background, hair and skin textures
+    texture_seed: int  # seeds the background texture
 
 
 @dataclass(frozen=True)
@@ -89,36 +90,54 @@ class Track:
     expressions: tuple[Expression, ...]
 
 
-def _mix(rng: np.random.Generator, palette: np.ndarray, jitter: float) -> tuple[float, float, float]:
-    i = rng.integers(len(palette) - 1)
+def _mix(rng: np.random.Generator, palette: np.ndarray, jitter: float,
+         weights: np.ndarray | None = None) -> tuple[float, float, float]:
+    i = rng.choice(len(palette) - 1, p=weights)
     t = rng.random()
     colour = (1 - t) * palette[i] + t * palette[i + 1] + rng.normal(0, jitter, 3)
     return tuple(float(c) for c in np.clip(colour, 0, 255))
 
 
+def _away_from(colour: np.ndarray, level: float, margin: float) -> np.ndarray:
+    """Shift a colour's brightness at least ``margin`` away from ``level`` (a face must stand out)."""
+    gap = float(np.mean(colour)) - level
+    if abs(gap) < margin:
+        up = level + margin <= 235 and (gap >= 0 or level - margin < 20)
+        colour = colour + (margin - gap) if up else colour - (margin + gap)
+    return np.clip(colour, 0, 255)
+
+
 def sample_identity(rng: np.random.Generator) -> Identity:
     """Draw one person's appearance."""
-    skin = _mix(rng, SKIN_TONES, 6)
-    lip = tuple(float(c) for c in np.clip(np.array(skin) * [0.82, 0.55, 0.55] + [25, 0, 5], 0, 255))
+    r, g, b = np.array(_mix(rng, SKIN_TONES, 3, SKIN_WEIGHTS)) * rng.uniform(0.95, 1.05)
+    g = min(g, 0.88 * r)  # keep skin hues between pink and yellow-brown
+    b = min(b, 0.9 * g)
+    skin = (float(min(r, 255.0)), float(g), float(b))
+    lip = tuple(float(c) for c in np.clip(np.array(skin) * [0.78, 0.5, 0.52] + [22, 0, 5], 0, 255))
     theta = rng.uniform(-0.9, 0.9)
     light = np.array([np.sin(theta), rng.uniform(-0.6, -0.1), 1.0])
-    bg_a, bg_b = (np.clip(rng.uniform(20, 235, 3), 0, 255) for _ in range(2))
+    hair = _mix(rng, HAIR_COLOURS, 8)
+    if abs(np.mean(hair) - np.mean(skin)) < 45:  # hair must stand out from the skin
+        hair = tuple(c * 0.45 for c in hair)
+    grey = rng.uniform(40, 215)
+    bg_a, bg_b = (_away_from(np.clip(0.55 * rng.uniform(20, 235, 3) + 0.45 * grey, 0, 255), np.mean(skin), 60)
+                  for _ in range(2))
     return Identity(
         face_w=float(rng.uniform(0.92, 1.05)), face_h=float(rng.uniform(1.25, 1.4)),
         jaw=float(rng.uniform(0.1, 0.35)), skin=skin, lip=lip,
-        hair=_mix(rng, HAIR_COLOURS, 8), hair_line=float(rng.uniform(-0.95, -0.7)),
+        hair=hair, hair_line=float(rng.uniform(-1.05, -0.82)),
         hair_len=float(rng.uniform(-0.3, 1.2)), hair_volume=float(rng.uniform(0.05, 0.25)),
         iris=_mix(rng, IRIS_COLOURS, 8), eye_dx=float(rng.uniform(0.36, 0.44)), eye_y=float(rng.uniform(-0.22, -0.12)),
-        eye_w=float(rng.uniform(0.19, 0.23)), eye_h=float(rng.uniform(0.085, 0.11)),
+        eye_w=float(rng.uniform(0.2, 0.24)), eye_h=float(rng.uniform(0.095, 0.12)),
         brow_y=float(rng.uniform(-0.45, -0.38)), brow_thick=float(rng.uniform(0.035, 0.065)),
         brow_arch=float(rng.uniform(0.02, 0.08)), nose_len=float(rng.uniform(0.28, 0.4)),
         nose_w=float(rng.uniform(0.13, 0.19)), mouth_y=float(rng.uniform(0.6, 0.72)),
-        mouth_w=float(rng.uniform(0.22, 0.3)), lip_thick=float(rng.uniform(0.04, 0.07)),
+        mouth_w=float(rng.uniform(0.26, 0.34)), lip_thick=float(rng.uniform(0.055, 0.085)),
         light=tuple(float(v) for v in light / np.linalg.norm(light)), ambient=float(rng.uniform(0.45, 0.6)),
         background=(tuple(float(c) for c in bg_a), tuple(float(c) for c in bg_b)),
         bg_kind=int(rng.integers(4)), bg_freq=float(rng.uniform(2, 8)),
         clothes=_mix(rng, CLOTHES, 20),
-        scale=float(rng.uniform(0.22, 0.26)), centre=(float(rng.uniform(0.46, 0.54)), float(rng.uniform(0.44, 0.5))),
+        scale=float(rng.uniform(0.25, 0.29)), centre=(float(rng.uniform(0.46, 0.54)), float(rng.uniform(0.49, 0.53))),
         texture_seed=int(rng.integers(2**31)),
     )
 

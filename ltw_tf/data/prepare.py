@@ -1,0 +1,291 @@
+"""Dataset-wide face extraction: videos -> PNG crops + ``manifest.csv``, in parallel, resumable, with a skip log.
+
+Layout under ``out_dir``: crops at ``<dataset>/<quality or 'na'>/<domain>/<video_id>/<frame:04d>.png``; one
+done-record per finished video at ``.done/<same key>.json`` (its crops, or why it was skipped) so a rerun skips
+it without decoding or running MTCNN; ``skipped.csv`` (videos with no face or unreadable, with the reason);
+``manifest.csv`` (every crop, rebuilt from the done-records, so reruns give the same bytes).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import multiprocessing as mp
+import os
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+
+from ltw_tf.data.faces import MIN_SCORE, VideoError, check_margin, extract_faces, load_detector
+from ltw_tf.data.manifest import MANIFEST_NAME, Face, Video, write_manifest
+
+SKIP_LOG = "skipped.csv"
+DONE_DIR = ".done"
+RECORD_VERSION = 1
+VIDEOS_PER_WORKER = 16  # see auto_workers
+
+
+@dataclass
+class PrepareReport:
+    """What a ``prepare`` run did. ``reused`` videos were finished by an earlier run and cost nothing now."""
+
+    videos: int  # distinct videos asked for
+    extracted: int  # videos extracted by this run that gave at least one face
+    skipped: int  # videos in the skip log (no face in any frame, or unreadable), this run or earlier
+    reused: int  # videos whose done-record from an earlier run was reused (no decoding, no MTCNN)
+    faces: int  # rows in the manifest
+    faces_written: int  # crops written by this run
+    frames_without_face: int  # sampled frames of manifest videos that gave no usable face (not in the manifest)
+    seconds: float
+    manifest: str
+    skip_log: str
+
+    @property
+    def faces_per_second(self) -> float:
+        return self.faces_written / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "faces_per_second": round(self.faces_per_second, 2)}
+
+
+# --------------------------------------------------------------------------- keys, records, atomic writes
+
+def _component(value: str, what: str) -> str:
+    clean = value.replace("/", "_").replace("\\", "_")
+    if clean in ("", ".", ".."):
+        raise ValueError(f"video has an unusable {what} {value!r} for a folder name")
+    return clean
+
+
+def video_key(video: Video) -> str:
+    """``<dataset>/<quality or 'na'>/<domain>/<video_id>``: the crop folder and the done-record name."""
+    return "/".join(_component(v, w) for v, w in ((video.dataset, "dataset"), (video.quality or "na", "quality"),
+                                                  (video.domain, "domain"), (video.video_id, "video_id")))
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _record_path(out_dir: Path, key: str) -> Path:
+    return out_dir / DONE_DIR / f"{key}.json"
+
+
+def _fingerprint(path: str) -> list[int] | None:
+    """[size, mtime_ns] of a video file, or None when it is missing: a changed file must be extracted again."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def _load_record(out_dir: Path, key: str, params: dict, source: str) -> dict | None:
+    """A usable done-record: same settings, the same video file (or none left to compare), its crops on disk."""
+    path = _record_path(out_dir, key)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if record.get("version") != RECORD_VERSION or record.get("params") != params:
+        return None
+    now = _fingerprint(source)
+    if now is not None and record.get("source") != now:
+        return None
+    if not all((out_dir / crop[0]).is_file() for crop in record.get("crops", [])):
+        return None
+    return record
+
+
+# --------------------------------------------------------------------------- one video (in a worker or in-process)
+
+@dataclass(frozen=True)
+class _Task:
+    video: Video
+    source: str  # resolved video path
+    key: str
+    out_dir: str
+    params: dict
+
+
+def _extract_and_save(task: _Task, detector: Any) -> dict:
+    """Extract one video, write its crops and its done-record; return the record (``persist`` False: retry later)."""
+    out_dir, params = Path(task.out_dir), task.params
+    record = {"version": RECORD_VERSION, "video": task.video.path, "source": _fingerprint(task.source),
+              "params": params, "status": "skipped", "reason": "", "n_frames": 0, "crops": [], "missing": {}}
+    try:
+        result = extract_faces(task.source, detector, frames=params["frames"], margin=params["margin"],
+                               size=params["size"], min_score=params["min_score"])
+    except VideoError as err:
+        record["reason"] = str(err)
+    except Exception as err:  # one bad video must not stop the dataset; retried on the next run
+        return {**record, "reason": f"{type(err).__name__}: {err}".splitlines()[0], "persist": False}
+    else:
+        record["n_frames"] = result.n_frames
+        record["missing"] = {str(k): v for k, v in result.missing.items()}
+        if not result.crops:
+            counts = Counter(result.missing.values())
+            why = "; ".join(f"{reason} x{n}" for reason, n in sorted(counts.items()))
+            record["reason"] = f"no face in any of {len(result.missing)} sampled frames ({why})"
+        else:
+            record["status"] = "done"
+            crop_dir = out_dir / task.key
+            for crop in result.crops:
+                rel = f"{task.key}/{crop.frame:04d}.png"
+                ok, png = cv2.imencode(".png", cv2.cvtColor(crop.image, cv2.COLOR_RGB2BGR))
+                if not ok:
+                    raise RuntimeError(f"PNG encoding failed for {rel}")
+                _write_atomic(out_dir / rel, png.tobytes())
+                record["crops"].append([rel, crop.frame, round(crop.score, 4)])
+            keep = {Path(c[0]).name for c in record["crops"]}
+            for stale in crop_dir.glob("*.png"):  # crops of an earlier run with other settings
+                if stale.name not in keep:
+                    stale.unlink()
+    _write_atomic(_record_path(out_dir, task.key), json.dumps(record, indent=1).encode("utf-8"))
+    return record
+
+
+_WORKER: dict[str, Any] = {}  # per worker process: its detector (or the error creating it)
+
+
+def _init_worker(threads: int) -> None:
+    """Pool initializer: quiet TF, bound its threads, build this process's one MTCNN detector."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        _WORKER["detector"] = load_detector()
+    except Exception as err:  # raising here would make the pool respawn workers forever
+        _WORKER["error"] = err
+
+
+def _worker_extract(task: _Task) -> tuple[str, dict]:
+    if "error" in _WORKER:
+        raise RuntimeError(f"worker could not build the MTCNN detector: {_WORKER['error']}")
+    return task.key, _extract_and_save(task, _WORKER["detector"])
+
+
+def auto_workers(n_videos: int) -> int:
+    """One process per CPU core, but no more than one per ``VIDEOS_PER_WORKER`` videos: each worker pays a
+    TensorFlow import and an MTCNN build (seconds), which only a long enough queue of videos repays."""
+    return max(1, min(os.cpu_count() or 1, -(-n_videos // VIDEOS_PER_WORKER)))
+
+
+def _run(tasks: list[_Task], workers: int | None, detector: Any) -> Iterator[tuple[str, dict]]:
+    """Records as videos finish: in-process (one worker, or a given detector) or over a spawn pool."""
+    workers = auto_workers(len(tasks)) if workers is None else workers
+    if detector is not None or workers <= 1 or len(tasks) == 1:
+        detector = detector if detector is not None else load_detector()
+        for task in tasks:
+            yield task.key, _extract_and_save(task, detector)
+        return
+    workers = min(workers, len(tasks))
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(threads,)) as pool:
+        yield from pool.imap_unordered(_worker_extract, tasks, chunksize=1)
+
+
+# --------------------------------------------------------------------------- the dataset
+
+def _unique(videos: Sequence[Video]) -> dict[str, Video]:
+    by_key: dict[str, Video] = {}
+    for video in videos:
+        key = video_key(video)
+        if key in by_key and by_key[key].path != video.path:
+            raise ValueError(f"two videos map to {key}: {by_key[key].path} and {video.path}")
+        by_key[key] = video
+    return by_key
+
+
+def _write_skip_log(path: Path, skipped: list[tuple[Video, str]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["path", "dataset", "quality", "domain", "video_id", "reason"])
+    for video, reason in skipped:
+        writer.writerow([video.path, video.dataset, video.quality, video.domain, video.video_id, reason])
+    _write_atomic(path, buffer.getvalue().encode("utf-8"))
+
+
+def prepare(videos: Sequence[Video], out_dir: str | os.PathLike, *, root: str | os.PathLike | None = None,
+            frames: int = 10, margin: int | float = 16, size: int = 224, min_score: float = MIN_SCORE,
+            workers: int | None = None, progress: bool = True, detector: Any = None) -> PrepareReport:
+    """Extract faces from every video into ``out_dir`` and write its manifest and skip log.
+
+    Args:
+        videos: what to extract (a reader's ``list_videos`` output); relative paths are under ``root``.
+        frames, margin, size, min_score: the per-video protocol (see ``faces.extract_faces``).
+        workers: processes, each with its own MTCNN (spawn; 1 = in this process; None = ``auto_workers``).
+        detector: use this detector in this process instead (tests, notebooks); implies ``workers=1``.
+    Finished videos (a done-record with the same settings, crops on disk) are reused, not redone.
+    """
+    start = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if frames < 1 or size < 1 or (workers is not None and workers < 1):
+        raise ValueError(f"frames, size and workers must be >= 1, got {frames}, {size}, {workers}")
+    params = {"frames": int(frames), "margin": check_margin(margin), "size": int(size), "min_score": float(min_score)}
+    by_key = _unique(videos)
+    records: dict[str, dict] = {}
+    tasks = []
+    for key, video in by_key.items():
+        source = os.fspath(video.path if root is None or os.path.isabs(video.path) else Path(root) / video.path)
+        record = _load_record(out, key, params, source)
+        if record is not None:
+            records[key] = record
+            continue
+        tasks.append(_Task(video, source, key, os.fspath(out), params))
+    reused = len(records)
+
+    from tqdm import tqdm
+
+    written = extracted = 0
+    with tqdm(total=len(by_key), initial=reused, unit="video", desc="faces", disable=not progress) as bar:
+        for key, record in _run(tasks, workers, detector) if tasks else ():
+            records[key] = record
+            written += len(record["crops"])
+            extracted += record["status"] == "done"
+            bar.set_postfix(faces=written, refresh=False)
+            bar.update()
+
+    faces, skipped, without_face = [], [], 0
+    for key in sorted(by_key):
+        video, record = by_key[key], records[key]
+        if record["status"] != "done":
+            skipped.append((video, record["reason"]))
+            continue
+        without_face += len(record["missing"])
+        faces.extend(Face.from_video(video, path=rel, frame=frame, score=score)
+                     for rel, frame, score in record["crops"])
+    manifest = write_manifest(out / MANIFEST_NAME, faces)
+    _write_skip_log(out / SKIP_LOG, skipped)
+    return PrepareReport(
+        videos=len(by_key), extracted=extracted, skipped=len(skipped), reused=reused, faces=len(faces),
+        faces_written=written, frames_without_face=without_face, seconds=round(time.perf_counter() - start, 3),
+        manifest=os.fspath(manifest), skip_log=os.fspath(out / SKIP_LOG))
+
+
+def prepare_dataset(dataset: str, root: str | os.PathLike, out_dir: str | os.PathLike, *,
+                    qualities: Sequence[str] = ("c23",), splits_dir: str | os.PathLike | None = None,
+                    methods: Sequence[str] | None = None, **kwargs: Any) -> PrepareReport:
+    """List a dataset's videos with its reader (``ltw_tf.data.sources``) and ``prepare`` them."""
+    from ltw_tf.data.sources import list_videos
+
+    videos = list_videos(dataset, root, qualities=tuple(qualities), splits_dir=splits_dir, methods=methods)
+    if not videos:
+        raise ValueError(f"no {dataset} videos found under {root} (qualities {', '.join(qualities)})")
+    return prepare(videos, out_dir, root=root, **kwargs)
