@@ -80,3 +80,21 @@ def ff_manifest(root, n_targets=8, frames=(0, 5), split="train", splits=None):
         cv2.imwrite(str(path), image[..., ::-1])
     write_manifest(root, faces)
     return faces
+
+
+def trained_run(tmp_path, method: str = "alltrain", image_size: int = 16, epochs: int = 1, n_targets: int = 8):
+    """A finished tiny-backbone run directory on an ``ff_manifest`` root (with val split): (run_dir, data_root)."""
+    from click.testing import CliRunner
+
+    from cli.main import main
+
+    root = tmp_path / "faces"
+    if not (root / "manifest.csv").is_file():
+        ff_manifest(root, n_targets=n_targets, splits=lambda t: ("val", "test")[t % 2] if t >= n_targets - 4
+                    else "train")
+    out = tmp_path / f"run-{method}"
+    result = CliRunner().invoke(main, ["--quiet", "train", "gid-fs23", "--data-root", str(root), "--method", method,
+                                       "--backbone", "tiny", "--weights", "none", "--image-size", str(image_size),
+                                       "--batch-size", "6", "--epochs", str(epochs), "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    return out, root
