@@ -9,10 +9,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import click  # noqa: E402
 
+from cli.benchmark import benchmark_command  # noqa: E402
 from cli.common import Group, configure_logging  # noqa: E402
+from cli.demo import demo_command  # noqa: E402
+from cli.evaluate import evaluate_command  # noqa: E402
+from cli.export import export_command  # noqa: E402
 from cli.prepare import prepare_command  # noqa: E402
+from cli.screen import screen_command  # noqa: E402
 from cli.synth import synth  # noqa: E402
 from cli.train import train  # noqa: E402
+from cli.weights import weights_command  # noqa: E402
 from ltw_tf import __version__  # noqa: E402
 
 
@@ -66,6 +72,8 @@ def info(as_json: bool) -> None:
 main.add_command(synth)
 main.add_command(prepare_command)
 main.add_command(train)
+for _command in (evaluate_command, benchmark_command, weights_command, export_command, screen_command, demo_command):
+    main.add_command(_command)
 
 if __name__ == "__main__":
     main()
