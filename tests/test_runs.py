@@ -36,3 +36,17 @@ def test_resolve_errors(tmp_path):
     (tmp_path / "r" / "config.json").write_text("{}")
     with pytest.raises(RunNotFoundError, match="no checkpoint yet"):
         resolve_run(tmp_path / "r")
+
+
+def test_evaluate_run_frame_and_video_metrics(tmp_path):
+    from ltw_tf.evaluate import evaluate_run
+
+    run, root = trained_run(tmp_path, method="alltrain", epochs=1)
+    report = evaluate_run(run)
+    assert report["benchmark"] == "gid-fs23" and set(report["targets"]) == {"FaceSwap"}
+    target = report["targets"]["FaceSwap"]
+    # ff_manifest: test targets are t=5,7 -> 2 real + 2 FaceSwap videos, 2 frames each
+    assert target["frame"]["n"] == 8 and target["video"]["n"] == 4
+    assert target["frame"]["n_fake"] == 4 and target["video"]["n_fake"] == 2
+    other = evaluate_run(run, benchmark="gid-df23", data_root=root)
+    assert set(other["targets"]) == {"Deepfakes"}
