@@ -44,8 +44,7 @@ def train(ctx, benchmark, data_root, method, backbone, weights, image_size, epoc
       ltw-tf train gid-fs23 --out runs/gid-fs23-ltw-s0 --resume
     """
     from ltw_tf.config import load_config
-    from ltw_tf.run import run_inputs
-    from ltw_tf.trainer import Trainer, build_from_config
+    from ltw_tf.run import build_trainer
 
     flags = {"data.benchmark": benchmark, "data.data_root": data_root, "train.method": method,
              "model.backbone": backbone, "model.weights": weights, "model.image_size": image_size,
@@ -55,10 +54,8 @@ def train(ctx, benchmark, data_root, method, backbone, weights, image_size, epoc
     run_dir = Path(out) if out else default_run_dir(config.data.benchmark, config.train.method, config.train.seed)
     if resume and not (run_dir / "checkpoints").is_dir():
         raise click.UsageError(f"--resume: {run_dir} has no checkpoints to resume")
-    inputs = run_inputs(config)
-    method_obj = build_from_config(config)
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
-    trainer = Trainer(method_obj, inputs.train, run_dir, config, val_data=inputs.val, progress=not quiet)
+    trainer = build_trainer(config, run_dir, progress=not quiet)
     if not quiet and not as_json:
         click.echo(f"training {config.train.method} on {config.data.benchmark} ({config.model.backbone}, "
                    f"{config.model.image_size}px, {config.train.epochs} epochs) -> {run_dir}", err=True)

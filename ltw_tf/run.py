@@ -6,6 +6,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ltw_tf.benchmarks import get_benchmark, source_faces
 from ltw_tf.config import RunConfig
@@ -13,6 +14,9 @@ from ltw_tf.data.manifest import MANIFEST_NAME, read_manifest
 from ltw_tf.data.pipeline import ManifestEpochs, eval_dataset
 from ltw_tf.methods import method_class
 from ltw_tf.models import backbone_spec
+
+if TYPE_CHECKING:
+    from ltw_tf.trainer import Trainer
 
 DATA_ROOT_ENV = "LTW_DATA_ROOT"
 
@@ -65,3 +69,11 @@ def run_inputs(config: RunConfig) -> RunInputs:
     train = ManifestEpochs(train_faces, root, benchmark.sources, seed=config.train.seed,
                            batch_size=config.train.batch_size, image_size=config.model.image_size)
     return RunInputs(train, val, root)
+
+
+def build_trainer(config: RunConfig, run_dir: str | os.PathLike, progress: bool = True) -> Trainer:
+    """The one training entry of ``ltw-tf train`` and ``ltw-tf benchmark``: inputs, seeded method, Trainer."""
+    from ltw_tf.trainer import Trainer, build_from_config
+
+    inputs = run_inputs(config)
+    return Trainer(build_from_config(config), inputs.train, run_dir, config, val_data=inputs.val, progress=progress)

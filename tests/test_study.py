@@ -1,0 +1,165 @@
+"""``ltw-tf benchmark`` on a tiny FF++-shaped root: grid planning, training in-process, reuse and resume, cached
+evaluations, a failing cell that does not stop the grid, and tables equal to the per-run evaluations."""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cli.main import main
+from ltw_tf.config import load_config
+from ltw_tf.data.manifest import read_manifest, write_manifest
+from ltw_tf.study import plan_study, settings_hash
+from toy import ff_manifest
+
+TINY = ["--backbone", "tiny", "--weights", "none", "--image-size", "16", "--batch-size", "6"]
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+    """2 methods x 1 benchmark x 2 seeds, trained once for the module: (root, runs_dir, args, first result)."""
+    base = tmp_path_factory.mktemp("study")
+    root = base / "faces"
+    ff_manifest(root, n_targets=8, splits=lambda t: ("val", "test")[t % 2] if t >= 4 else "train")
+    runs = base / "runs"
+    args = ["benchmark", "--methods", "alltrain,focal", "--benchmarks", "gid-fs23", "--seeds", "0,1",
+            "--data-root", str(root), *TINY, "--runs-dir", str(runs)]
+    result = CliRunner().invoke(main, [*args, "--epochs", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    return root, runs, args, result
+
+
+def _eval(run_dir):
+    return json.loads((run_dir / "eval" / "gid-fs23.json").read_text())["targets"]["FaceSwap"]
+
+
+def _checkpoint_mtimes(runs):
+    return {str(p): p.stat().st_mtime_ns for p in runs.rglob("*") if p.is_file() and
+            p.parent.name in ("checkpoints", "best")}
+
+
+def test_grid_trains_every_cell_and_the_table_aggregates_their_evaluations(grid):
+    root, runs, _, result = grid
+    report = json.loads(result.stdout)
+    assert [(r["method"], r["seed"], r["status"]) for r in report["runs"]] == [
+        ("alltrain", 0, "trained"), ("alltrain", 1, "trained"), ("focal", 0, "trained"), ("focal", 1, "trained")]
+    assert report["failed"] == 0 and report["wall_s"] > 0
+    for run in report["runs"]:
+        run_dir = Path(run["run_dir"])
+        saved = load_config(run_dir / "config.json")
+        assert run_dir == runs / f"gid-fs23-{run['method']}-s{run['seed']}-{settings_hash(saved)}"
+        assert (saved.train.method, saved.train.seed, saved.train.epochs) == (run["method"], run["seed"], 1)
+        assert saved.data.data_root == str(root.resolve()) and saved.model.backbone == "tiny"
+        assert len(json.loads((run_dir / "history.json").read_text())) == 1
+
+    rows = {r["method"]: r for r in csv.DictReader((runs / "tables" / "tableall.csv").open())}
+    assert report["csv"] == str(runs / "tables" / "tableall.csv")
+    for method in ("alltrain", "focal"):
+        evals = [_eval(Path(r["run_dir"])) for r in report["runs"] if r["method"] == method]
+        for column, level, key in (("ACC", "frame", "acc"), ("LogLoss", "frame", "logloss"),
+                                   ("AUC", "frame", "auc"), ("EER", "frame", "eer"), ("video AUC", "video", "auc")):
+            values = [e[level][key] for e in evals]
+            assert float(rows[method][f"{column} mean"]) == pytest.approx(np.mean(values), abs=1e-12)
+            assert float(rows[method][f"{column} std"]) == pytest.approx(np.std(values, ddof=1), abs=1e-12)
+            assert rows[method][f"{column} n"] == "2"
+        logloss = [e["frame"]["logloss"] for e in evals]
+        cell = f"{np.mean(logloss):.3f} ± {np.std(logloss, ddof=1):.3f}"
+        line = f"| tiny | {method} | gid-fs23 | FaceSwap | "
+        markdown = (runs / "tables" / "tableall.md").read_text()
+        assert any(row.startswith(line) and f"| {cell} |" in row for row in markdown.splitlines())
+        assert [e["frame"]["n"] for e in evals] == [8, 8]  # 2 test targets x 2 frames x (real, FaceSwap)
+
+
+def test_second_run_reuses_everything_and_other_settings_do_not(grid):
+    root, runs, args, _ = grid
+    before = _checkpoint_mtimes(runs)
+    out = runs.parent / "tables3"
+    again = CliRunner().invoke(main, [*args, "--epochs", "1", "--table", "3", "--out", str(out)])
+    assert again.exit_code == 0, again.output
+    status = [line for line in again.stderr.splitlines() if line.startswith("[")]
+    assert len(status) == 4 and all(": reused, eval cached (" in line for line in status), status
+    assert status[0].startswith("[1/4] alltrain gid-fs23 seed 0: reused")
+    assert _checkpoint_mtimes(runs) == before  # nothing trained, nothing saved
+    assert "total wall time" in again.stderr
+    markdown = (out / "table3.md").read_text()
+    assert markdown == again.stdout.rstrip("\n") + "\n"
+    assert "| Method | GID-FS23 ACC | GID-FS23 LOSS | GID-FS23 AUC | GID-FS23 EER |" in markdown
+    evals = [_eval(p) for p in sorted(runs.glob("gid-fs23-focal-s*"))]
+    auc = [e["frame"]["auc"] for e in evals]
+    focal = next(line for line in markdown.splitlines() if line.startswith("| FocalLoss-Basemodel |"))
+    assert f"{np.mean(auc):.3f} ± {np.std(auc, ddof=1):.3f}" in focal
+    assert next(csv.DictReader((out / "table3.csv").open()))["method"] == "alltrain"
+
+    dry = CliRunner().invoke(main, [*args, "--epochs", "2", "--dry-run", "--json"])
+    assert dry.exit_code == 0, dry.output
+    planned = json.loads(dry.stdout)["runs"]
+    assert [p["action"] for p in planned] == ["train"] * 4
+    assert not any((runs.parent / p["run_dir"]).exists() for p in planned)  # another hash: a fresh directory
+    dry = CliRunner().invoke(main, [*args, "--epochs", "1", "--dry-run"])
+    assert dry.exit_code == 0 and "4 runs: 4 reusable without training, 0 to resume, 0 to train" in dry.stdout
+    assert "[2/4] alltrain gid-fs23 seed 1: reuse (eval cached) -> " in dry.stdout
+
+
+def test_interrupted_run_resumes_and_a_broken_cell_fails_alone(grid):
+    root, runs, _, _ = grid
+    interrupted = next(runs.glob("gid-fs23-alltrain-s0-*"))
+    (interrupted / "history.json").unlink()  # as if stopped after the epoch's checkpoint
+    faces = [f for f in read_manifest(root) if not (f.domain == "NeuralTextures" and f.split == "test")]
+    write_manifest(root, faces)  # GID-NT23 trains (NT is not a source) but has no target test set
+    args = ["benchmark", "--methods", "alltrain", "--benchmarks", "gid-fs23,gid-nt23", "--seeds", "0",
+            "--data-root", str(root), *TINY, "--epochs", "1", "--runs-dir", str(runs)]
+    dry = CliRunner().invoke(main, [*args, "--dry-run"])
+    assert "[1/2] alltrain gid-fs23 seed 0: resume (from epoch 1)" in dry.stdout, dry.output
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    status = [line for line in result.stderr.splitlines() if line.startswith("[")]
+    assert status[0].startswith("[1/2] alltrain gid-fs23 seed 0: resumed, eval cached")
+    assert status[1].startswith("[2/2] alltrain gid-nt23 seed 0: failed after")
+    assert "evaluation: ValueError: target NeuralTextures" in status[1]
+    assert "1 of 2 runs failed: alltrain gid-nt23 seed 0" in result.stderr
+    assert len(json.loads((interrupted / "history.json").read_text())) == 1
+    acc = _eval(interrupted)["frame"]["acc"]
+    assert f"| tiny | alltrain | gid-fs23 | FaceSwap | {acc:.3f} | " in result.stdout
+    assert "| tiny | alltrain | gid-nt23 | – | – | – | – | – | – |" in result.stdout
+
+
+def test_plan_names_runs_by_settings_and_validates_names(tmp_path, monkeypatch):
+    root = tmp_path / "faces"
+    ff_manifest(root, n_targets=2)
+    monkeypatch.setenv("LTW_DATA_ROOT", str(root))
+    cells = plan_study(["ltw", "mldg"], ["GID-DF23", "gid-df23"], [0, 1], overrides={"train.epochs": 3},
+                       runs_dir=tmp_path / "runs")
+    assert [(c.method, c.benchmark, c.seed) for c in cells] == [("ltw", "gid-df23", 0), ("ltw", "gid-df23", 1),
+                                                               ("mldg", "gid-df23", 0), ("mldg", "gid-df23", 1)]
+    tag = settings_hash(cells[0].config)
+    assert {settings_hash(c.config) for c in cells} == {tag} and len(tag) == 8
+    assert cells[1].run_dir == tmp_path / "runs" / f"gid-df23-ltw-s1-{tag}"
+    other = plan_study(["ltw"], ["gid-df23"], [0], overrides={"train.epochs": 4})[0]
+    assert other.run_dir.name != cells[0].run_dir.name and other.run_dir.name.startswith("gid-df23-ltw-s0-")
+    two = plan_study(["ltw"], ["gid-df23"], [0], backbones=["tiny", "vgg19"])
+    assert [c.config.model.backbone for c in two] == ["tiny", "vgg19"] and two[0].run_dir != two[1].run_dir
+    with pytest.raises(ValueError, match="unknown method 'ltw2'; valid: alltrain"):
+        plan_study(["ltw2"], ["gid-df23"], [0])
+    with pytest.raises(ValueError, match="unknown benchmark 'gid-zz23'; valid: gid-df23"):
+        plan_study(["ltw"], ["gid-zz23"], [0])
+
+
+def test_benchmark_usage_errors(tmp_path):
+    runner = CliRunner()
+    for args, code, text in (
+        (["--methods", "ltw2", "--benchmarks", "gid-df23"], 1, "unknown method 'ltw2'; valid:"),
+        (["--benchmarks", "gid-df23,gid-zz23"], 1, "unknown benchmark 'gid-zz23'; valid:"),
+        (["--benchmarks", "gid-df23"], 1, "no data root"),
+        (["--table", "3", "--benchmarks", "gid-df23"], 2, "--table 3 has no column for gid-df23"),
+        ([], 2, "pass --benchmarks"),
+        (["--benchmarks", "gid-df23", "--seeds", "0,x"], 2, "not a comma-separated list of integers"),
+    ):
+        result = runner.invoke(main, ["benchmark", *args, "--runs-dir", str(tmp_path)], env={"LTW_DATA_ROOT": ""})
+        assert result.exit_code == code, (args, result.output)
+        assert text in result.output and "Traceback" not in result.output
+    assert not any(tmp_path.iterdir())
+    help_text = runner.invoke(main, ["benchmark", "--help"]).output
+    assert "Examples:" in help_text and "--dry-run" in help_text and "--table" in help_text
