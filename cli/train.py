@@ -26,6 +26,8 @@ def default_run_dir(benchmark: str, method: str, seed: int) -> Path:
 @click.option("--batch-size", type=click.IntRange(2), help="Batch size (paper: 25).")
 @click.option("--steps-per-epoch", type=click.IntRange(1), help="Cap the steps of each epoch.")
 @click.option("--seed", type=int, help="The one seed of the run (default 0).")
+@click.option("--strategy", help="default (one device), mirrored (all GPUs of this host) or multiworker "
+              "(hosts from $TF_CONFIG); see docs/DISTRIBUTED.md.")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
               help="JSON/YAML file with model/data/train sections; flags override it.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (default runs/BENCH-METHOD-sSEED).")
@@ -33,7 +35,7 @@ def default_run_dir(benchmark: str, method: str, seed: int) -> Path:
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as JSON.")
 @click.pass_context
 def train(ctx, benchmark, data_root, method, backbone, weights, image_size, epochs, batch_size, steps_per_epoch,
-          seed, config_file, out, resume, as_json):
+          seed, strategy, config_file, out, resume, as_json):
     """Train a detector on BENCHMARK (gid-df23 ... gid-nt40, gcd) with the paper's defaults.
 
     \b
@@ -42,19 +44,22 @@ def train(ctx, benchmark, data_root, method, backbone, weights, image_size, epoc
       LTW_DATA_ROOT=data/synthff-faces ltw-tf train gid-df23 --method alltrain --backbone tiny \\
           --weights none --image-size 64 --epochs 2
       ltw-tf train gid-fs23 --out runs/gid-fs23-ltw-s0 --resume
+      ltw-tf train gid-fs23 --data-root data/ffpp-faces --strategy mirrored
     """
     from ltw_tf.config import load_config
+    from ltw_tf.distribute import make_strategy
     from ltw_tf.run import build_trainer
 
     flags = {"data.benchmark": benchmark, "data.data_root": data_root, "train.method": method,
              "model.backbone": backbone, "model.weights": weights, "model.image_size": image_size,
              "train.epochs": epochs, "train.batch_size": batch_size, "train.steps_per_epoch": steps_per_epoch,
-             "train.seed": seed}
+             "train.seed": seed, "train.strategy": strategy}
     config = load_config(config_file, {k: v for k, v in flags.items() if v is not None})
     run_dir = Path(out) if out else default_run_dir(config.data.benchmark, config.train.method, config.train.seed)
     if resume and not (run_dir / "checkpoints").is_dir():
         raise click.UsageError(f"--resume: {run_dir} has no checkpoints to resume")
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
+    make_strategy(config.train.strategy)  # multiworker: before any TensorFlow op, the data pipeline's included
     trainer = build_trainer(config, run_dir, progress=not quiet)
     if not quiet and not as_json:
         click.echo(f"training {config.train.method} on {config.data.benchmark} ({config.model.backbone}, "

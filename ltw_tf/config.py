@@ -47,6 +47,7 @@ class TrainConfig:
     steps_per_epoch: int | None = None  # None: one pass over the data
     jit_compile: bool = False
     deterministic: bool = False  # tf.config.experimental.enable_op_determinism (exact resume on GPU)
+    strategy: str = "default"  # tf.distribute: default | mirrored | multiworker (docs/DISTRIBUTED.md)
 
 
 @dataclass

@@ -10,6 +10,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from ltw_tf.distribute import cross_replica_sum, replica_mean
+
 
 def _flat(labels, logits):
     logits = tf.reshape(logits, [-1])
@@ -27,15 +29,16 @@ def icc_loss(labels, logits) -> tf.Tensor:
 
     C_real = mean(s | real); L_pos = mean((s - C_real)^2 | real); L_neg = mean((s - C_real)^2 | fake);
     L_icc = L_pos - L_neg. Pulls reals to their centre and pushes fakes away. A batch lacking either class
-    contributes 0 (no centre or nothing to push).
+    contributes 0 (no centre or nothing to push). Inside ``strategy.run`` the batch is the global one: centre and
+    counts are all-reduced and the value is this replica's share (the shares add up to the global L_icc).
     """
     labels, logits = _flat(labels, logits)
     probs = tf.sigmoid(logits)
     real = 1.0 - labels
     fake = labels
-    n_real = tf.reduce_sum(real)
-    n_fake = tf.reduce_sum(fake)
-    centre = tf.math.divide_no_nan(tf.reduce_sum(probs * real), n_real)  # Eq. 7
+    n_real, n_fake, real_sum = cross_replica_sum([tf.reduce_sum(real), tf.reduce_sum(fake),
+                                                  tf.reduce_sum(probs * real)])
+    centre = tf.math.divide_no_nan(real_sum, n_real)  # Eq. 7
     sq = tf.square(probs - centre)
     l_pos = tf.math.divide_no_nan(tf.reduce_sum(sq * real), n_real)  # Eq. 8
     l_neg = tf.math.divide_no_nan(tf.reduce_sum(sq * fake), n_fake)  # Eq. 9
@@ -52,11 +55,14 @@ def focal_per_sample(labels, logits, gamma: float = 2.0) -> tf.Tensor:
 
 
 def detection_loss(labels, logits, lam: float, sample_weights=None) -> tf.Tensor:
-    """Eq. 1 / Eq. 3 / Eq. 11: mean(BCE_i * p_i) + lam * L_icc (p = 1 when ``sample_weights`` is None)."""
+    """Eq. 1 / Eq. 3 / Eq. 11: mean(BCE_i * p_i) + lam * L_icc (p = 1 when ``sample_weights`` is None).
+
+    Inside ``strategy.run``: this replica's share of the global-batch loss (``ltw_tf.distribute``).
+    """
     bce = bce_per_sample(labels, logits)
     if sample_weights is not None:
         bce = bce * tf.reshape(sample_weights, [-1])
-    loss = tf.reduce_mean(bce)
+    loss = replica_mean(bce)
     if lam:
         loss = loss + lam * icc_loss(labels, logits)
     return loss

@@ -26,6 +26,7 @@ from ltw_tf.tables import RunRecord, atomic_write_text
 log = logging.getLogger(__name__)
 
 AXES = ("data.benchmark", "train.method", "train.seed")  # set per cell; every other setting is shared
+NOT_HASHED = ("train.strategy",)
 
 
 class StudyError(RuntimeError):
@@ -73,10 +74,21 @@ class CellResult:
         return RunRecord(c.method, c.benchmark, c.seed, c.backbone, self.evaluation["targets"])
 
 
-def settings_hash(config: RunConfig, length: int = 8) -> str:
-    """A short hash of every resolved setting except the cell's own axes (benchmark, method, seed)."""
+def _comparable(config: RunConfig) -> dict:
     raw = config.to_dict()
-    for key in AXES:
+    for key in NOT_HASHED:
+        section, name = key.split(".")
+        raw[section].pop(name)
+    return raw
+
+
+def settings_hash(config: RunConfig, length: int = 8) -> str:
+    """A short hash of every resolved setting except the cell's own axes (benchmark, method, seed).
+
+    The distribution strategy is left out too: it changes where a run trains, not what it computes.
+    """
+    raw = config.to_dict()
+    for key in (*AXES, *NOT_HASHED):
         section, name = key.split(".")
         raw[section].pop(name)
     return hashlib.sha256(json.dumps(raw, sort_keys=True).encode("utf-8")).hexdigest()[:length]
@@ -162,7 +174,7 @@ def run_state(cell: Cell) -> RunState:
     saved = cell.run_dir / CONFIG_NAME
     if saved.is_file():
         try:
-            same = load_config(saved).to_dict() == cell.config.to_dict()
+            same = _comparable(load_config(saved)) == _comparable(cell.config)
         except (OSError, ValueError):
             same = False
         if not same:

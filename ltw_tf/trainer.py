@@ -3,15 +3,19 @@
 One checkpoint per epoch (models, optimizers, method state, epoch/step counters and the run history with each
 epoch's meta-split) via ``tf.train.CheckpointManager``; the best validation AUC is kept separately under
 ``best/``. Everything random is a function of the run seed: dropout seeds live in model variables and each
-epoch's batches are derived from (seed, epoch), so ``resume=True`` continues exactly.
+epoch's batches are derived from (seed, epoch), so ``resume=True`` continues exactly. Under a multi-worker
+strategy only the chief writes the run directory; the other workers save into a scratch directory they delete.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +27,7 @@ from tqdm.auto import tqdm
 
 from ltw_tf.config import RunConfig, save_config
 from ltw_tf.data.source import EpochSource
+from ltw_tf.distribute import check_in_sync, is_chief, make_strategy, model_trackables, synchronize_batch_norm
 from ltw_tf.evaluate import evaluate, probability_fn
 from ltw_tf.methods import Method, build_method
 from ltw_tf.models import build_detector
@@ -41,12 +46,24 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def build_from_config(config: RunConfig) -> Method:
-    """Seed, build the detector and wrap it in the configured method (models are created in seed order)."""
+def build_from_config(config: RunConfig, strategy: tf.distribute.Strategy | None = None) -> Method:
+    """Seed, build the detector and wrap it in the configured method (models are created in seed order).
+
+    Under a strategy (``train.strategy`` mirrored / multiworker, or ``strategy`` given, e.g. a MirroredStrategy
+    over some devices) models, optimizers and the train step are created in its scope and every BatchNorm layer
+    uses global-batch moments (``ltw_tf.distribute``).
+    """
+    distributed = strategy is not None or config.train.strategy != "default"
+    strategy = strategy or make_strategy(config.train.strategy)  # multiworker: before any TensorFlow op
     seed_everything(config.train.seed, config.train.deterministic)
     model = config.model
-    detector = build_detector(model.backbone, model.image_size, model.weights)
-    return build_method(config.train.method, detector, config.train)
+    with strategy.scope() if distributed else contextlib.nullcontext():
+        detector = build_detector(model.backbone, model.image_size, model.weights)
+        method = build_method(config.train.method, detector, config.train)
+    if distributed:
+        for item in model_trackables(method.trackables()):
+            synchronize_batch_norm(item)
+    return method
 
 
 def _write_json(path: Path, payload: Any) -> None:
@@ -68,6 +85,10 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.callbacks = list(callbacks)
         self.progress = progress
+        self.strategy = method.strategy
+        self.chief = is_chief(self.strategy)
+        self._scratch = None if self.chief else Path(tempfile.mkdtemp(prefix="ltw-worker-"))
+        save_dir = self.run_dir if self.chief else self._scratch  # every worker saves (collective-safe)
         self._probs_fn = probability_fn(method.detector)
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
@@ -75,19 +96,25 @@ class Trainer:
         self._history = tf.Variable("[]", dtype=tf.string, trainable=False)
         self.checkpoint = tf.train.Checkpoint(**method.trackables(), epoch=self.epoch, step=self.step,
                                               best_auc=self.best_auc, history=self._history)
-        self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.run_dir / "checkpoints"),
+        self.manager = tf.train.CheckpointManager(self.checkpoint, str(save_dir / "checkpoints"),
                                                   max_to_keep=max_to_keep)
         best = tf.train.Checkpoint(detector=method.detector, epoch=self.epoch, best_auc=self.best_auc)
-        self.best_manager = tf.train.CheckpointManager(best, str(self.run_dir / "best"), max_to_keep=1)
+        self.best_manager = tf.train.CheckpointManager(best, str(save_dir / "best"), max_to_keep=1)
 
     @property
     def history(self) -> list[dict]:
         """Per-epoch records: train log means, lr, meta-split info, validation metrics."""
         return json.loads(self._history.numpy().decode())
 
+    def _latest_checkpoint(self) -> str | None:
+        """The run's latest checkpoint; every worker reads the chief's (a shared run directory)."""
+        if self.chief:
+            return self.manager.latest_checkpoint
+        return tf.train.latest_checkpoint(str(self.run_dir / "checkpoints"))
+
     def restore(self) -> bool:
         """Load the latest checkpoint if there is one; returns whether one was loaded."""
-        latest = self.manager.latest_checkpoint
+        latest = self._latest_checkpoint()
         if latest is None:
             return False
         self.checkpoint.restore(latest).assert_existing_objects_matched()
@@ -95,18 +122,27 @@ class Trainer:
 
     def fit(self, resume: bool = False) -> list[dict]:
         """Train to ``config.train.epochs``; with ``resume`` continue from the latest checkpoint."""
-        if self.manager.latest_checkpoint is not None and not resume:
+        if self._latest_checkpoint() is not None and not resume:
             raise TrainingError(f"{self.run_dir} already holds checkpoints: resume it (--resume) or choose "
                                 "another output directory")
         if resume:
             self.restore()
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(self.config, self.run_dir / "config.json")
-        writer = tf.summary.create_file_writer(str(self.run_dir / "tensorboard"))
-        with writer.as_default():
-            for epoch in range(int(self.epoch.numpy()), self.config.train.epochs):
-                self._run_epoch(epoch)
-        _write_json(self.run_dir / "history.json", self.history)
+        check_in_sync(self.strategy, self.epoch, "the epoch to start from")
+        if self.chief:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(self.config, self.run_dir / "config.json")
+            writer = tf.summary.create_file_writer(str(self.run_dir / "tensorboard"))
+        else:
+            writer = tf.summary.create_noop_writer()
+        try:
+            with writer.as_default():
+                for epoch in range(int(self.epoch.numpy()), self.config.train.epochs):
+                    self._run_epoch(epoch)
+        finally:
+            if self._scratch is not None:
+                shutil.rmtree(self._scratch, ignore_errors=True)
+        if self.chief:
+            _write_json(self.run_dir / "history.json", self.history)
         return self.history
 
     def _run_epoch(self, epoch: int) -> None:
@@ -138,7 +174,7 @@ class Trainer:
             bar.set_postfix(loss=f"{logs['loss']:.4f}")
         if n == 0:
             raise TrainingError(f"epoch {epoch + 1} produced no batches")
-        record = {"epoch": epoch + 1, "steps": n, "lr": float(self.method.optimizer.learning_rate),
+        record = {"epoch": epoch + 1, "steps": n, "lr": float(self.method.optimizer.learning_rate.numpy()),
                   "train": {k: v / n for k, v in sums.items()}, "data": data.info}
         self._validate(record)
         improved = record.get("val", {}).get("auc", -np.inf) > float(self.best_auc.numpy())

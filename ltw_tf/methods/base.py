@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from ltw_tf.config import TrainConfig
 from ltw_tf.data.source import BatchRequest
+from ltw_tf.distribute import compile_step, cross_replica_sum, replica_mean
 
 Batch = tuple[tf.Tensor, tf.Tensor]  # (images 0-255, labels 0 real / 1 fake)
 
@@ -33,7 +34,11 @@ def step_lr(base: float, epoch: int, step: int, gamma: float) -> float:
 
 
 class Method:
-    """A training method: owns its optimizers (and any extra model) and one compiled train step."""
+    """A training method: owns its optimizers (and any extra model) and one compiled train step.
+
+    Built inside ``strategy.scope()`` it keeps that strategy, and ``train_step`` runs the step on every replica
+    over shards of the global batch (``ltw_tf.distribute``); losses there are per-replica shares.
+    """
 
     name: ClassVar[str] = ""
     uses_meta_split: ClassVar[bool] = False  # batches from D_train, meta batches from D_meta (per epoch)
@@ -44,7 +49,8 @@ class Method:
         self.config = config
         self.optimizer = keras.optimizers.Adam(config.lr)
         self.optimizer.build(detector.trainable_variables)
-        self._compiled = tf.function(self._train_step, jit_compile=config.jit_compile, reduce_retracing=True)
+        self.strategy = tf.distribute.get_strategy()
+        self._compiled = compile_step(self._train_step, jit_compile=config.jit_compile)
 
     def _train_step(self, batch: Batch, meta_batch: Batch | None) -> dict[str, tf.Tensor]:
         raise NotImplementedError  # pragma: no cover - abstract
@@ -91,6 +97,6 @@ class PlainMethod(Method):
         variables = self.detector.trainable_variables
         with tf.GradientTape() as tape:
             _, logits = self.detector(images, training=True)  # updates BN moving statistics
-            loss = tf.reduce_mean(self.per_sample_loss(labels, logits))
-        self.optimizer.apply(tape.gradient(loss, variables), variables)
-        return {"loss": loss}
+            loss = replica_mean(self.per_sample_loss(labels, logits))
+        self.optimizer.apply(tape.gradient(loss, variables), variables)  # sums the replicas' shares
+        return {"loss": cross_replica_sum(loss)}

@@ -13,6 +13,7 @@ import keras
 import tensorflow as tf
 
 from ltw_tf.data.source import BatchRequest
+from ltw_tf.distribute import batch_mean, batch_std, compile_step, cross_replica_sum
 from ltw_tf.losses import detection_loss
 from ltw_tf.methods.base import Batch, Method, seed_states
 from ltw_tf.models.detector import feature_shape
@@ -35,6 +36,10 @@ def meta_step(detector: keras.Model, weight_net: keras.Model | None, batch: Batc
     for the caller to assign. ``weight_net=None`` means p == 1 (MLDG, LTW w/o weight-aware); ``beta == 0``
     skips meta-test (and gives zero G_w). ``first_order=True`` cuts the second-order path (the public code's
     bug: G_w is then exactly zero) and exists to show the tests can tell the two apart.
+
+    Inside ``strategy.run`` the batches are shards of the global batch: the losses and gradients returned are
+    this replica's shares (they sum to the global ones), the virtual update uses the summed dT/dtheta, and the
+    logs are global values.
     """
     images, labels = batch
     theta = _snapshot(detector.trainable_variables)
@@ -56,6 +61,7 @@ def meta_step(detector: keras.Model, weight_net: keras.Model | None, batch: Batc
         inner_grads = inner.gradient(train_loss, theta, unconnected_gradients=_ZERO)  # dT/dtheta
         if beta:
             path = [tf.stop_gradient(g) for g in inner_grads] if first_order else inner_grads
+            path = cross_replica_sum(path)  # dT/dtheta of the global batch (identity on one device)
             theta_prime = [t - alpha * g for t, g in zip(theta, path)]  # Eq. 2: virtual update
             meta_images, meta_labels = meta_batch
             (_, meta_logits), _ = detector.stateless_call(theta_prime, new_det_state, meta_images, training=True)
@@ -69,10 +75,11 @@ def meta_step(detector: keras.Model, weight_net: keras.Model | None, batch: Batc
         meta_grads = [tf.zeros_like(v) for v in theta + w]
     theta_grads = [tf.stop_gradient(g) + beta * m for g, m in zip(inner_grads, meta_grads[: len(theta)])]
     w_grads = meta_grads[len(theta) :]
-    logs = {"loss": train_loss + beta * meta_loss, "train_loss": train_loss, "meta_loss": meta_loss}
+    logs = cross_replica_sum({"loss": train_loss + beta * meta_loss, "train_loss": train_loss,
+                              "meta_loss": meta_loss})
     if weights is not None:
-        logs["weight_mean"] = tf.reduce_mean(weights)
-        logs["weight_std"] = tf.math.reduce_std(weights)
+        logs["weight_mean"] = batch_mean(weights)
+        logs["weight_std"] = batch_std(weights)
     return theta_grads, w_grads, logs, new_det_state, new_wn_state
 
 
@@ -167,7 +174,8 @@ class LTWNoMetaTest(LTW):
         self.retraining = tf.Variable(False, trainable=False)
         self.retrain_optimizer = keras.optimizers.Adam(config.lr)
         self.retrain_optimizer.build(detector.trainable_variables)
-        self._retrain_compiled = tf.function(self._retrain_step, jit_compile=config.jit_compile)
+        self._retrain_compiled = compile_step(self._retrain_step, jit_compile=config.jit_compile,
+                                              reduce_retracing=False)
 
     def begin_epoch(self, epoch: int) -> None:
         if epoch < self.switch_epoch:
