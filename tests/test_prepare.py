@@ -188,3 +188,22 @@ def test_cli_prepare_json_summary_and_errors(tmp_path, videos, monkeypatch):
 def test_cli_help_has_examples():
     result = CliRunner().invoke(prepare_command, ["--help"])
     assert result.exit_code == 0 and "Examples:" in result.output and "--margin" in result.output
+
+
+def test_other_datasets_in_the_same_folder_are_kept(tmp_path, videos, detector):
+    """GCD needs FF++, Celeb-DF and DFDC in one manifest: a second prepare call adds rows, never drops them."""
+    out = tmp_path / "faces"
+    prepare([videos[0], videos[3]], out, detector=detector, **KW)  # synthff c23: a real + a corrupt one
+    celeb = _video(videos[1].path, "Celeb-synthesis", "id1_0001", dataset="celebdf", quality="", split="test",
+                   target_id="id1", source_id="")
+    prepare([celeb, _video(videos[5].path, vid="009", dataset="celebdf", quality="")], out, detector=detector, **KW)
+    faces = read_manifest(out)
+    assert {f.dataset for f in faces} == {"synthff", "celebdf"}
+    assert {(f.dataset, f.video_id) for f in faces} == {("synthff", "000"), ("celebdf", "id1_0001")}
+    assert set(_skip_log(out)) == {"003", "009"}  # the first call's skip stays listed
+    manifest = (out / "manifest.csv").read_bytes()
+    prepare([videos[0], videos[3]], out, detector=detector, **KW)  # rerunning the first call changes nothing
+    assert (out / "manifest.csv").read_bytes() == manifest
+    (out / "synthff/c23/real/000/0000.png").unlink()  # rows of lost crops are dropped, and redone next time
+    prepare([celeb], out, detector=detector, **KW)
+    assert "synthff/c23/real/000/0000.png" not in {f.path for f in read_manifest(out)}

@@ -18,12 +18,13 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import cv2
 
 from ltw_tf.data.faces import MIN_SCORE, VideoError, check_margin, extract_faces, load_detector
-from ltw_tf.data.manifest import MANIFEST_NAME, Face, Video, write_manifest
+from ltw_tf.data.manifest import MANIFEST_NAME, Face, Video, read_manifest, write_manifest
 
 SKIP_LOG = "skipped.csv"
 DONE_DIR = ".done"
@@ -63,7 +64,7 @@ def _component(value: str, what: str) -> str:
     return clean
 
 
-def video_key(video: Video) -> str:
+def video_key(video: Video | Face) -> str:
     """``<dataset>/<quality or 'na'>/<domain>/<video_id>``: the crop folder and the done-record name."""
     return "/".join(_component(v, w) for v, w in ((video.dataset, "dataset"), (video.quality or "na", "quality"),
                                                   (video.domain, "domain"), (video.video_id, "video_id")))
@@ -212,13 +213,34 @@ def _unique(videos: Sequence[Video]) -> dict[str, Video]:
     return by_key
 
 
-def _write_skip_log(path: Path, skipped: list[tuple[Video, str]]) -> None:
+SKIP_FIELDS = ["path", "dataset", "quality", "domain", "video_id", "reason"]
+
+
+def _other_skips(path: Path, keys: set[str]) -> list[list[str]]:
+    """Rows of an existing skip log that belong to videos outside this call (kept, like the manifest's)."""
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    return [[r[f] for f in SKIP_FIELDS] for r in rows if video_key(SimpleNamespace(**r)) not in keys]
+
+
+def _write_skip_log(path: Path, skipped: list[tuple[Video, str]], keys: set[str]) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["path", "dataset", "quality", "domain", "video_id", "reason"])
+    writer.writerow(SKIP_FIELDS)
+    writer.writerows(_other_skips(path, keys))
     for video, reason in skipped:
         writer.writerow([video.path, video.dataset, video.quality, video.domain, video.video_id, reason])
     _write_atomic(path, buffer.getvalue().encode("utf-8"))
+
+
+def _other_faces(out: Path, keys: set[str]) -> list[Face]:
+    """Manifest rows of videos outside this call whose crops still exist: preparing another dataset or quality
+    into the same folder adds to the manifest instead of replacing it (GCD needs FF++, Celeb-DF and DFDC in one)."""
+    if not (out / MANIFEST_NAME).is_file():
+        return []
+    return [f for f in read_manifest(out) if video_key(f) not in keys and (out / f.path).is_file()]
 
 
 def prepare(videos: Sequence[Video], out_dir: str | os.PathLike, *, root: str | os.PathLike | None = None,
@@ -271,8 +293,9 @@ def prepare(videos: Sequence[Video], out_dir: str | os.PathLike, *, root: str | 
         without_face += len(record["missing"])
         faces.extend(Face.from_video(video, path=rel, frame=frame, score=score)
                      for rel, frame, score in record["crops"])
-    manifest = write_manifest(out / MANIFEST_NAME, faces)
-    _write_skip_log(out / SKIP_LOG, skipped)
+    keys = set(by_key)
+    manifest = write_manifest(out / MANIFEST_NAME, _other_faces(out, keys) + faces)
+    _write_skip_log(out / SKIP_LOG, skipped, keys)
     return PrepareReport(
         videos=len(by_key), extracted=extracted, skipped=len(skipped), reused=reused, faces=len(faces),
         faces_written=written, frames_without_face=without_face, seconds=round(time.perf_counter() - start, 3),
