@@ -42,6 +42,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--frames", type=int, default=10, help="frames sampled per video (paper: 10)")
     parser.add_argument("--size", type=int, default=224, help="crop size (paper: 224)")
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts to compare")
+    parser.add_argument("--pipeline-root", help="also time training epochs (meta-split, paired meta batches) over "
+                        "this prepared FF++-layout root (manifest.csv)")
+    parser.add_argument("--pipeline-images", type=int, default=2000, help="images to decode for the pipeline figure")
+    parser.add_argument("--batch-size", type=int, default=25, help="pipeline batch size (paper: 25)")
     parser.add_argument("--json", default="bench/out/data_throughput.json", help="output path ('' to skip)")
     args = parser.parse_args(argv)
     args.workers = [int(w) for w in args.workers.split(",") if w.strip()]
@@ -75,6 +79,46 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+def time_batches(batches, limit: int) -> dict:
+    """Images per second pulled from ``batches`` ((images, labels) or (batch, meta batch) pairs), after one
+    warm-up batch, until ``limit`` images (a meta batch's images count too: the step consumes them)."""
+    iterator = iter(batches)
+    next(iterator)
+    images, start = 0, time.perf_counter()
+    for item in iterator:
+        parts = [item[0]] if not isinstance(item[0], tuple) else [p[0] for p in item if p is not None]
+        images += sum(int(p.shape[0]) for p in parts)
+        if images >= limit:
+            break
+    seconds = time.perf_counter() - start
+    return {"images": images, "seconds": round(seconds, 3), "images_per_second": round(images / seconds, 1)}
+
+
+def pipeline_figures(crops_root: Path, args: argparse.Namespace) -> dict:
+    """tf.data decode + resize + batch over real crops: evaluation order, and training epochs if asked."""
+    import tensorflow as tf
+
+    from ltw_tf.data.manifest import read_manifest
+    from ltw_tf.data.pipeline import image_dataset
+
+    faces = read_manifest(crops_root)
+    paths = [str(crops_root / f.path) for f in faces]
+    repeats = -(-(args.pipeline_images + args.batch_size) // len(paths))
+    ds = image_dataset(paths * repeats, [f.label for f in faces] * repeats, args.size, args.batch_size)
+    out = {"eval_order": time_batches(ds.prefetch(tf.data.AUTOTUNE), args.pipeline_images)}
+    if args.pipeline_root:
+        from ltw_tf.benchmarks import get_benchmark, source_faces
+        from ltw_tf.data.pipeline import ManifestEpochs
+        from ltw_tf.data.source import BatchRequest
+
+        root = Path(args.pipeline_root)
+        bench = get_benchmark("gid-fs23")
+        source = ManifestEpochs(source_faces(bench, read_manifest(root)), root, bench.sources, seed=0,
+                                batch_size=args.batch_size, image_size=args.size)
+        out["ltw_epoch"] = time_batches(source.epoch(0, BatchRequest(True, True)).batches, args.pipeline_images)
+    return out
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="ltw-bench-") as tmp:
@@ -98,7 +142,8 @@ def main(argv=None) -> None:
                   f"({report.skipped} skipped, {report.frames_without_face} frames without a face) in "
                   f"{report.seconds:.1f} s wall, {cpu:.1f} CPU s (all processes; {report.faces_written / cpu:.1f} "
                   f"faces per CPU second) = {report.faces_per_second:.1f} faces/s", flush=True)
-    result = {"args": {k: v for k, v in vars(args).items() if k != "json"}, "runs": runs,
+        pipeline = pipeline_figures(tmp / f"out-w{args.workers[-1]}", args)
+    result = {"args": {k: v for k, v in vars(args).items() if k != "json"}, "runs": runs, "pipeline": pipeline,
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load": os.getloadavg()}}
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -106,6 +151,8 @@ def main(argv=None) -> None:
     best = max(runs, key=lambda r: r["faces_per_second"])
     print("faces/s: " + ", ".join(f"workers={r['workers']} {r['faces_per_second']:.1f}" for r in runs)
           + f" (best {best['faces_per_second']:.1f} with workers={best['workers']})")
+    print(f"pipeline images/s (decode + resize to {args.size}, batch {args.batch_size}): "
+          + ", ".join(f"{name} {r['images_per_second']:.1f}" for name, r in pipeline.items()))
 
 
 if __name__ == "__main__":
