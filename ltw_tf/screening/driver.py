@@ -1,0 +1,182 @@
+"""Screening one item: video -> sampled frames -> faces (as training preparation cropped them) -> P(fake) -> verdict.
+
+Frames: ``frames`` evenly spaced over the whole video (the paper's 10, ``np.linspace`` as in ``prepare``), every
+``every``-th frame, or all of them. Faces: MTCNN with ``prepare``'s downscaled detection, margin, square and crop
+(``ltw_tf.data.fast_faces`` decodes and detects less for the same crops). Scores: the model runner, batched.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ltw_tf.data.faces import MIN_SCORE, VideoError, check_margin, sample_frame_indices
+from ltw_tf.data.fast_faces import FrameFace, VideoFrames, track_faces
+from ltw_tf.screening.inputs import MediaItem
+from ltw_tf.screening.results import FrameScore, ItemResult
+from ltw_tf.screening.runners import ModelRunner
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FRAMES = 10  # the paper's protocol
+ALL_FRAMES_DETECT_EVERY = 5  # with --all: MTCNN on every 5th frame, boxes interpolated in between
+
+
+@dataclass(frozen=True)
+class ScreenSettings:
+    """How to screen. Exactly one of ``frames`` / ``every`` / ``all_frames`` picks the frames (default: 10 evenly
+    spaced). ``detect_every`` None: 1 (every sampled frame), or ``ALL_FRAMES_DETECT_EVERY`` with ``all_frames``."""
+
+    frames: int | None = None
+    every: int | None = None
+    all_frames: bool = False
+    detect_every: int | None = None
+    threshold: float = 0.5
+    margin: int | float = 16
+    min_score: float = MIN_SCORE
+    batch_size: int = 32
+
+    def __post_init__(self):
+        chosen = [name for name, on in (("frames", self.frames is not None), ("every", self.every is not None),
+                                        ("all_frames", self.all_frames)) if on]
+        if len(chosen) > 1:
+            raise ValueError(f"choose one of frames / every / all_frames, not {' and '.join(chosen)}")
+        for name in ("frames", "every", "detect_every"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or int(value) < 1):
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        check_margin(self.margin)
+
+    @property
+    def mode(self) -> str:
+        if self.all_frames:
+            return "all"
+        return f"every {self.every}" if self.every is not None else f"{self.frames or DEFAULT_FRAMES} frames"
+
+    @property
+    def detect_stride(self) -> int:
+        if self.detect_every is not None:
+            return int(self.detect_every)
+        return ALL_FRAMES_DETECT_EVERY if self.all_frames else 1
+
+    def indices(self, n_frames: int) -> list[int] | None:
+        """The frames to look at in a video of ``n_frames`` frames (None: all of them)."""
+        if self.all_frames:
+            return None
+        if self.every is not None:
+            return list(range(0, n_frames, int(self.every)))
+        return sample_frame_indices(n_frames, int(self.frames or DEFAULT_FRAMES))
+
+
+class Screener:
+    """A model runner and an MTCNN detector, loaded once and reused for every item."""
+
+    def __init__(self, runner: ModelRunner, settings: ScreenSettings | None = None, detector: Any = None):
+        from ltw_tf.data.faces import load_detector
+
+        self.runner = runner
+        self.settings = settings or ScreenSettings()
+        self.detector = detector if detector is not None else load_detector()
+
+    def screen(self, item: MediaItem) -> ItemResult:
+        """One item's result; a file that cannot be read gives a result with ``error`` set, never an exception."""
+        start = time.perf_counter()
+        result = ItemResult(item.path, item.kind, self.settings.threshold)
+        try:
+            if item.kind == "image":
+                self._image(item.path, result)
+            else:
+                self._video(item.path, result)
+        except VideoError as err:
+            result.error = _without_path(str(err), item.path)
+        except Exception as err:  # noqa: BLE001 -- one bad file must not stop the others; -v logs the traceback
+            log.debug("screening %s failed", item.path, exc_info=True)
+            result.error = f"{type(err).__name__}: {_without_path(str(err).strip(), item.path) or 'failed'}"
+            result.error = result.error.splitlines()[0]
+        result.seconds = time.perf_counter() - start
+        return result
+
+    def _faces(self, frames: Iterable[tuple[int, np.ndarray]]) -> Iterator[FrameFace]:
+        s = self.settings
+        return track_faces(frames, self.detector, detect_every=s.detect_stride, margin=s.margin,
+                           size=self.runner.size, min_score=s.min_score, batch=max(32, s.batch_size))
+
+    def _score(self, faces: Iterable[FrameFace], result: ItemResult) -> int:
+        """Classify the faces in batches into ``result``; returns how many frames were seen."""
+        pending: list[FrameFace] = []
+        seen = 0
+
+        def flush():
+            probabilities = self.runner.predict(np.stack([f.crop.image for f in pending]))
+            for face, p in zip(pending, probabilities):
+                result.frames.append(FrameScore(face.frame, float(p), float(face.crop.score),
+                                                tuple(int(v) for v in face.crop.box), face.tracked))
+            pending.clear()
+
+        for face in faces:
+            seen += 1
+            if face.crop is None:
+                result.no_face[face.frame] = face.reason
+                continue
+            pending.append(face)
+            if len(pending) >= self.settings.batch_size:
+                flush()
+        if pending:
+            flush()
+        return seen
+
+    def _video(self, path: str, result: ItemResult) -> None:
+        video = VideoFrames(path)
+        result.n_frames = video.n_frames
+        wanted = self.settings.indices(video.n_frames)
+        seen = self._score(self._faces(video.frames(wanted)), result)
+        if seen == 0:
+            raise VideoError(f"{path}: no decodable frames")
+        decoded = {f.frame for f in result.frames} | set(result.no_face)
+        for index in wanted or ():
+            if index not in decoded:
+                result.no_face[index] = "frame could not be decoded"
+        result.no_face = dict(sorted(result.no_face.items()))
+        result.sampled = len(wanted) if wanted is not None else seen
+
+    def _image(self, path: str, result: ItemResult) -> None:
+        import cv2
+
+        from ltw_tf.data.faces import to_rgb
+
+        if not os.path.isfile(path):
+            raise VideoError(f"{path}: no such file")
+        if os.path.getsize(path) == 0:
+            raise VideoError(f"{path}: empty file (0 bytes)")
+        image = cv2.imread(path, cv2.IMREAD_COLOR)
+        if image is None:
+            raise VideoError(f"{path}: not a readable image (corrupt or unsupported format)")
+        result.n_frames = result.sampled = 1
+        self._score(self._faces([(0, to_rgb(image))]), result)
+
+
+def _without_path(message: str, path: str) -> str:
+    prefix = f"{path}: "
+    return message[len(prefix):] if message.startswith(prefix) else message
+
+
+def screen_items(screener: Screener, items: Sequence[MediaItem], *, progress: bool = False) -> Iterator[ItemResult]:
+    """Screen items in order; a progress bar (stderr) when ``progress`` and there is more than one item."""
+    from tqdm import tqdm
+
+    with tqdm(total=len(items), unit="item", desc="screen", disable=not progress or len(items) < 2) as bar:
+        for item in items:
+            result = screener.screen(item)
+            bar.set_postfix_str(os.path.basename(item.path)[-24:], refresh=False)
+            bar.update()
+            yield result

@@ -1,0 +1,50 @@
+"""What to screen: command-line paths -> media items (videos and images), folders searched recursively."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
+VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv",
+                              ".ts", ".3gp"})
+
+
+@dataclass(frozen=True)
+class MediaItem:
+    path: str
+    kind: str  # "video" | "image"
+
+
+def media_kind(path: str | os.PathLike) -> str | None:
+    """"image" or "video" by extension; None for anything else."""
+    suffix = Path(path).suffix.lower()
+    return "image" if suffix in IMAGE_EXTENSIONS else "video" if suffix in VIDEO_EXTENSIONS else None
+
+
+def find_media(paths: Iterable[str | os.PathLike]) -> list[MediaItem]:
+    """Items in the order given; a folder contributes its images and videos (recursive, sorted, hidden files
+    and folders skipped). A file named explicitly is screened whatever its extension (as a video unless it has an
+    image extension); a path that does not exist is kept so that its record can say so."""
+    items: list[MediaItem] = []
+    seen: set[str] = set()
+
+    def add(path: str, kind: str) -> None:
+        if path not in seen:
+            seen.add(path)
+            items.append(MediaItem(path, kind))
+
+    for raw in paths:
+        path = os.fspath(raw)
+        if os.path.isdir(path):
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    kind = media_kind(name)
+                    if kind and not name.startswith("."):
+                        add(os.path.join(root, name), kind)
+        else:
+            add(path, media_kind(path) or "video")
+    return items

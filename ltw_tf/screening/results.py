@@ -1,0 +1,134 @@
+"""Screening results: per-frame scores, the per-item verdict, JSON-lines records and the text summary."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FrameScore:
+    """One scored face: frame index, P(fake), MTCNN confidence, square crop box (x0, y0, side) in frame pixels,
+    and whether the box was interpolated between detections (``--detect-every``)."""
+
+    frame: int
+    probability: float
+    face_score: float
+    box: tuple[int, int, int]
+    tracked: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"frame": self.frame, "probability": round(self.probability, 6), "face_score": round(self.face_score, 4),
+                "box": list(self.box), "tracked": self.tracked}
+
+
+@dataclass
+class ItemResult:
+    """One video or image. ``score`` is the mean P(fake) over frames with a face; frames without one are listed
+    in ``no_face`` (with the reason) and not scored. ``error`` set: the item could not be screened at all."""
+
+    path: str
+    kind: str  # "video" | "image"
+    threshold: float
+    n_frames: int = 0  # frames in the video (1 for an image)
+    sampled: int = 0  # frames looked at
+    frames: list[FrameScore] = field(default_factory=list)
+    no_face: dict[int, str] = field(default_factory=dict)
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def score(self) -> float | None:
+        return float(np.mean([f.probability for f in self.frames])) if self.frames else None
+
+    @property
+    def fake_fraction(self) -> float | None:
+        """Fraction of scored frames with P(fake) >= threshold."""
+        if not self.frames:
+            return None
+        return sum(f.probability >= self.threshold for f in self.frames) / len(self.frames)
+
+    @property
+    def verdict(self) -> str | None:
+        """"fake" when the mean P(fake) >= threshold, "real" below it, None when nothing was scored."""
+        score = self.score
+        return None if score is None else "fake" if score >= self.threshold else "real"
+
+    def to_dict(self, model: str | None = None) -> dict[str, Any]:
+        score, fraction = self.score, self.fake_fraction
+        record = {
+            "path": self.path, "kind": self.kind, "status": "error" if self.error else "ok", "error": self.error,
+            "verdict": self.verdict, "score": None if score is None else round(score, 6),
+            "fake_fraction": None if fraction is None else round(fraction, 4), "threshold": self.threshold,
+            "n_frames": self.n_frames, "frames_sampled": self.sampled, "frames_scored": len(self.frames),
+            "frames_without_face": len(self.no_face),
+            "frames": [f.to_dict() for f in self.frames],
+            "no_face": [{"frame": k, "reason": v} for k, v in sorted(self.no_face.items())],
+            "seconds": round(self.seconds, 3),
+        }
+        if model is not None:
+            record["model"] = model
+        return record
+
+
+def summary_line(result: ItemResult) -> str:
+    """One line per item for the terminal."""
+    if result.error:
+        return f"error  {result.path}: {result.error}"
+    if result.score is None:
+        return f"-      no face in {result.sampled} sampled frame(s)  {result.path}"
+    over = sum(f.probability >= result.threshold for f in result.frames)
+    return (f"{result.verdict:<6} {result.score:.3f}  {over}/{len(result.frames)} frames >= {result.threshold:g}"
+            f"  {len(result.no_face)} without face  {result.path}")
+
+
+def totals_line(results: list[ItemResult]) -> str:
+    counts = {"fake": 0, "real": 0, None: 0}
+    for result in results:
+        if not result.error:
+            counts[result.verdict] += 1
+    failed = sum(r.error is not None for r in results)
+    return (f"{len(results)} screened: {counts['fake']} fake, {counts['real']} real, {counts[None]} without a face, "
+            f"{failed} failed")
+
+
+class JsonLinesWriter:
+    """JSON lines to a file, atomically: written to a hidden temporary file beside it and renamed over the target
+    only by ``commit()`` (an interrupted or failed run leaves the old file, if any, untouched). ``-``: stdout."""
+
+    def __init__(self, path: str | os.PathLike, stdout: IO[str] | None = None):
+        self.path = os.fspath(path)
+        if self.path == "-":
+            import sys
+
+            self._file, self._tmp = stdout or sys.stdout, None
+            return
+        target = Path(self.path)
+        if target.is_dir():
+            raise IsADirectoryError(f"--json {self.path} is a folder; give a file name")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        self._file = open(self._tmp, "w", encoding="utf-8")  # noqa: SIM115 (closed by commit / discard)
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._file.write(json.dumps(record) + "\n")
+        self._file.flush()
+
+    def commit(self) -> None:
+        if self._tmp is None:
+            return
+        self._file.close()
+        os.replace(self._tmp, self.path)
+        self._tmp = None
+
+    def discard(self) -> None:
+        if self._tmp is None:
+            return
+        self._file.close()
+        self._tmp.unlink(missing_ok=True)
+        self._tmp = None

@@ -1,0 +1,209 @@
+"""Model runners: one small interface over the three forms a detector comes in (run directory, SavedModel, .tflite).
+
+Every runner takes uint8 RGB face crops [N, S, S, 3] and returns P(fake) [N] as float32; ``size`` (S) comes from
+the model's own input shape. TensorFlow is imported only for the Keras and SavedModel runners; a .tflite model
+runs on LiteRT (``ai_edge_litert``). MTCNN, which finds the faces, still needs TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+INPUT_NAME = "images"  # == ltw_tf.models.serving.INPUT_NAME (not imported: that module imports Keras)
+OUTPUT_NAME = "probability"
+SERVING_SIGNATURE = "serving_default"
+
+
+class ModelRunner(Protocol):
+    kind: str  # "run" | "savedmodel" | "tflite"
+    source: str  # the path it was loaded from
+    size: int  # face crop side S
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """uint8 [N, S, S, 3] -> float32 P(fake) [N]."""
+
+
+def _check_batch(images: np.ndarray, size: int) -> np.ndarray:
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (size, size, 3):
+        raise ValueError(f"expected uint8 face crops [N, {size}, {size}, 3], got {images.dtype} {images.shape}")
+    return np.ascontiguousarray(images)
+
+
+@dataclass
+class KerasRunner:
+    """A trained run's detector wrapped by ``serving_model`` (same weights, sigmoid inside)."""
+
+    model: Any
+    source: str
+    kind: str = "run"
+
+    def __post_init__(self):
+        import tensorflow as tf
+
+        self.size = int(self.model.inputs[0].shape[1])
+        self._call = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        images = _check_batch(images, self.size)
+        if not len(images):
+            return np.zeros((0,), np.float32)
+        return np.asarray(self._call(images), np.float32).reshape(-1)
+
+
+class SavedModelRunner:
+    """An exported SavedModel's ``serving_default`` signature: ``images`` uint8 -> ``probability`` float32."""
+
+    kind = "savedmodel"
+
+    def __init__(self, path: str | os.PathLike):
+        import tensorflow as tf
+
+        self.source = os.fspath(path)
+        self._loaded = tf.saved_model.load(self.source)  # keeps the variables alive
+        if SERVING_SIGNATURE not in self._loaded.signatures:
+            raise ValueError(f"{path}: SavedModel has no {SERVING_SIGNATURE!r} signature "
+                             f"(has {sorted(self._loaded.signatures) or 'none'}); export it with `ltw-tf export`")
+        self._fn = self._loaded.signatures[SERVING_SIGNATURE]
+        inputs = self._fn.structured_input_signature[1]
+        outputs = self._fn.structured_outputs
+        self._input = INPUT_NAME if INPUT_NAME in inputs else _only(inputs, "input", path)
+        self._output = OUTPUT_NAME if OUTPUT_NAME in outputs else _only(outputs, "output", path)
+        spec = inputs[self._input]
+        if spec.dtype != tf.uint8 or spec.shape.rank != 4 or spec.shape[1] is None:
+            raise ValueError(f"{path}: input {self._input!r} is {spec.dtype.name} {spec.shape}, "
+                             "expected uint8 [N, S, S, 3]")
+        self.size = int(spec.shape[1])
+        self._tf = tf
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        images = _check_batch(images, self.size)
+        if not len(images):
+            return np.zeros((0,), np.float32)
+        out = self._fn(**{self._input: self._tf.constant(images)})[self._output]
+        return np.asarray(out, np.float32).reshape(-1)
+
+
+def _only(specs: dict, what: str, path) -> str:
+    if len(specs) != 1:
+        raise ValueError(f"{path}: cannot tell which {what} to use among {sorted(specs)} "
+                         f"(expected {INPUT_NAME!r} -> {OUTPUT_NAME!r})")
+    return next(iter(specs))
+
+
+class TFLiteRunner:
+    """A .tflite model on LiteRT: input 0 uint8 [1, S, S, 3] (resized to the batch when the model allows,
+    else one image per call), output 0 P(fake), dequantized when the model quantizes it."""
+
+    kind = "tflite"
+
+    def __init__(self, path: str | os.PathLike, num_threads: int | None = None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.source = os.fspath(path)
+        try:
+            self._interpreter = Interpreter(model_path=self.source, num_threads=num_threads or os.cpu_count() or 1)
+        except (ValueError, RuntimeError) as err:
+            raise ValueError(f"{path}: not a usable .tflite model ({str(err).strip().splitlines()[0]})") from None
+        self._interpreter.allocate_tensors()
+        self._in = self._interpreter.get_input_details()[0]
+        self._out = self._interpreter.get_output_details()[0]
+        shape = [int(v) for v in self._in["shape"]]
+        if len(shape) != 4 or shape[3] != 3 or shape[1] != shape[2]:
+            raise ValueError(f"{path}: input shape {shape} is not [N, S, S, 3]")
+        self.size = shape[1]
+        self._batch = shape[0]  # the batch the tensors are allocated for now
+        self._resizable = True  # until a resize fails
+
+    def _feed(self, images: np.ndarray) -> np.ndarray:
+        """Pixels as the input tensor wants them: raw uint8, float, or quantized with its scale / zero point."""
+        dtype = self._in["dtype"]
+        scale, zero = self._in["quantization"]
+        if dtype == np.uint8 and not scale:
+            return images
+        if scale:
+            info = np.iinfo(dtype)
+            return np.clip(np.round(images / scale + zero), info.min, info.max).astype(dtype)
+        return images.astype(dtype)
+
+    def _read(self) -> np.ndarray:
+        out = self._interpreter.get_tensor(self._out["index"])
+        scale, zero = self._out["quantization"]
+        if scale and np.issubdtype(out.dtype, np.integer):
+            return (out.astype(np.float32) - zero) * np.float32(scale)
+        return out.astype(np.float32)
+
+    def _run(self, images: np.ndarray) -> np.ndarray:
+        if len(images) != self._batch:
+            self._interpreter.resize_tensor_input(self._in["index"], [len(images), self.size, self.size, 3])
+            self._interpreter.allocate_tensors()
+            self._batch = len(images)
+        self._interpreter.set_tensor(self._in["index"], self._feed(images))
+        self._interpreter.invoke()
+        return self._read().reshape(-1)
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        images = _check_batch(images, self.size)
+        if not len(images):
+            return np.zeros((0,), np.float32)
+        if self._resizable and len(images) > 1:
+            try:
+                out = self._run(images)
+                if out.shape == (len(images),):
+                    return out
+            except (ValueError, RuntimeError):
+                self._interpreter.resize_tensor_input(self._in["index"], [1, self.size, self.size, 3])
+                self._interpreter.allocate_tensors()
+                self._batch = 1
+            self._resizable = False  # a fixed-batch model: one image per call from now on
+        return np.concatenate([self._run(images[i : i + 1]) for i in range(len(images))])
+
+
+# --------------------------------------------------------------------------- choosing
+
+def model_kind(path: str | os.PathLike) -> str:
+    """"tflite" (a .tflite file), "savedmodel" (a folder with saved_model.pb) or "run" (anything else: a run
+    directory or checkpoint, which ``ltw_tf.runs`` checks)."""
+    path = Path(path)
+    if path.is_file() and path.suffix.lower() == ".tflite":
+        return "tflite"
+    if path.is_dir() and (path / "saved_model.pb").is_file():
+        return "savedmodel"
+    return "run"
+
+
+def resolve_model(model: str | os.PathLike | None, runs_dir: str | os.PathLike = "runs") -> tuple[str, bool]:
+    """(model path, whether it was chosen for the caller): ``model``, or the latest run under ``runs_dir``."""
+    if model is None:
+        from ltw_tf.runs import latest_run
+
+        return os.fspath(latest_run(runs_dir)), True
+    path = os.fspath(model)
+    if not os.path.exists(path) and not os.path.isfile(f"{path}.index"):
+        raise FileNotFoundError(f"model {path}: no such file or directory (give a .tflite file, a SavedModel "
+                                "folder or a run directory)")
+    return path, False
+
+
+def load_runner(model: str | os.PathLike, num_threads: int | None = None) -> ModelRunner:
+    """The runner for a .tflite file, a SavedModel folder or a run directory / checkpoint prefix."""
+    path = os.fspath(model)
+    kind = model_kind(path)
+    if kind == "tflite":
+        return TFLiteRunner(path, num_threads)
+    if kind == "savedmodel":
+        return SavedModelRunner(path)
+    if os.path.isfile(path):
+        raise ValueError(f"model {path}: a file that is not a .tflite model; give a .tflite file, a SavedModel "
+                         "folder or a run directory")
+    from ltw_tf.models.serving import serving_model
+    from ltw_tf.runs import load_detector
+
+    detector, _ = load_detector(path)
+    return KerasRunner(serving_model(detector), path)
+
