@@ -26,7 +26,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 demo: $(STAMP)
-	@echo "make demo: not yet - the end-to-end demo (synthff -> prepare -> train -> export -> screen) is still being built"
+	TF_CPP_MIN_LOG_LEVEL=2 $(VENV)/bin/ltw-tf demo
 
 bench: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/step_time.py

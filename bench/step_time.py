@@ -36,6 +36,7 @@ import tensorflow as tf  # noqa: E402
 
 from ltw_tf.config import TrainConfig  # noqa: E402
 from ltw_tf.methods import METHODS, build_method  # noqa: E402
+from ltw_tf.models.activations import swish  # noqa: E402
 from ltw_tf.models.detector import build_detector  # noqa: E402
 
 
@@ -49,6 +50,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--methods", default="alltrain,ltw",
                         help=f"comma-separated registered names: {', '.join(METHODS)}")
     parser.add_argument("--jit", action="store_true", help="TrainConfig.jit_compile=True (XLA)")
+    parser.add_argument("--swish", choices=("plain", "stock"), default="plain",
+                        help="plain x*sigmoid(x) (the detector's default) or Keras' silu (tf.nn.silu), for A/B runs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default="bench/out/step_time.json", help="output path ('' to skip)")
     args = parser.parse_args(argv)
@@ -81,6 +84,10 @@ class Runner:
         tf.random.set_seed(args.seed)
         self.name, self.batch_size = name, args.batch_size
         self.detector = build_detector(args.backbone, args.image_size, weights=None)
+        if args.swish == "stock":
+            for layer in self.detector._flatten_layers(include_self=False):
+                if getattr(layer, "activation", None) is swish:
+                    layer.activation = keras.activations.silu
         config = TrainConfig(method=name, batch_size=args.batch_size, jit_compile=args.jit, seed=args.seed)
         self.method = build_method(name, self.detector, config)
         self.batch, self.meta = batch, (meta_batch if self.method.uses_meta_split else None)
@@ -130,7 +137,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     batch, meta_batch = make_batches(args.batch_size, args.image_size, args.seed)
     print(f"backbone={args.backbone} image_size={args.image_size} batch_size={args.batch_size} "
-          f"warmup={args.warmup} steps={args.steps} jit={args.jit} cpus={os.cpu_count()}", flush=True)
+          f"warmup={args.warmup} steps={args.steps} jit={args.jit} swish={args.swish} cpus={os.cpu_count()}",
+          flush=True)
     runners = []
     for name in args.methods:  # build and first call (trace + compile + one step) of every method
         print(f"[{name}] building and tracing ...", flush=True)

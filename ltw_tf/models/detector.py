@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import keras
 
+from ltw_tf.models.activations import use_plain_swish
 from ltw_tf.models.backbones import build_backbone
 from ltw_tf.models.exact_bn import use_exact_moments
 
@@ -16,14 +17,15 @@ def build_detector(backbone: str = "efficientnet_b0", image_size: int = 224, wei
                    dtype: str | None = None) -> keras.Model:
     """Build f(theta) taking 0-255 RGB images of ``image_size`` and returning ``(features, logit)``.
 
-    BN layers get exact second-order moments (``exact_bn``) so the meta step differentiates correctly.
+    BN layers get exact second-order moments (``exact_bn``) so the meta step differentiates correctly, and swish
+    is plain ``x * sigmoid(x)`` (``activations``: cheaper to differentiate twice than ``tf.nn.silu``).
     """
     base = build_backbone(backbone, image_size, weights, dtype=dtype)
     inputs = keras.Input((image_size, image_size, 3), dtype=dtype, name="image")
     features = base(inputs)
     pooled = keras.layers.GlobalAveragePooling2D(dtype=dtype, name="pool")(features)
     logit = keras.layers.Dense(1, dtype=dtype, name="logit")(pooled)
-    return use_exact_moments(keras.Model(inputs, (features, logit), name=f"detector_{backbone}"))
+    return use_plain_swish(use_exact_moments(keras.Model(inputs, (features, logit), name=f"detector_{backbone}")))
 
 
 def feature_shape(detector: keras.Model) -> tuple[int, int, int]:
