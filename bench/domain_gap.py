@@ -41,6 +41,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--steps-per-epoch", type=int, default=None)
     parser.add_argument("--seeds", default="0", help="comma-separated")
+    parser.add_argument("--splits", default=",".join(SPLITS), help="comma-separated GID splits to train")
     parser.add_argument("--runs-dir", default="runs/domain-gap")
     parser.add_argument("--json", default="bench/out/domain_gap.json", help="output path ('' to skip)")
     return parser.parse_args(argv)
@@ -52,7 +53,8 @@ def main(argv=None) -> int:
                  "model.image_size": args.image_size, "train.epochs": args.epochs, "train.batch_size": args.batch_size,
                  "train.steps_per_epoch": args.steps_per_epoch}
     seeds = [int(s) for s in args.seeds.split(",")]
-    cells = plan_study(["alltrain"], SPLITS, seeds, overrides=overrides, runs_dir=args.runs_dir)
+    splits = [s for s in args.splits.split(",") if s]
+    cells = plan_study(["alltrain"], splits, seeds, overrides=overrides, runs_dir=args.runs_dir)
     start = time.perf_counter()
 
     def report(k, n, result):

@@ -27,7 +27,7 @@ from ltw_tf.data.synth.videos import SynthPreset, identity_of, pair_outputs, ren
 __all__ = ["FAMILIES", "GENERATOR_VERSION", "PRESETS", "ForgeryStrength", "SynthPreset", "generate", "make_pairs",
            "split_pairs"]
 
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = "1.1"  # 1.1: artifacts that survive 64 px (docs/RESULTS.md, synthff domain gap)
 META_NAME = "synthff.json"
 BOXES_NAME = "synthff_boxes.json"
 SPLITS = ("train", "val", "test")

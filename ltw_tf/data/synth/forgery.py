@@ -2,17 +2,21 @@
 
 A fake ``T_S`` keeps target T's frames and head motion and takes something from source S:
 - ``Deepfakes``: S's face re-rendered with T's pose and expression at low resolution (autoencoder-like: down-
-  sampled, blurred, upsampled), colour-corrected to T and blended with a wide soft mask.
+  sampled to a quarter of the aligned crop, blurred, upsampled), half colour-corrected to T and blended with a
+  soft mask: a blurry inner face with a soft colour ring.
 - ``Face2Face``: T stays T; eyes, brows and mouth are re-rendered with S's expression, warped by a smooth field
-  (reenactment resampling) and blended with narrow seams and a small gain mismatch.
+  (reenactment resampling, which also smooths them) and blended with narrow seams and a brightness mismatch.
 - ``FaceSwap``: S's inner face (S's expression, T's pose) pasted inside T's landmark hull with a hard mask,
-  slightly smoothed (graphics re-projection) and no colour correction.
-- ``NeuralTextures``: only the mouth re-rendered with S's mouth motion, over-smoothed and carrying a periodic
-  upsampling (checkerboard) pattern.
-All share one trait, as the real methods do: a blending boundary. Camera noise follows each method's physics:
-the autoencoder's output is smooth (little noise), a graphics paste carries the source video's noise, a
-reenactment resamples the target's noisy pixels, neural rendering smooths it away. Strengths are
-``ForgeryStrength`` fields so the benchmark's difficulty can be tuned.
+  smoothed (graphics re-projection) and no colour correction: it keeps the source video's colour cast.
+- ``NeuralTextures``: only the mouth region re-rendered with S's mouth motion: over-smoothed, brighter, and
+  carrying a coarse periodic upsampling (checkerboard) pattern.
+All share one trait, as the real methods do: a blending boundary where colour, brightness or sharpness changes.
+Camera noise follows each method's physics: the autoencoder's output is smooth (little noise), a graphics paste
+carries the source video's noise, a reenactment resamples the target's noisy pixels, neural rendering smooths it
+away. Strengths are ``ForgeryStrength`` fields so the benchmark's difficulty can be tuned. The defaults are sized
+so the artifacts survive what a detector sees (H.264 c23, a face crop resized to 64-128 px): with them a plain
+detector (Alltrain, the tiny backbone, 3 epochs, 64 px) learns the training families and does clearly worse, but
+above chance, on a held-out one (``bench/domain_gap.py``).
 """
 
 from __future__ import annotations
@@ -32,22 +36,30 @@ FAMILIES = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures")
 
 @dataclass(frozen=True)
 class ForgeryStrength:
-    """Artifact strengths of the four families. Lengths are pixels of a 256x256 frame (scaled with the size)."""
+    """Artifact strengths of the four families. Lengths are pixels of a 256x256 frame (scaled with the size).
 
-    df_scale: float = 0.6  # autoencoder resolution as a fraction of the aligned face crop's side
-    df_blur: float = 0.3  # extra blur at that resolution (sigma, low-res pixels)
-    df_colour: float = 0.7  # colour correction towards the target (1 = full mean/std match)
-    df_feather: float = 5.0  # soft-mask feather (sigma)
-    f2f_warp: float = 1.2  # amplitude of the smooth reenactment warp
-    f2f_gain: float = 0.035  # brightness mismatch of the reenacted regions
-    f2f_feather: float = 1.5  # seam softness (sigma)
+    A face spans ~110 px of such a frame and reaches the detector at 64-128 px, so an artifact needs a scale of
+    a few frame pixels to survive the crop's resize and H.264 (sub-pixel ones vanish).
+    """
+
+    df_scale: float = 0.25  # autoencoder resolution as a fraction of the aligned face crop's side
+    df_blur: float = 0.5  # extra blur at that resolution (sigma, low-res pixels)
+    df_colour: float = 0.5  # colour correction towards the target (1 = full mean/std match)
+    df_feather: float = 3.0  # soft-mask feather (sigma)
     df_noise: float = 0.8  # fraction of the target's camera noise left on the decoded face
-    fs_blur: float = 0.0  # graphics re-projection smoothing (sigma)
+    f2f_warp: float = 4.0  # amplitude of the smooth reenactment warp
+    f2f_blur: float = 1.2  # resampling smoothing of the reenacted regions (sigma)
+    f2f_gain: float = 0.14  # brightness mismatch of the reenacted regions
+    f2f_feather: float = 1.5  # seam softness (sigma)
+    fs_blur: float = 0.8  # graphics re-projection smoothing (sigma)
+    fs_colour: float = 14.0  # per-video colour cast of the source video (RMS over channels, 0-255 levels)
     fs_hull: float = 0.88  # jaw landmarks pulled towards the face centre before taking the hull
-    nt_checker: float = 0.05  # relative amplitude of the periodic upsampling pattern
-    nt_period: int = 2  # its period (the upsampling factor)
-    nt_smooth: float = 1.1  # over-smoothing (sigma)
-    nt_feather: float = 3.0  # mouth-mask feather (sigma)
+    nt_checker: float = 0.3  # relative amplitude of the periodic upsampling pattern
+    nt_period: int = 2  # the upsampling factor: pattern cells per period, and the mouth's render resolution 1/p
+    nt_cell: float = 6.0  # side of one pattern cell (a period is nt_period cells)
+    nt_smooth: float = 2.5  # over-smoothing (sigma)
+    nt_gain: float = 0.15  # brightness mismatch of the re-rendered mouth
+    nt_feather: float = 2.0  # mouth-mask feather (sigma)
 
 
 @dataclass(frozen=True)
@@ -104,6 +116,7 @@ class VideoState:
     warp: np.ndarray  # (2, 4, 4) low-res displacement field (Face2Face)
     warp_drift: np.ndarray  # (2, 4, 4) its slow change over frames
     checker: np.ndarray  # (period, period) zero-mean tile (NeuralTextures)
+    cast: np.ndarray  # (3,) unit colour cast of the source video (FaceSwap)
 
     @classmethod
     def draw(cls, rng: np.random.Generator, strength: ForgeryStrength) -> VideoState:
@@ -111,7 +124,12 @@ class VideoState:
         tile = rng.uniform(-1, 1, (p, p))
         tile -= tile.mean()
         tile /= np.abs(tile).max() + 1e-6
-        return cls(rng.normal(0, 1, (2, 4, 4)), rng.normal(0, 0.3, (2, 4, 4)), tile)
+        cast = _unit(rng.normal(0, 1, 3)) * np.sqrt(3)  # RMS 1 over the channels
+        return cls(rng.normal(0, 1, (2, 4, 4)), rng.normal(0, 0.3, (2, 4, 4)), tile, cast)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / (np.linalg.norm(v) + 1e-9)
 
 
 def _px(length: float, size: int) -> float:
@@ -171,6 +189,8 @@ def face2face(t: TargetFrame, r: FrameRenders, s: ForgeryStrength, state: VideoS
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
     warped = cv2.remap(r.reenacted + t.noise, xs + flow[0], ys + flow[1], cv2.INTER_LINEAR,
                        borderMode=cv2.BORDER_REFLECT)
+    if s.f2f_blur > 0:
+        warped = cv2.GaussianBlur(warped, (0, 0), _px(s.f2f_blur, size))
     warped *= 1 + s.f2f_gain
     shift, eye_cy = 0.12 * t.pose.yaw, (idn.eye_y + idn.brow_y) / 2  # the renderer's yaw shift of eyes and mouth
     regions = [(shift + side * idn.eye_dx, eye_cy, idn.eye_w + 0.12, 0.26) for side in (-1, 1)]
@@ -181,13 +201,12 @@ def face2face(t: TargetFrame, r: FrameRenders, s: ForgeryStrength, state: VideoS
 
 def faceswap(t: TargetFrame, r: FrameRenders, s: ForgeryStrength, state: VideoState) -> np.ndarray:
     """S's face (with S's expression and camera noise) pasted inside T's landmark hull: hard edge, no colour fix."""
-    del state
     lm = t.landmarks.copy()
     centre = lm[27:36].mean(0)  # the nose
     lm[:17] = centre + (lm[:17] - centre) * s.fs_hull
     mask = np.zeros(r.pasted.shape[:2], np.uint8)
     cv2.fillConvexPoly(mask, cv2.convexHull(np.round(lm).astype(np.int32)), 1)
-    pasted = r.pasted + r.source_noise
+    pasted = r.pasted + r.source_noise + (s.fs_colour * state.cast).astype(np.float32)
     if s.fs_blur > 0:
         pasted = cv2.GaussianBlur(pasted, (0, 0), _px(s.fs_blur, r.size))
     return _blend(t, pasted, mask.astype(np.float32))
@@ -196,7 +215,8 @@ def faceswap(t: TargetFrame, r: FrameRenders, s: ForgeryStrength, state: VideoSt
 def neural_textures(t: TargetFrame, r: FrameRenders, s: ForgeryStrength, state: VideoState) -> np.ndarray:
     """T's mouth re-rendered with S's mouth motion: over-smoothed, upsampled, with a periodic pattern."""
     size, idn, p = r.size, t.identity, s.nt_period
-    mask = ellipse_mask(t.grid, [(0.12 * t.pose.yaw, idn.mouth_y + 0.02, idn.mouth_w + 0.12, 0.2)])
+    cell = max(1, round(_px(s.nt_cell, size)))
+    mask = ellipse_mask(t.grid, [(0.12 * t.pose.yaw, idn.mouth_y + 0.03, idn.mouth_w + 0.2, 0.25)])
     rows, cols = np.nonzero(mask > 0)
     y0, x0 = (max(0, rows.min() - 8) // p) * p, (max(0, cols.min() - 8) // p) * p
     y1, x1 = min(size, rows.max() + 9), min(size, cols.max() + 9)
@@ -207,9 +227,11 @@ def neural_textures(t: TargetFrame, r: FrameRenders, s: ForgeryStrength, state: 
     h, w = region.shape[:2]
     low = cv2.resize(region, (w // p, h // p), interpolation=cv2.INTER_AREA)
     up = cv2.resize(low, (w, h), interpolation=cv2.INTER_LINEAR)
-    pattern = np.tile(state.checker, (h // p, w // p)).astype(np.float32)
+    tile = np.kron(state.checker, np.ones((cell, cell)))  # one period: p x p cells of cell x cell pixels
+    reps = (-(-h // tile.shape[0]), -(-w // tile.shape[1]))
+    pattern = np.tile(tile, reps)[:h, :w].astype(np.float32)
     out = r.reenacted + t.noise
-    out[y0:y1, x0:x1] = up * (1 + s.nt_checker * pattern)[..., None]
+    out[y0:y1, x0:x1] = up * (1 + s.nt_gain + s.nt_checker * pattern)[..., None]
     return _blend(t, out, _feather(mask, _px(s.nt_feather, size)))
 
 
