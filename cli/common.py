@@ -24,11 +24,21 @@ class Group(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
-        except EXPECTED as err:
+        except Exception as err:
+            if not isinstance(err, EXPECTED) and not _tensorflow_error(err):
+                raise
             if ctx.obj and ctx.obj.get("verbose"):
                 traceback.print_exc()
-            message = str(err).splitlines()[0] if str(err) else type(err).__name__
+            text = getattr(err, "message", None) if _tensorflow_error(err) else None
+            text = str(text or err).strip()
+            message = text.splitlines()[0] if text else type(err).__name__
             raise click.ClickException(message) from None
+
+
+def _tensorflow_error(err: BaseException) -> bool:
+    """A TensorFlow op error (a file TensorFlow could not read, a corrupt checkpoint): one line, exit 1."""
+    tf = sys.modules.get("tensorflow")
+    return tf is not None and isinstance(err, tf.errors.OpError)
 
 
 def configure_logging(verbose: bool, quiet: bool) -> None:

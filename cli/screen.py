@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -13,8 +14,8 @@ from ltw_tf.data.faces import MIN_SCORE
 @click.command("screen")
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
 @click.option("--model", "-m", "model", metavar="MODEL",
-              help="A .tflite file, an exported SavedModel folder or a run directory (default: the latest run "
-                   "under runs/).")
+              help="A .tflite file, an exported SavedModel folder, a .keras model (loaded in Keras safe mode) or "
+                   "a run directory (default: the latest run under runs/).")
 @click.option("--frames", type=click.IntRange(min=1), help="Frames evenly spaced over each video [default: 10].")
 @click.option("--every", type=click.IntRange(min=1), metavar="N", help="Every N-th frame instead.")
 @click.option("--all", "all_frames", is_flag=True, help="Every frame (MTCNN on every --detect-every-th frame).")
@@ -25,6 +26,7 @@ from ltw_tf.data.faces import MIN_SCORE
               help="An item is fake when its mean P(fake) is at least this.")
 @click.option("--json", "json_path", metavar="FILE",
               help="Write one JSON record per item to FILE (atomically; '-' for stdout) instead of the summary.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --json FILE.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
               help="Faces per classifier call.")
 @click.option("--margin", default="16", show_default=True, type=Margin(),
@@ -32,8 +34,8 @@ from ltw_tf.data.faces import MIN_SCORE
 @click.option("--min-score", type=click.FloatRange(0.0, 1.0), default=MIN_SCORE, show_default=True,
               help="Lowest MTCNN confidence that counts as a face.")
 @click.pass_context
-def screen_command(ctx, paths, model, frames, every, all_frames, detect_every, threshold, json_path, batch_size,
-                   margin, min_score):
+def screen_command(ctx, paths, model, frames, every, all_frames, detect_every, threshold, json_path, overwrite,
+                   batch_size, margin, min_score):
     """Screen videos and images (folders: recursively) for face forgery.
 
     Each video is sampled (10 evenly spaced frames by default, as in the paper), the most confident face of each
@@ -44,7 +46,7 @@ def screen_command(ctx, paths, model, frames, every, all_frames, detect_every, t
     \b
     Examples:
       ltw-tf screen clip.mp4 --model runs/ltw-b0/export/detector_fp32.tflite
-      ltw-tf screen videos/ photos/ --model runs/ltw-b0 --json verdicts.jsonl
+      ltw-tf screen videos/ photos/ --model runs/ltw-b0 --json verdicts.jsonl --overwrite
       ltw-tf screen clip.mp4 --model runs/ltw-b0/export/savedmodel --all --detect-every 5
       ltw-tf screen clip.mp4 --every 25 --threshold 0.7        (latest run under runs/)
     Exit codes: 0 every item screened, 1 an item or the model failed, 2 bad usage.
@@ -53,6 +55,8 @@ def screen_command(ctx, paths, model, frames, every, all_frames, detect_every, t
                                     ("--all", all_frames)) if on]
     if len(chosen) > 1:
         raise click.UsageError(f"{' and '.join(chosen)} exclude each other: pick one way to choose frames")
+    if json_path and json_path != "-" and os.path.exists(json_path) and not overwrite:
+        raise FileExistsError(f"--json {json_path} exists; pass --overwrite to replace it")
     from tqdm import tqdm
 
     from ltw_tf import screening

@@ -62,10 +62,11 @@ def run_inputs(config: RunConfig) -> RunInputs:
         raise RunSetupError(str(err)) from None
     try:  # model selection on the FF++ validation split of the source domains (never on test sets)
         val_faces = source_faces(benchmark, faces, split="val")
-        val = eval_dataset(val_faces, root, config.model.image_size, config.train.batch_size)
     except ValueError as err:
         warnings.warn(f"no validation set ({err}); the best/ checkpoint will not be kept", stacklevel=2)
         val = None
+    else:  # a missing crop here is an error, not "no validation set"
+        val = eval_dataset(val_faces, root, config.model.image_size, config.train.batch_size)
     train = ManifestEpochs(train_faces, root, benchmark.sources, seed=config.train.seed,
                            batch_size=config.train.batch_size, image_size=config.model.image_size)
     return RunInputs(train, val, root)

@@ -84,7 +84,12 @@ def load_detector(path: str | os.PathLike, which: str = "best") -> tuple[keras.M
     ref = resolve_run(path, which)
     model = ref.config.model
     detector = build_detector(model.backbone, model.image_size, weights=None)
-    status = tf.train.Checkpoint(detector=detector).restore(ref.checkpoint)
+    try:
+        status = tf.train.Checkpoint(detector=detector).restore(ref.checkpoint)
+    except (tf.errors.OpError, ValueError, IndexError) as err:  # IndexError: a truncated data file
+        text = str(getattr(err, "message", None) or err).strip()
+        raise ValueError(f"{ref.checkpoint}: cannot be restored ({text.splitlines()[0] if text else 'damaged'})") \
+            from None
     status.expect_partial()  # optimizers, weight net, counters stay in the file
     try:
         status.assert_existing_objects_matched()

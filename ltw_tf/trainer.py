@@ -117,7 +117,12 @@ class Trainer:
         latest = self._latest_checkpoint()
         if latest is None:
             return False
-        self.checkpoint.restore(latest).assert_existing_objects_matched()
+        try:
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
+        except (tf.errors.OpError, ValueError, AssertionError, IndexError) as err:  # IndexError: a short file
+            text = str(getattr(err, "message", None) or err).strip()
+            raise TrainingError(f"{latest}: cannot be restored ({text.splitlines()[0] if text else 'damaged'}); "
+                                "delete it to resume from the one before") from None
         return True
 
     def fit(self, resume: bool = False) -> list[dict]:

@@ -298,7 +298,9 @@ def test_cli_json_lines_records_and_exit_codes(models, media, tmp_path):
     out = tmp_path / "verdicts.jsonl"
     out.write_text("old\n")
     inputs = [media["dir"], media["faceless"], media["corrupt"], media["empty"]]
-    result = _screen(*inputs, "--model", paths["tflite"], "--frames", "6", "--json", out)
+    refused = _screen(*inputs, "--model", paths["tflite"], "--frames", "6", "--json", out)
+    assert refused.exit_code == 1 and "exists; pass --overwrite" in refused.output and out.read_text() == "old\n"
+    result = _screen(*inputs, "--model", paths["tflite"], "--frames", "6", "--json", out, "--overwrite")
     assert result.exit_code == 1, result.output
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert [os.path.basename(r["path"]) for r in records] == [
@@ -332,7 +334,7 @@ def test_cli_usage_errors_and_missing_model(media, tmp_path):
     assert _screen("--model", "x.tflite").exit_code == 2  # no PATH
     out = tmp_path / "keep.jsonl"
     out.write_text("old\n")
-    result = _screen(media["clips"][0], "--model", tmp_path / "nothing.tflite", "--json", out)
+    result = _screen(media["clips"][0], "--model", tmp_path / "nothing.tflite", "--json", out, "--overwrite")
     assert result.exit_code == 1 and out.read_text() == "old\n"
     assert result.output.strip().splitlines() == [
         f"Error: model {tmp_path / 'nothing.tflite'}: no such file or directory (give a .tflite file, a SavedModel "

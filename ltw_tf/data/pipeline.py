@@ -3,14 +3,16 @@
 Face crops are decoded, resized to the model size and fed as float32 0-255 RGB (every backbone normalises inside
 the model, see ``models/backbones.py``). Batches follow ``plan_epoch`` (seeded per epoch), so the same seed gives
 the same batches and a resumed run continues exactly; decoding runs in parallel with deterministic order and is
-prefetched ahead of the training step.
+prefetched ahead of the training step. A crop that is missing is refused before any work; one that cannot be
+decoded stops the iteration with an ``ImageReadError`` naming the file (not TensorFlow's file-less op error).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,62 @@ from ltw_tf.data.source import BatchRequest, EpochData
 
 log = logging.getLogger(__name__)
 AUTOTUNE = tf.data.AUTOTUNE
+
+
+class ImageReadError(ValueError):
+    """A face crop of the manifest that is missing or cannot be decoded; the one-line message names the file."""
+
+
+def _op_message(err: tf.errors.OpError) -> str:
+    """TensorFlow's message without its op/device decoration, one line."""
+    text = re.sub(r"\{\{[^}]*\}\}\s*", "", err.message or type(err).__name__).strip()
+    return re.sub(r"\s*\[Op:[^\]]*\].*$", "", text.splitlines()[0] if text else type(err).__name__)
+
+
+def unreadable_image(path: str) -> str | None:
+    """Why the face crop at ``path`` cannot be used (missing, empty, not a decodable image), or None."""
+    if not os.path.isfile(path):
+        return "no such file"
+    if os.path.getsize(path) == 0:
+        return "empty file (0 bytes)"
+    try:
+        tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    except tf.errors.OpError as err:
+        return f"not a decodable image ({_op_message(err)})"
+    return None
+
+
+def check_files(paths: Sequence[str]) -> None:
+    """Refuse, before any work, a manifest whose crops are not all on disk (a cheap ``stat`` per file)."""
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise ImageReadError(f"{missing[0]}: listed in the manifest but missing{more}; re-run `ltw-tf prepare` "
+                             "into this folder to restore it")
+
+
+def read_batches(dataset, paths_of_batch: Callable[[int], Sequence[str]]) -> Iterator:
+    """Iterate ``dataset``; a read/decode error in batch n becomes an ``ImageReadError`` naming the bad file.
+
+    Decoding is parallel but ordered (``deterministic=True``), so an error surfaces at the batch that holds the
+    file; only then are that batch's files checked one by one.
+    """
+    iterator = iter(dataset)
+    n = 0
+    while True:
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            return
+        except tf.errors.OpError as err:
+            for path in paths_of_batch(n):
+                reason = unreadable_image(str(path))
+                if reason:
+                    raise ImageReadError(f"{path}: {reason}; re-run `ltw-tf prepare` or drop its manifest row") \
+                        from None
+            raise ImageReadError(f"reading face crops of batch {n + 1} failed: {_op_message(err)}") from None
+        yield batch
+        n += 1
 
 
 def _decoder(image_size: int):
@@ -56,6 +114,7 @@ class ManifestEpochs:
             raise ValueError("no training faces")
         self.faces = list(faces)
         self.paths = np.array(_absolute(self.faces, root))
+        check_files(self.paths)
         self.table = sample_table(self.faces)
         self.source_domains = list(source_domains)
         self.seed, self.batch_size, self.image_size = seed, batch_size, image_size
@@ -82,16 +141,34 @@ class ManifestEpochs:
             pairs = tf.data.Dataset.zip(train, self._dataset(plan.meta_batches))
         pairs = pairs.prefetch(AUTOTUNE)
 
+        def paths_of_batch(n: int) -> list[str]:
+            rows = [plan.batches[n]] + ([plan.meta_batches[n]] if plan.meta_batches is not None else [])
+            return list(self.paths[np.concatenate(rows)]) if n < len(plan.batches) else []
+
         def batches():
-            for batch, meta in pairs:
+            for batch, meta in read_batches(pairs, paths_of_batch):
                 yield batch, (meta if plan.meta_batches is not None else None)
 
         return EpochData(batches(), plan.info, len(plan.batches))
 
 
+class ImageBatches:
+    """A re-iterable ``tf.data`` pipeline of (images, labels) whose read errors name the bad file."""
+
+    def __init__(self, dataset: tf.data.Dataset, paths: Sequence[str], batch_size: int):
+        self.dataset, self.paths, self.batch_size = dataset, list(paths), batch_size
+
+    def __iter__(self) -> Iterator:
+        size = self.batch_size
+        return read_batches(self.dataset, lambda n: self.paths[n * size : (n + 1) * size])
+
+
 def eval_dataset(faces: Sequence[Face], root: str | os.PathLike, image_size: int,
-                 batch_size: int = 64) -> tf.data.Dataset:
+                 batch_size: int = 64) -> ImageBatches:
     """Batches of (images, labels) over ``faces`` in manifest order (for frame and video metrics)."""
     if not faces:
         raise ValueError("no evaluation faces")
-    return image_dataset(_absolute(faces, root), [f.label for f in faces], image_size, batch_size).prefetch(AUTOTUNE)
+    paths = _absolute(faces, root)
+    check_files(paths)
+    dataset = image_dataset(paths, [f.label for f in faces], image_size, batch_size).prefetch(AUTOTUNE)
+    return ImageBatches(dataset, paths, batch_size)

@@ -83,6 +83,9 @@ def build_backbone(name: str, image_size: int, weights: str | None = None,
     else:
         if not os.path.isfile(weights):
             raise FileNotFoundError(f"backbone weights file not found: {weights}")
+        if not str(weights).endswith(".weights.h5"):  # a .keras / .h5 model file is never deserialized here
+            raise ValueError(f"backbone weights {weights}: not a .weights.h5 file; give weights saved with "
+                             "`save_weights` (a .keras model file, which may carry code, is not loaded)")
         load_path, keras_weights = weights, None
     kwargs = {"dtype": dtype} if name == "tiny" else {}
     if dtype not in (None, "float32") and name != "tiny":

@@ -13,6 +13,7 @@ INPUT_NAME = "images"
 OUTPUT_NAME = "probability"
 
 
+@keras.saving.register_keras_serializable(package="ltw_tf")
 class _Probability(keras.layers.Layer):
     """logit (N, 1) -> sigmoid probability (N,)."""
 

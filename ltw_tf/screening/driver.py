@@ -18,7 +18,7 @@ import numpy as np
 
 from ltw_tf.data.faces import MIN_SCORE, VideoError, check_margin, sample_frame_indices
 from ltw_tf.data.fast_faces import FrameFace, VideoFrames, track_faces
-from ltw_tf.screening.inputs import MediaItem
+from ltw_tf.screening.inputs import MediaItem, read_image
 from ltw_tf.screening.results import FrameScore, ItemResult
 from ltw_tf.screening.runners import ModelRunner
 
@@ -150,19 +150,9 @@ class Screener:
         result.sampled = len(wanted) if wanted is not None else seen
 
     def _image(self, path: str, result: ItemResult) -> None:
-        import cv2
-
-        from ltw_tf.data.faces import to_rgb
-
-        if not os.path.isfile(path):
-            raise VideoError(f"{path}: no such file")
-        if os.path.getsize(path) == 0:
-            raise VideoError(f"{path}: empty file (0 bytes)")
-        image = cv2.imread(path, cv2.IMREAD_COLOR)
-        if image is None:
-            raise VideoError(f"{path}: not a readable image (corrupt or unsupported format)")
+        image = read_image(path)
         result.n_frames = result.sampled = 1
-        self._score(self._faces([(0, to_rgb(image))]), result)
+        self._score(self._faces([(0, image)]), result)
 
 
 def _without_path(message: str, path: str) -> str:

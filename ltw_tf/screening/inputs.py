@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv",
                               ".ts", ".3gp"})
@@ -48,3 +50,21 @@ def find_media(paths: Iterable[str | os.PathLike]) -> list[MediaItem]:
         else:
             add(path, media_kind(path) or "video")
     return items
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """An image file as uint8 RGB [H, W, 3] (grayscale, alpha and 16-bit files converted); a missing, empty or
+    undecodable file raises ``VideoError`` with a one-line message."""
+    import cv2
+
+    from ltw_tf.data.faces import VideoError, to_rgb
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise VideoError(f"{path}: no such file")
+    if os.path.getsize(path) == 0:
+        raise VideoError(f"{path}: empty file (0 bytes)")
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None or image.ndim != 3 or image.size == 0:
+        raise VideoError(f"{path}: not a readable image (corrupt or unsupported format)")
+    return to_rgb(image)

@@ -20,7 +20,7 @@ SERVING_SIGNATURE = "serving_default"
 
 
 class ModelRunner(Protocol):
-    kind: str  # "run" | "savedmodel" | "tflite"
+    kind: str  # "run" | "keras" | "savedmodel" | "tflite"
     source: str  # the path it was loaded from
     size: int  # face crop side S
 
@@ -37,7 +37,8 @@ def _check_batch(images: np.ndarray, size: int) -> np.ndarray:
 
 @dataclass
 class KerasRunner:
-    """A trained run's detector wrapped by ``serving_model`` (same weights, sigmoid inside)."""
+    """A trained run's detector wrapped by ``serving_model`` (same weights, sigmoid inside), or a ``.keras`` model
+    file with the same contract."""
 
     model: Any
     source: str
@@ -65,7 +66,12 @@ class SavedModelRunner:
         import tensorflow as tf
 
         self.source = os.fspath(path)
-        self._loaded = tf.saved_model.load(self.source)  # keeps the variables alive
+        try:
+            self._loaded = tf.saved_model.load(self.source)  # keeps the variables alive
+        except Exception as err:  # noqa: BLE001 -- a damaged folder raises OpError, OSError, IndexError, ...
+            text = str(err).strip()
+            raise ValueError(f"{path}: not a loadable SavedModel (damaged or incomplete saved_model.pb or "
+                             f"variables/: {text.splitlines()[0] if text else type(err).__name__})") from None
         if SERVING_SIGNATURE not in self._loaded.signatures:
             raise ValueError(f"{path}: SavedModel has no {SERVING_SIGNATURE!r} signature "
                              f"(has {sorted(self._loaded.signatures) or 'none'}); export it with `ltw-tf export`")
@@ -164,14 +170,44 @@ class TFLiteRunner:
         return np.concatenate([self._run(images[i : i + 1]) for i in range(len(images))])
 
 
+def load_keras_file(path: str | os.PathLike) -> Any:
+    """A ``.keras`` model loaded in Keras safe mode (code in the file, e.g. a Lambda layer, is refused, never run),
+    checked to take [N, S, S, 3] images and give one P(fake) per image."""
+    import keras
+
+    from ltw_tf.models import serving  # registers the serving model's layers
+
+    del serving
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as err:  # noqa: BLE001 -- a damaged zip raises zipfile / OSError / ValueError / KeyError
+        text = str(err).strip()
+        if "safe_mode" in text or "Lambda" in text:
+            raise ValueError(f"model {path}: refused: it carries Python code (a Lambda layer) that Keras safe mode "
+                             "does not run; export the detector with `ltw-tf export` instead") from None
+        raise ValueError(f"model {path}: not a loadable .keras model "
+                         f"({text.splitlines()[0] if text else type(err).__name__})") from None
+    inputs, outputs = model.inputs, model.outputs
+    shape = tuple(inputs[0].shape) if len(inputs) == 1 else ()
+    if len(shape) != 4 or shape[3] != 3 or shape[1] is None or shape[1] != shape[2]:
+        raise ValueError(f"model {path}: input {[tuple(i.shape) for i in inputs]} is not one [N, S, S, 3] image "
+                         "batch")
+    if len(outputs) != 1 or tuple(outputs[0].shape)[1:] not in ((), (1,)):
+        raise ValueError(f"model {path}: output {[tuple(o.shape) for o in outputs]} is not one P(fake) per image "
+                         "([N] or [N, 1]); save `serving_model(detector)`, not the bare detector")
+    return model
+
+
 # --------------------------------------------------------------------------- choosing
 
 def model_kind(path: str | os.PathLike) -> str:
-    """"tflite" (a .tflite file), "savedmodel" (a folder with saved_model.pb) or "run" (anything else: a run
-    directory or checkpoint, which ``ltw_tf.runs`` checks)."""
+    """"tflite" (a .tflite file), "keras" (a .keras file), "savedmodel" (a folder with saved_model.pb) or "run"
+    (anything else: a run directory or checkpoint, which ``ltw_tf.runs`` checks)."""
     path = Path(path)
     if path.is_file() and path.suffix.lower() == ".tflite":
         return "tflite"
+    if path.is_file() and path.suffix.lower() == ".keras":
+        return "keras"
     if path.is_dir() and (path / "saved_model.pb").is_file():
         return "savedmodel"
     return "run"
@@ -198,9 +234,11 @@ def load_runner(model: str | os.PathLike, num_threads: int | None = None) -> Mod
         return TFLiteRunner(path, num_threads)
     if kind == "savedmodel":
         return SavedModelRunner(path)
+    if kind == "keras":
+        return KerasRunner(load_keras_file(path), path, kind="keras")
     if os.path.isfile(path):
-        raise ValueError(f"model {path}: a file that is not a .tflite model; give a .tflite file, a SavedModel "
-                         "folder or a run directory")
+        raise ValueError(f"model {path}: a file that is not a .tflite or .keras model; give a .tflite file, a "
+                         ".keras file, a SavedModel folder or a run directory")
     from ltw_tf.models.serving import serving_model
     from ltw_tf.runs import load_detector
 
