@@ -20,8 +20,8 @@ from ltw_tf.benchmarks import get_benchmark, source_faces
 from ltw_tf.config import RunConfig
 from ltw_tf.data.manifest import MANIFEST_NAME, Face, read_manifest
 from ltw_tf.data.pipeline import eval_dataset
+from ltw_tf.runs import DATA_ROOT_ENV
 
-DATA_ROOT_ENV = "LTW_DATA_ROOT"  # as ltw_tf.run (not imported: it pulls in the training methods)
 CALIBRATION_CROPS = 384
 PARITY_CROPS = 512
 HELD_OUT = ("val", "test")

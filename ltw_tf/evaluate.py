@@ -60,8 +60,7 @@ def evaluate_run(run: str | os.PathLike, benchmark: str | None = None, data_root
     from ltw_tf.data.manifest import read_manifest
     from ltw_tf.data.pipeline import eval_dataset
     from ltw_tf.metrics import compute_video_metrics
-    from ltw_tf.run import resolve_data_root
-    from ltw_tf.runs import load_detector
+    from ltw_tf.runs import load_detector, resolve_data_root
 
     detector, ref = load_detector(run, which)
     config = ref.config
@@ -146,7 +145,7 @@ def face_weights(run: str | os.PathLike, data_root: str | os.PathLike | None = N
     from ltw_tf.benchmarks import get_benchmark, source_faces
     from ltw_tf.data.manifest import read_manifest
     from ltw_tf.data.pipeline import eval_dataset
-    from ltw_tf.run import resolve_data_root
+    from ltw_tf.runs import resolve_data_root
 
     detector, weight_net, ref = load_weight_net(run)
     config = ref.config

@@ -10,35 +10,16 @@ from typing import TYPE_CHECKING
 
 from ltw_tf.benchmarks import get_benchmark, source_faces
 from ltw_tf.config import RunConfig
-from ltw_tf.data.manifest import MANIFEST_NAME, read_manifest
+from ltw_tf.data.manifest import read_manifest
 from ltw_tf.data.pipeline import ManifestEpochs, eval_dataset
 from ltw_tf.methods import method_class
 from ltw_tf.models import backbone_spec
+from ltw_tf.runs import DATA_ROOT_ENV, RunSetupError, resolve_data_root
 
 if TYPE_CHECKING:
     from ltw_tf.trainer import Trainer
 
-DATA_ROOT_ENV = "LTW_DATA_ROOT"
-
-
-class RunSetupError(ValueError):
-    """The run cannot start: missing data root, empty domain, bad names (message says what to do)."""
-
-
-def resolve_data_root(config: RunConfig) -> Path:
-    """The prepared data root: ``data.data_root``, else $LTW_DATA_ROOT; it must hold a manifest."""
-    root = config.data.data_root or os.environ.get(DATA_ROOT_ENV)
-    if not root:
-        raise RunSetupError(
-            f"no data root: pass --data-root DIR, set data.data_root in --config, or export {DATA_ROOT_ENV}=DIR "
-            "(a folder made by `ltw-tf prepare`; without real data try `ltw-tf synth data/synthff && "
-            "ltw-tf prepare data/synthff --dataset synthff --out data/synthff-faces`)")
-    root = Path(root).expanduser()
-    if not (root / MANIFEST_NAME).is_file():
-        raise RunSetupError(f"{root} has no {MANIFEST_NAME}: prepare it first with "
-                            f"`ltw-tf prepare VIDEO_ROOT --dataset ffpp|synthff|celebdf|dfdc --out {root}`")
-    return root
-
+__all__ = ["DATA_ROOT_ENV", "RunInputs", "RunSetupError", "build_trainer", "resolve_data_root", "run_inputs"]
 
 @dataclass
 class RunInputs:

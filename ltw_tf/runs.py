@@ -15,10 +15,33 @@ import keras
 import tensorflow as tf
 
 from ltw_tf.config import RunConfig, load_config
+from ltw_tf.data.manifest import MANIFEST_NAME
 from ltw_tf.models import build_detector
 
 DEFAULT_RUNS_DIR = "runs"
 CONFIG_NAME = "config.json"
+
+
+DATA_ROOT_ENV = "LTW_DATA_ROOT"
+
+
+class RunSetupError(ValueError):
+    """The run cannot start: missing data root, empty domain, bad names (message says what to do)."""
+
+
+def resolve_data_root(config: RunConfig) -> Path:
+    """The prepared data root: ``data.data_root``, else $LTW_DATA_ROOT; it must hold a manifest."""
+    root = config.data.data_root or os.environ.get(DATA_ROOT_ENV)
+    if not root:
+        raise RunSetupError(
+            f"no data root: pass --data-root DIR, set data.data_root in --config, or export {DATA_ROOT_ENV}=DIR "
+            "(a folder made by `ltw-tf prepare`; without real data try `ltw-tf synth data/synthff && "
+            "ltw-tf prepare data/synthff --dataset synthff --out data/synthff-faces`)")
+    root = Path(root).expanduser()
+    if not (root / MANIFEST_NAME).is_file():
+        raise RunSetupError(f"{root} has no {MANIFEST_NAME}: prepare it first with "
+                            f"`ltw-tf prepare VIDEO_ROOT --dataset ffpp|synthff|celebdf|dfdc --out {root}`")
+    return root
 
 
 class RunNotFoundError(FileNotFoundError):

@@ -109,7 +109,7 @@ def plan_study(methods: Sequence[str], benchmarks: Sequence[str], seeds: Sequenc
     """
     from ltw_tf.methods import method_class
     from ltw_tf.models import backbone_spec
-    from ltw_tf.run import resolve_data_root
+    from ltw_tf.runs import resolve_data_root
 
     for axis, values in (("method", methods), ("benchmark", benchmarks), ("seed", seeds)):
         if not values:
