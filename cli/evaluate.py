@@ -62,8 +62,9 @@ def evaluate_command(run, benchmark, data_root, which, batch_size, out, overwrit
     """
     from ltw_tf.benchmarks import get_benchmark
     from ltw_tf.evaluate import evaluate_run, json_ready
+    from ltw_tf.io import write_json
     from ltw_tf.metrics import video_level
-    from ltw_tf.reporting import save_roc_png, write_json
+    from ltw_tf.reporting import save_roc_png
     from ltw_tf.runs import resolve_run
 
     ref = resolve_run(run, which)  # fail fast, before any model is built

@@ -7,12 +7,10 @@ Tables live in ``ltw_tf/tables.py``.
 from __future__ import annotations
 
 import io
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
@@ -20,6 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
+from ltw_tf.io import atomic_write_bytes
 from ltw_tf.metrics import eer, roc_auc
 
 Curves = Mapping[str, tuple[Sequence[float] | np.ndarray, Sequence[float] | np.ndarray]]  # name -> (labels, probs)
@@ -33,25 +32,6 @@ GAP = 28  # between panels (fake | real)
 MARGIN = 8
 BACKGROUND = (255, 255, 255)
 INK = (20, 20, 20)
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temp file in the same folder and ``os.replace`` (no half files)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # same folder: os.replace stays atomic
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
-def write_json(path: str | os.PathLike, payload: Any) -> Path:
-    """Pretty JSON, written atomically."""
-    return atomic_write_bytes(path, (json.dumps(payload, indent=2) + "\n").encode("utf-8"))
 
 
 def save_png(path: str | os.PathLike, rgb: np.ndarray) -> Path:

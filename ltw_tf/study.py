@@ -20,8 +20,9 @@ from typing import Any
 
 from ltw_tf.benchmarks import get_benchmark
 from ltw_tf.config import RunConfig, load_config
+from ltw_tf.io import write_json
 from ltw_tf.runs import CONFIG_NAME, DEFAULT_RUNS_DIR
-from ltw_tf.tables import RunRecord, atomic_write_text
+from ltw_tf.tables import RunRecord
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +200,7 @@ def evaluate_cell(cell: Cell) -> tuple[dict, bool]:
     payload = json_ready(evaluate_run(cell.run_dir, which="best"))
     path = eval_path(cell)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
+    write_json(path, payload)
     return payload, False
 
 

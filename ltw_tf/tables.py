@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ltw_tf.benchmarks import FF_METHODS
+from ltw_tf.io import atomic_write_text
 
 DDOF = 1  # std over seeds is the sample standard deviation; one seed has none
 MISSING = "–"
@@ -291,18 +292,6 @@ def to_csv(table: Table) -> str:
         index = list(row.labels) if table.id == "all" else [*row.labels, row.method, row.backbone]
         writer.writerow(index + [v for c in row.cells for v in (_number(c.mean), _number(c.std), str(c.n))])
     return buffer.getvalue()
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` through a temp file beside ``path`` and ``os.replace`` (no half-written file)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 def write_table(table: Table, out_dir: str | os.PathLike) -> tuple[Path, Path]:

@@ -18,7 +18,6 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 import keras
 import numpy as np
@@ -29,6 +28,7 @@ from ltw_tf.config import RunConfig, save_config
 from ltw_tf.data.source import EpochSource
 from ltw_tf.distribute import check_in_sync, is_chief, make_strategy, model_trackables, synchronize_batch_norm
 from ltw_tf.evaluate import evaluate, probability_fn
+from ltw_tf.io import write_json
 from ltw_tf.methods import Method, build_method
 from ltw_tf.models import build_detector
 
@@ -64,12 +64,6 @@ def build_from_config(config: RunConfig, strategy: tf.distribute.Strategy | None
         for item in model_trackables(method.trackables()):
             synchronize_batch_norm(item)
     return method
-
-
-def _write_json(path: Path, payload: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 class Trainer:
@@ -147,7 +141,7 @@ class Trainer:
             if self._scratch is not None:
                 shutil.rmtree(self._scratch, ignore_errors=True)
         if self.chief:
-            _write_json(self.run_dir / "history.json", self.history)
+            write_json(self.run_dir / "history.json", self.history, sort_keys=True)
         return self.history
 
     def _run_epoch(self, epoch: int) -> None:
