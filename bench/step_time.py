@@ -7,7 +7,8 @@ measures each method's first call (tf.function trace + graph optimisation/compil
 ``--warmup`` untimed and ``--steps`` timed steps, round-robin across the methods so that load drifting on a
 shared machine hits them alike. Each step is synchronised by ``float(logs["loss"])``. Reported: median, mean
 and min wall seconds per step, median process CPU seconds per step (all threads), and images per second
-(batch size / median wall; the meta batch is not counted). The table is printed, the LAST line is the
+(batch size / median wall; the meta batch is not counted). ``--equal-images`` adds Alltrain on the train and
+meta batch together (the images one LTW step sees) and prints LTW's ratio to it. The table is printed, the LAST line is the
 LTW/Alltrain ratio of median step times, and everything (plus machine info) is written as JSON.
 
 Run (from the repo root):
@@ -38,6 +39,7 @@ from ltw_tf.config import TrainConfig  # noqa: E402
 from ltw_tf.methods import METHODS, build_method  # noqa: E402
 from ltw_tf.models.activations import swish  # noqa: E402
 from ltw_tf.models.detector import build_detector  # noqa: E402
+from ltw_tf.runtime import configure_graph_optimizer  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -50,6 +52,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--methods", default="alltrain,ltw",
                         help=f"comma-separated registered names: {', '.join(METHODS)}")
     parser.add_argument("--jit", action="store_true", help="TrainConfig.jit_compile=True (XLA)")
+    parser.add_argument("--graph-optimizer", choices=("auto", "on", "off"), default="auto",
+                        help="Grappler (TrainConfig.graph_optimizer): auto = on iff a GPU is visible, as in training")
+    parser.add_argument("--equal-images", action="store_true",
+                        help="also time Alltrain on the train and meta batch together (2x batch: the images an "
+                             "LTW step sees) and print LTW's ratio to it")
     parser.add_argument("--swish", choices=("plain", "stock"), default="plain",
                         help="plain x*sigmoid(x) (the detector's default) or Keras' silu (tf.nn.silu), for A/B runs")
     parser.add_argument("--seed", type=int, default=0)
@@ -79,10 +86,10 @@ def make_batches(batch_size: int, image_size: int, seed: int):
 class Runner:
     """One method on a fresh detector; ``step`` runs one synchronised train step, returning (wall, cpu) s."""
 
-    def __init__(self, name: str, args: argparse.Namespace, batch, meta_batch):
+    def __init__(self, name: str, args: argparse.Namespace, batch, meta_batch, label: str | None = None):
         keras.utils.clear_session()  # fresh layer names (earlier runners keep their own graphs)
         tf.random.set_seed(args.seed)
-        self.name, self.batch_size = name, args.batch_size
+        self.name, self.label, self.batch_size = name, label or name, int(batch[0].shape[0])
         self.detector = build_detector(args.backbone, args.image_size, weights=None)
         if args.swish == "stock":
             for layer in self.detector._flatten_layers(include_self=False):
@@ -110,13 +117,16 @@ class Runner:
     def result(self) -> dict:
         median = statistics.median(self.wall)
         return {
-            "method": self.name, "first_call_s": self.first_call_s, "first_call_cpu_s": self.first_call_cpu_s,
+            "method": self.label, "first_call_s": self.first_call_s, "first_call_cpu_s": self.first_call_cpu_s,
             "median_step_s": median, "mean_step_s": statistics.fmean(self.wall), "min_step_s": min(self.wall),
             "max_step_s": max(self.wall), "median_cpu_s": statistics.median(self.cpu),
             "step_times_s": self.wall, "step_cpu_s": self.cpu, "images_per_s": self.batch_size / median,
             "first_loss": self.first_loss, "last_loss": self.loss, "finite": bool(np.isfinite(self.loss)),
             "detector_params": int(self.detector.count_params()),
         }
+
+
+EQUAL = "alltrain-2x"  # the --equal-images runner's name in the table and JSON
 
 
 def machine_info() -> dict:
@@ -135,16 +145,22 @@ def machine_info() -> dict:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    grappler = configure_graph_optimizer(args.graph_optimizer)
     batch, meta_batch = make_batches(args.batch_size, args.image_size, args.seed)
     print(f"backbone={args.backbone} image_size={args.image_size} batch_size={args.batch_size} "
-          f"warmup={args.warmup} steps={args.steps} jit={args.jit} swish={args.swish} cpus={os.cpu_count()}",
-          flush=True)
+          f"warmup={args.warmup} steps={args.steps} jit={args.jit} swish={args.swish} "
+          f"grappler={'on' if grappler else 'off'} cpus={os.cpu_count()}", flush=True)
     runners = []
     for name in args.methods:  # build and first call (trace + compile + one step) of every method
         print(f"[{name}] building and tracing ...", flush=True)
         runners.append(Runner(name, args, batch, meta_batch))
         runners[-1].first_call()
         print(f"[{name}] first call {runners[-1].first_call_s:.2f} s", flush=True)
+    if args.equal_images:  # Alltrain on both batches at once: as many images per step as LTW's train + meta
+        both = tuple(tf.concat([a, b], 0) for a, b in zip(batch, meta_batch))
+        runners.append(Runner("alltrain", args, both, None, label=EQUAL))
+        runners[-1].first_call()
+        print(f"[{EQUAL}] first call {runners[-1].first_call_s:.2f} s", flush=True)
     for _ in range(args.warmup):
         for runner in runners:
             runner.step()
@@ -169,13 +185,17 @@ def main(argv=None) -> int:
     if "ltw" in by_name and "alltrain" in by_name:
         ltw, base = by_name["ltw"], by_name["alltrain"]
         ratio = ltw["median_step_s"] / base["median_step_s"]
+    equal = by_name["ltw"]["median_step_s"] / by_name[EQUAL]["median_step_s"] if (
+        "ltw" in by_name and EQUAL in by_name) else None
     if args.json:
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"args": {k: v for k, v in vars(args).items()}, "machine": machine_info(),
-                   "results": results, "ltw_over_alltrain": ratio}
+        payload = {"args": {k: v for k, v in vars(args).items()}, "grappler": grappler, "machine": machine_info(),
+                   "results": results, "ltw_over_alltrain": ratio, "ltw_over_alltrain_equal_images": equal}
         out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
         print(f"\nwrote {out}")
+    if equal is not None:
+        print(f"LTW/Alltrain at equal images per step (Alltrain on {2 * args.batch_size}): {equal:.2f}x")
     if ratio is not None:
         print(f"LTW/Alltrain step-time ratio: {ratio:.2f}x  "
               f"(trace: ltw {ltw['first_call_s']:.1f} s, alltrain {base['first_call_s']:.1f} s)")

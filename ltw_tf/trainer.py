@@ -31,6 +31,7 @@ from ltw_tf.evaluate import evaluate, probability_fn
 from ltw_tf.io import write_json
 from ltw_tf.methods import Method, build_method
 from ltw_tf.models import build_detector
+from ltw_tf.runtime import configure_graph_optimizer
 
 EpochCallback = Callable[["Trainer", int, dict], None]
 
@@ -55,6 +56,7 @@ def build_from_config(config: RunConfig, strategy: tf.distribute.Strategy | None
     """
     distributed = strategy is not None or config.train.strategy != "default"
     strategy = strategy or make_strategy(config.train.strategy)  # multiworker: before any TensorFlow op
+    configure_graph_optimizer(config.train.graph_optimizer)  # before any step is traced
     seed_everything(config.train.seed, config.train.deterministic)
     model = config.model
     with strategy.scope() if distributed else contextlib.nullcontext():

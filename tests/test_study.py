@@ -44,8 +44,8 @@ def _checkpoint_mtimes(runs):
 def test_grid_trains_every_cell_and_the_table_aggregates_their_evaluations(grid):
     root, runs, _, result = grid
     report = json.loads(result.stdout)
-    assert [(r["method"], r["seed"], r["status"]) for r in report["runs"]] == [
-        ("alltrain", 0, "trained"), ("alltrain", 1, "trained"), ("focal", 0, "trained"), ("focal", 1, "trained")]
+    assert [(r["method"], r["seed"], r["status"]) for r in report["runs"]] == [  # seed-major order
+        ("alltrain", 0, "trained"), ("focal", 0, "trained"), ("alltrain", 1, "trained"), ("focal", 1, "trained")]
     assert report["failed"] == 0 and report["wall_s"] > 0
     for run in report["runs"]:
         run_dir = Path(run["run_dir"])
@@ -100,7 +100,7 @@ def test_second_run_reuses_everything_and_other_settings_do_not(grid):
     assert not any((runs.parent / p["run_dir"]).exists() for p in planned)  # another hash: a fresh directory
     dry = CliRunner().invoke(main, [*args, "--epochs", "1", "--dry-run"])
     assert dry.exit_code == 0 and "4 runs: 4 reusable without training, 0 to resume, 0 to train" in dry.stdout
-    assert "[2/4] alltrain gid-fs23 seed 1: reuse (eval cached) -> " in dry.stdout
+    assert "[3/4] alltrain gid-fs23 seed 1: reuse (eval cached) -> " in dry.stdout
 
 
 def test_interrupted_run_resumes_and_a_broken_cell_fails_alone(grid):
@@ -145,6 +145,32 @@ def test_plan_names_runs_by_settings_and_validates_names(tmp_path, monkeypatch):
         plan_study(["ltw2"], ["gid-df23"], [0])
     with pytest.raises(ValueError, match="unknown benchmark 'gid-zz23'; valid: gid-df23"):
         plan_study(["ltw"], ["gid-zz23"], [0])
+
+
+def test_several_tables_share_one_grid(grid):
+    root, runs, args, _ = grid
+    plan = CliRunner().invoke(main, ["benchmark", "--table", "2,5", "--benchmarks", "gid-df23", "--seeds", "0",
+                                     "--data-root", str(root), *TINY, "--runs-dir", str(runs), "--dry-run",
+                                     "--json"])
+    assert plan.exit_code == 0, plan.output
+    planned = [(p["method"], p["benchmark"]) for p in json.loads(plan.stdout)["runs"]]
+    # Table 2's four methods and Table 5's ablations on GID-DF23; Alltrain and LTW are in both, planned once
+    assert planned == [(m, "gid-df23") for m in ("alltrain", "focal", "mldg", "ltw", "ltw-no-icc", "ltw-no-weight",
+                                                 "ltw-no-meta-test")]
+
+    out = runs.parent / "tables-3-all"
+    both = CliRunner().invoke(main, [*args, "--epochs", "1", "--table", "3,all", "--out", str(out), "--json"])
+    assert both.exit_code == 0, both.output
+    report = json.loads(both.stdout)
+    assert all(r["status"] == "reused" for r in report["runs"]) and len(report["runs"]) == 4
+    assert [t["table"] for t in report["tables"]] == ["3", "all"] and report["table"] == "3"
+    assert {p.name for p in out.iterdir()} == {"table3.md", "table3.csv", "tableall.md", "tableall.csv"}
+    long_rows = list(csv.DictReader((out / "tableall.csv").open()))
+    assert sorted(r["method"] for r in long_rows) == ["alltrain", "focal"]
+
+    for tables, text in (("3,5", "--table 5 has no column for gid-fs23"), ("2,9", "choose from 2, 3, 4, 5, 6, all")):
+        bad = CliRunner().invoke(main, [*args, "--table", tables])
+        assert bad.exit_code == 2 and text in bad.output, bad.output
 
 
 def test_benchmark_usage_errors(tmp_path):

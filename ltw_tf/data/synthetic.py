@@ -27,7 +27,9 @@ from ltw_tf.data.synth.videos import SynthPreset, identity_of, pair_outputs, ren
 __all__ = ["FAMILIES", "GENERATOR_VERSION", "PRESETS", "ForgeryStrength", "SynthPreset", "generate", "make_pairs",
            "split_pairs"]
 
-GENERATOR_VERSION = "1.1"  # 1.1: artifacts that survive 64 px (docs/RESULTS.md, synthff domain gap)
+# 1.1: artifacts that survive 64 px; 1.2: less shared blur/brightness, so every GID split has a held-out gap
+# (docs/RESULTS.md, synthff domain gap)
+GENERATOR_VERSION = "1.2"
 META_NAME = "synthff.json"
 BOXES_NAME = "synthff_boxes.json"
 SPLITS = ("train", "val", "test")

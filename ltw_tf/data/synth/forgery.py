@@ -11,6 +11,10 @@ A fake ``T_S`` keeps target T's frames and head motion and takes something from 
 - ``NeuralTextures``: only the mouth region re-rendered with S's mouth motion: over-smoothed, brighter, and
   carrying a coarse periodic upsampling (checkerboard) pattern.
 All share one trait, as the real methods do: a blending boundary where colour, brightness or sharpness changes.
+Each family's main cue is its own (1.2): only Deepfakes blurs the whole inner face, Face2Face is mostly geometry
+(the warp) with a faint seam, NeuralTextures mostly its periodic pattern; in 1.1 Face2Face and NeuralTextures also
+blurred and brightened their regions, so a detector trained on the other three families found Deepfakes and
+Face2Face as well as the ones it was trained on (no held-out gap on two of the four splits).
 Camera noise follows each method's physics: the autoencoder's output is smooth (little noise), a graphics paste
 carries the source video's noise, a reenactment resamples the target's noisy pixels, neural rendering smooths it
 away. Strengths are ``ForgeryStrength`` fields so the benchmark's difficulty can be tuned. The defaults are sized
@@ -48,8 +52,8 @@ class ForgeryStrength:
     df_feather: float = 3.0  # soft-mask feather (sigma)
     df_noise: float = 0.8  # fraction of the target's camera noise left on the decoded face
     f2f_warp: float = 4.0  # amplitude of the smooth reenactment warp
-    f2f_blur: float = 1.2  # resampling smoothing of the reenacted regions (sigma)
-    f2f_gain: float = 0.14  # brightness mismatch of the reenacted regions
+    f2f_blur: float = 0.4  # resampling smoothing of the reenacted regions (sigma)
+    f2f_gain: float = 0.03  # brightness mismatch of the reenacted regions
     f2f_feather: float = 1.5  # seam softness (sigma)
     fs_blur: float = 0.8  # graphics re-projection smoothing (sigma)
     fs_colour: float = 14.0  # per-video colour cast of the source video (RMS over channels, 0-255 levels)
@@ -57,8 +61,8 @@ class ForgeryStrength:
     nt_checker: float = 0.3  # relative amplitude of the periodic upsampling pattern
     nt_period: int = 2  # the upsampling factor: pattern cells per period, and the mouth's render resolution 1/p
     nt_cell: float = 6.0  # side of one pattern cell (a period is nt_period cells)
-    nt_smooth: float = 2.5  # over-smoothing (sigma)
-    nt_gain: float = 0.15  # brightness mismatch of the re-rendered mouth
+    nt_smooth: float = 1.2  # over-smoothing (sigma)
+    nt_gain: float = 0.08  # brightness mismatch of the re-rendered mouth
     nt_feather: float = 2.0  # mouth-mask feather (sigma)
 
 
