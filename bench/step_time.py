@@ -54,6 +54,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--jit", action="store_true", help="TrainConfig.jit_compile=True (XLA)")
     parser.add_argument("--graph-optimizer", choices=("auto", "on", "off"), default="auto",
                         help="Grappler (TrainConfig.graph_optimizer): auto = on iff a GPU is visible, as in training")
+    parser.add_argument("--ab-grappler", action="store_true",
+                        help="also build every method with Grappler the other way (on <-> off) and print, per method, "
+                             "off/on ratios of first call and step time from the same round-robin run")
     parser.add_argument("--equal-images", action="store_true",
                         help="also time Alltrain on the train and meta batch together (2x batch: the images an "
                              "LTW step sees) and print LTW's ratio to it")
@@ -151,11 +154,16 @@ def main(argv=None) -> int:
           f"warmup={args.warmup} steps={args.steps} jit={args.jit} swish={args.swish} "
           f"grappler={'on' if grappler else 'off'} cpus={os.cpu_count()}", flush=True)
     runners = []
-    for name in args.methods:  # build and first call (trace + compile + one step) of every method
-        print(f"[{name}] building and tracing ...", flush=True)
-        runners.append(Runner(name, args, batch, meta_batch))
-        runners[-1].first_call()
-        print(f"[{name}] first call {runners[-1].first_call_s:.2f} s", flush=True)
+    modes = [grappler, not grappler] if args.ab_grappler else [grappler]
+    for on in modes:  # build and first call (trace + graph optimisation + one step) of every method
+        configure_graph_optimizer("on" if on else "off")  # read when a function is first instantiated
+        for name in args.methods:
+            label = name if on == grappler else f"{name}/grappler-{'on' if on else 'off'}"
+            print(f"[{label}] building and tracing ...", flush=True)
+            runners.append(Runner(name, args, batch, meta_batch, label=label))
+            runners[-1].first_call()
+            print(f"[{label}] first call {runners[-1].first_call_s:.2f} s", flush=True)
+    configure_graph_optimizer("on" if grappler else "off")
     if args.equal_images:  # Alltrain on both batches at once: as many images per step as LTW's train + meta
         both = tuple(tf.concat([a, b], 0) for a, b in zip(batch, meta_batch))
         runners.append(Runner("alltrain", args, both, None, label=EQUAL))
@@ -171,13 +179,13 @@ def main(argv=None) -> int:
             runner.timed_step()
     results = [runner.result() for runner in runners]
 
-    header = (f"{'method':<18}{'first call s':>13}{'median s':>10}{'mean s':>9}{'min s':>9}{'cpu s':>9}"
+    header = (f"{'method':<26}{'first call s':>13}{'median s':>10}{'mean s':>9}{'min s':>9}{'cpu s':>9}"
               f"{'img/s':>8}{'loss':>9}")
     print()
     print(header)
     print("-" * len(header))
     for r in results:
-        print(f"{r['method']:<18}{r['first_call_s']:>13.2f}{r['median_step_s']:>10.4f}{r['mean_step_s']:>9.4f}"
+        print(f"{r['method']:<26}{r['first_call_s']:>13.2f}{r['median_step_s']:>10.4f}{r['mean_step_s']:>9.4f}"
               f"{r['min_step_s']:>9.4f}{r['median_cpu_s']:>9.3f}{r['images_per_s']:>8.1f}{r['last_loss']:>9.4f}")
 
     by_name = {r["method"]: r for r in results}
@@ -194,6 +202,14 @@ def main(argv=None) -> int:
                    "results": results, "ltw_over_alltrain": ratio, "ltw_over_alltrain_equal_images": equal}
         out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
         print(f"\nwrote {out}")
+    if args.ab_grappler:
+        other = "on" if not grappler else "off"
+        for name in args.methods:
+            a, b = by_name[name], by_name[f"{name}/grappler-{other}"]
+            off, on = (b, a) if other == "off" else (a, b)
+            print(f"{name}: Grappler off/on first call {off['first_call_s']:.1f}/{on['first_call_s']:.1f} s "
+                  f"({off['first_call_s'] / on['first_call_s']:.2f}x), step {off['median_step_s']:.3f}/"
+                  f"{on['median_step_s']:.3f} s ({off['median_step_s'] / on['median_step_s']:.2f}x)")
     if equal is not None:
         print(f"LTW/Alltrain at equal images per step (Alltrain on {2 * args.batch_size}): {equal:.2f}x")
     if ratio is not None:
