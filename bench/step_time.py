@@ -8,8 +8,8 @@ measures each method's first call (tf.function trace + graph optimisation/compil
 shared machine hits them alike. Each step is synchronised by ``float(logs["loss"])``. Reported: median, mean
 and min wall seconds per step, median process CPU seconds per step (all threads), and images per second
 (batch size / median wall; the meta batch is not counted). ``--equal-images`` adds Alltrain on the train and
-meta batch together (the images one LTW step sees) and prints LTW's ratio to it. The table is printed, the LAST line is the
-LTW/Alltrain ratio of median step times, and everything (plus machine info) is written as JSON.
+meta batch together (the images one LTW step sees) and prints LTW's ratio to it. The table is printed, the LAST
+line is the LTW/Alltrain ratio of median step times, and everything (plus machine info) is written as JSON.
 
 Run (from the repo root):
     python bench/step_time.py --backbone tiny --image-size 64               # smoke test, seconds

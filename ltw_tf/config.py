@@ -20,6 +20,7 @@ class ModelConfig:
     backbone: str = "efficientnet_b0"
     weights: str | None = "imagenet"  # None / "none" | "imagenet" | path to backbone weights
     image_size: int = 224
+    bn_momentum: float | None = None  # BatchNorm moving-statistics momentum; None: the backbone's own (0.99 in Keras)
 
 
 @dataclass

@@ -221,3 +221,19 @@ def test_every_bn_layer_has_exact_moments(b0_detector):
         assert all(type(layer) is keras.layers.BatchNormalization for layer in bns)
     assert len(_bn_layers(b0_detector)) == 49
     assert len(_bn_layers(models["weight net"])) == 4
+
+
+def test_bn_momentum_sets_every_backbone_batch_norm():
+    from ltw_tf.config import load_config
+    from ltw_tf.study import settings_hash
+
+    def momenta(detector):
+        return {layer.momentum for layer in detector._flatten_layers()
+                if isinstance(layer, keras.layers.BatchNormalization)}
+
+    assert momenta(build_detector("efficientnet_b0", 32)) == {0.99}  # Keras' own
+    assert momenta(build_detector("efficientnet_b0", 32, bn_momentum=0.9)) == {0.9}
+    with pytest.raises(ValueError, match=r"model.bn_momentum must be in \[0, 1\), got 1.0"):
+        build_detector("tiny", 16, bn_momentum=1.0)
+    # what a run learns: a benchmark does not reuse a run trained with another momentum
+    assert settings_hash(load_config(None, {"model.bn_momentum": 0.9})) != settings_hash(load_config(None))

@@ -14,13 +14,21 @@ from ltw_tf.models.exact_bn import use_exact_moments
 
 
 def build_detector(backbone: str = "efficientnet_b0", image_size: int = 224, weights: str | None = None,
-                   dtype: str | None = None) -> keras.Model:
+                   dtype: str | None = None, bn_momentum: float | None = None) -> keras.Model:
     """Build f(theta) taking 0-255 RGB images of ``image_size`` and returning ``(features, logit)``.
 
     BN layers get exact second-order moments (``exact_bn``) so the meta step differentiates correctly, and swish
     is plain ``x * sigmoid(x)`` (``activations``: cheaper to differentiate twice than ``tf.nn.silu``).
+    ``bn_momentum`` (None: the backbone's own) sets every BN layer's moving-statistics momentum: a short run from
+    random init needs fast-moving statistics (0.9), or inference mode sees stale ones (docs/DESIGN.md).
     """
+    if bn_momentum is not None and not 0.0 <= bn_momentum < 1.0:
+        raise ValueError(f"model.bn_momentum must be in [0, 1), got {bn_momentum}")
     base = build_backbone(backbone, image_size, weights, dtype=dtype)
+    if bn_momentum is not None:
+        for layer in base._flatten_layers(include_self=False):
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = float(bn_momentum)
     inputs = keras.Input((image_size, image_size, 3), dtype=dtype, name="image")
     features = base(inputs)
     pooled = keras.layers.GlobalAveragePooling2D(dtype=dtype, name="pool")(features)
