@@ -92,7 +92,7 @@ def demo_command(ctx, out, preset, benchmark, backbone, image_size, epochs, batc
                                                     runs_dir=runs_dir)}
     ltw_run = runs["ltw"]
     _run_stage(ctx, "evaluate (ROC)", ["evaluate", str(ltw_run)], timings)
-    export_dir = out / "export"
+    export_dir = out / "export" / ltw_run.name  # per run: a retrained LTW run is never screened with an old export
     model = export_dir / "detector_fp32.tflite"
     if not model.is_file():
         _run_stage(ctx, "export", ["export", str(ltw_run), "--tflite", "--quantize", "fp32", "--out",

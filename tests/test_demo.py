@@ -21,8 +21,9 @@ def test_demo_small_runs_every_stage_and_reuses_them(tmp_path):
         report = json.loads((Path(run_dir) / "eval" / "gid-fs23.json").read_text())
         auc = report["targets"]["FaceSwap"]["frame"]["auc"]
         assert f"AUC {auc:.3f}" in line and 0.0 <= auc <= 1.0
-    assert (out / "export" / "detector_fp32.tflite").stat().st_size > 1000
-    card = json.loads((out / "export" / "model_card.json").read_text())
+    export_dir = out / "export" / Path(run_dir).name  # the LTW run's export (the last summary line read above)
+    assert (export_dir / "detector_fp32.tflite").stat().st_size > 1000
+    card = json.loads((export_dir / "model_card.json").read_text())
     assert card["model"]["backbone"] == "tiny" and card["training"]["method"] == "ltw"
     screened = [json.loads(line) for line in (out / "screen.jsonl").read_text().splitlines()]
     assert len(screened) == 1 and screened[0]["status"] == "ok" and "FaceSwap" in screened[0]["path"]
@@ -33,3 +34,7 @@ def test_demo_small_runs_every_stage_and_reuses_them(tmp_path):
     again = CliRunner().invoke(main, args)  # everything is reused: no stage retrains or re-extracts
     assert again.exit_code == 0, again.output
     assert "reused" in again.output and "trained" not in again.output.replace("retrained", "")
+
+    other = CliRunner().invoke(main, [*args, "--steps-per-epoch", "3"])  # other settings: the last flag wins
+    assert other.exit_code == 0, other.output
+    assert len(list((out / "export").iterdir())) == 2  # the new LTW run got its own export, screened with it
