@@ -52,8 +52,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--methods", default="alltrain,ltw",
                         help=f"comma-separated registered names: {', '.join(METHODS)}")
     parser.add_argument("--jit", action="store_true", help="TrainConfig.jit_compile=True (XLA)")
-    parser.add_argument("--graph-optimizer", choices=("auto", "on", "off"), default="auto",
-                        help="Grappler (TrainConfig.graph_optimizer): auto = on iff a GPU is visible, as in training")
+    parser.add_argument("--graph-optimizer", choices=("on", "off"), default="on",
+                        help="Grappler (TrainConfig.graph_optimizer; on is TensorFlow's and training's default)")
     parser.add_argument("--ab-grappler", action="store_true",
                         help="also build every method with Grappler the other way (on <-> off) and print, per method, "
                              "off/on ratios of first call and step time from the same round-robin run")

@@ -49,7 +49,7 @@ class TrainConfig:
     jit_compile: bool = False
     deterministic: bool = False  # tf.config.experimental.enable_op_determinism (exact resume on GPU)
     strategy: str = "default"  # tf.distribute: default | mirrored | multiworker (docs/DISTRIBUTED.md)
-    graph_optimizer: str = "auto"  # Grappler: auto (on iff a GPU is visible) | on | off (ltw_tf/runtime.py)
+    graph_optimizer: str = "on"  # Grappler: on | off (faster first call, slower steps; ltw_tf/runtime.py)
 
 
 @dataclass
