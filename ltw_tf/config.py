@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from ltw_tf.io import atomic_write_text
+
 
 @dataclass
 class ModelConfig:
@@ -146,11 +148,4 @@ def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any]
 def save_config(config: RunConfig, path: str | os.PathLike) -> None:
     """Write the resolved config as JSON atomically (temp file, then rename)."""
     text = json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n"  # fails before any file is touched
-    tmp = f"{path}.tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write_text(path, text)

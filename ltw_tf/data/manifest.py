@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ltw_tf.data.meta_split import REAL, SampleTable
+from ltw_tf.io import atomic_write_text
 
 MANIFEST_NAME = "manifest.csv"
 
@@ -93,16 +95,11 @@ def write_manifest(path: str | os.PathLike, faces: Iterable[Face]) -> Path:
     if path.is_dir():
         path = path / MANIFEST_NAME
     rows = sorted(faces, key=lambda f: (f.dataset, f.quality, f.domain, f.video_id, f.frame, f.path))
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=FIELDS)
-            writer.writeheader()
-            writer.writerows(dataclasses.asdict(face) for face in rows)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=FIELDS)
+    writer.writeheader()
+    writer.writerows(dataclasses.asdict(face) for face in rows)
+    atomic_write_text(path, buffer.getvalue())
     return path
 
 

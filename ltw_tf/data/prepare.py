@@ -25,6 +25,7 @@ import cv2
 
 from ltw_tf.data.faces import MIN_SCORE, VideoError, check_margin, extract_faces, load_detector
 from ltw_tf.data.manifest import MANIFEST_NAME, Face, Video, read_manifest, write_manifest
+from ltw_tf.io import atomic_write_bytes
 
 SKIP_LOG = "skipped.csv"
 DONE_DIR = ".done"
@@ -68,17 +69,6 @@ def video_key(video: Video | Face) -> str:
     """``<dataset>/<quality or 'na'>/<domain>/<video_id>``: the crop folder and the done-record name."""
     return "/".join(_component(v, w) for v, w in ((video.dataset, "dataset"), (video.quality or "na", "quality"),
                                                   (video.domain, "domain"), (video.video_id, "video_id")))
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _record_path(out_dir: Path, key: str) -> Path:
@@ -149,13 +139,13 @@ def _extract_and_save(task: _Task, detector: Any) -> dict:
                 ok, png = cv2.imencode(".png", cv2.cvtColor(crop.image, cv2.COLOR_RGB2BGR))
                 if not ok:
                     raise RuntimeError(f"PNG encoding failed for {rel}")
-                _write_atomic(out_dir / rel, png.tobytes())
+                atomic_write_bytes(out_dir / rel, png.tobytes())
                 record["crops"].append([rel, crop.frame, round(crop.score, 4)])
             keep = {Path(c[0]).name for c in record["crops"]}
             for stale in crop_dir.glob("*.png"):  # crops of an earlier run with other settings
                 if stale.name not in keep:
                     stale.unlink()
-    _write_atomic(_record_path(out_dir, task.key), json.dumps(record, indent=1).encode("utf-8"))
+    atomic_write_bytes(_record_path(out_dir, task.key), json.dumps(record, indent=1).encode("utf-8"))
     return record
 
 
@@ -232,7 +222,7 @@ def _write_skip_log(path: Path, skipped: list[tuple[Video, str]], keys: set[str]
     writer.writerows(_other_skips(path, keys))
     for video, reason in skipped:
         writer.writerow([video.path, video.dataset, video.quality, video.domain, video.video_id, reason])
-    _write_atomic(path, buffer.getvalue().encode("utf-8"))
+    atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))
 
 
 def _other_faces(out: Path, keys: set[str]) -> list[Face]:

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from ltw_tf.data.synth.codec import codec_info
 from ltw_tf.data.synth.forgery import FAMILIES, ForgeryStrength
 from ltw_tf.data.synth.videos import SynthPreset, identity_of, pair_outputs, render_pair, video_id
+from ltw_tf.io import atomic_write_text
 
 __all__ = ["FAMILIES", "GENERATOR_VERSION", "PRESETS", "ForgeryStrength", "SynthPreset", "generate", "make_pairs",
            "split_pairs"]
@@ -85,10 +86,7 @@ def _remove(paths: Sequence[Path]) -> None:
 
 
 def _write_json(path: Path, obj, indent: int | None = 1) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(json.dumps(obj, indent=indent) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(obj, indent=indent) + "\n")
 
 
 def _prepare_out_dir(out: Path, config: dict, overwrite: bool) -> bool:
