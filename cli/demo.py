@@ -66,7 +66,7 @@ def demo_command(ctx, out, preset, benchmark, backbone, image_size, epochs, batc
 
     \b
     Examples:
-      ltw-tf demo                                   the full demo (about 15 minutes on 2 CPU cores)
+      ltw-tf demo                                   the full demo (about 10 minutes on 2 CPU cores)
       ltw-tf demo --preset small --backbone tiny    a one-minute smoke run
     """
     from ltw_tf.study import plan_study

@@ -189,3 +189,27 @@ def test_benchmark_usage_errors(tmp_path):
     assert not any(tmp_path.iterdir())
     help_text = runner.invoke(main, ["benchmark", "--help"]).output
     assert "Examples:" in help_text and "--dry-run" in help_text and "--table" in help_text
+
+
+def test_study_curves_average_each_epoch_over_seeds(tmp_path, capsys):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import study_curves
+
+    for seed, (weight, auc) in enumerate(((0.2, 0.6), (0.4, 0.8))):
+        run = tmp_path / f"gid-fs23-ltw-s{seed}-abc"
+        run.mkdir()
+        (run / "config.json").write_text(json.dumps({"data": {"benchmark": "gid-fs23"},
+                                                     "train": {"method": "ltw", "seed": seed}}))
+        history = [{"epoch": 1, "train": {"loss": 1.0, "meta_loss": 0.5 + seed, "weight_mean": weight},
+                    "val": {"auc": auc}}]
+        (run / "history.json").write_text(json.dumps(history))
+    out = tmp_path / "curves.json"
+    assert study_curves.main(["--runs-dir", str(tmp_path), "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "**gid-fs23 ltw** (seeds [0, 1]; mean over seeds)" in text
+    assert "| epoch | val AUC | loss | meta loss | weight mean |" in text
+    assert "| 1 | 0.700 | 1.000 | 1.000 | 0.300 |" in text
+    assert json.loads(out.read_text())[0]["epochs"]["1"]["weight mean"] == pytest.approx(0.3)
+    assert study_curves.main(["--runs-dir", str(tmp_path / "none")]) == 2
