@@ -78,16 +78,16 @@ def demo_command(ctx, out, preset, benchmark, backbone, image_size, epochs, batc
     _run_stage(ctx, "synth", ["synth", str(synth_dir), "--preset", preset, "--qualities", "c23"], timings)
     _run_stage(ctx, "prepare", ["prepare", str(synth_dir), "--dataset", "synthff", "--out", str(faces_dir),
                                 "--qualities", "c23", "--frames", str(frames), "--size", "128"], timings)
-    train_flags = ["--data-root", str(faces_dir), "--backbone", backbone, "--weights", "none", "--image-size",
-                   str(image_size), "--bn-momentum", str(DEMO_BN_MOMENTUM), "--epochs", str(epochs), "--batch-size",
-                   str(batch_size), "--steps-per-epoch", str(steps_per_epoch)]
+    # one set of settings: the benchmark stage's flags (section.key -> --key) and the plan that finds its runs
+    overrides = {"data.data_root": str(faces_dir), "model.backbone": backbone, "model.weights": "none",
+                 "model.image_size": image_size, "model.bn_momentum": DEMO_BN_MOMENTUM, "train.epochs": epochs,
+                 "train.batch_size": batch_size, "train.steps_per_epoch": steps_per_epoch}
+    train_flags = [arg for key, value in overrides.items()
+                   for arg in ("--" + key.split(".")[1].replace("_", "-"), str(value))]
     tables = out / "tables"
     _run_stage(ctx, "train + evaluate", ["benchmark", "--methods", ",".join(METHODS), "--benchmarks", benchmark,
                                          "--seeds", "0", "--runs-dir", str(runs_dir), "--out", str(tables),
                                          *train_flags], timings)
-    overrides = {"data.data_root": str(faces_dir), "model.backbone": backbone, "model.weights": "none",
-                 "model.image_size": image_size, "model.bn_momentum": DEMO_BN_MOMENTUM, "train.epochs": epochs,
-                 "train.batch_size": batch_size, "train.steps_per_epoch": steps_per_epoch}
     runs = {c.method: c.run_dir for c in plan_study(METHODS, [benchmark], [0], overrides=overrides,
                                                     runs_dir=runs_dir)}
     ltw_run = runs["ltw"]
