@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from ltw_tf.config import RunConfig, load_config
 from ltw_tf.data.manifest import MANIFEST_NAME
+from ltw_tf.errors import first_line
 from ltw_tf.models import build_detector
 
 DEFAULT_RUNS_DIR = "runs"
@@ -110,9 +111,7 @@ def load_detector(path: str | os.PathLike, which: str = "best") -> tuple[keras.M
     try:
         status = tf.train.Checkpoint(detector=detector).restore(ref.checkpoint)
     except (tf.errors.OpError, ValueError, IndexError) as err:  # IndexError: a truncated data file
-        text = str(getattr(err, "message", None) or err).strip()
-        raise ValueError(f"{ref.checkpoint}: cannot be restored ({text.splitlines()[0] if text else 'damaged'})") \
-            from None
+        raise ValueError(f"{ref.checkpoint}: cannot be restored ({first_line(err, 'damaged')})") from None
     status.expect_partial()  # optimizers, weight net, counters stay in the file
     try:
         status.assert_existing_objects_matched()

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from ltw_tf.config import RunConfig, save_config
 from ltw_tf.data.source import EpochSource
 from ltw_tf.distribute import check_in_sync, is_chief, make_strategy, model_trackables, synchronize_batch_norm
+from ltw_tf.errors import first_line
 from ltw_tf.evaluate import evaluate, probability_fn
 from ltw_tf.io import write_json
 from ltw_tf.methods import Method, build_method
@@ -116,8 +117,7 @@ class Trainer:
         try:
             self.checkpoint.restore(latest).assert_existing_objects_matched()
         except (tf.errors.OpError, ValueError, AssertionError, IndexError) as err:  # IndexError: a short file
-            text = str(getattr(err, "message", None) or err).strip()
-            raise TrainingError(f"{latest}: cannot be restored ({text.splitlines()[0] if text else 'damaged'}); "
+            raise TrainingError(f"{latest}: cannot be restored ({first_line(err, 'damaged')}); "
                                 "delete it to resume from the one before") from None
         return True
 

@@ -33,6 +33,7 @@ from ltw_tf.data.faces import (
     detect_best_faces,
     square_box,
 )
+from ltw_tf.errors import first_line
 
 TRACK_BATCH = 32  # frames held (full resolution) while their detections are resolved
 
@@ -60,7 +61,7 @@ class VideoFrames:
                 stream = container.streams.video[0]
                 packets = [(packet.pts, packet.is_keyframe) for packet in container.demux(stream) if packet.size]
         except (av.FFmpegError, UnicodeDecodeError) as err:
-            raise VideoError(f"{self.path}: not a readable video ({_first_line(err)})") from None
+            raise VideoError(f"{self.path}: not a readable video ({first_line(err)})") from None
         if not packets:
             raise VideoError(f"{self.path}: no video frames")
         self.n_frames = len(packets)
@@ -150,11 +151,6 @@ def _decode(context: Any, packet: Any) -> list:
         return context.decode(packet)
     except (av.FFmpegError, ValueError):
         return []
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 # --------------------------------------------------------------------------- tracking

@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ltw_tf.errors import first_line
+
 INPUT_NAME = "images"  # == ltw_tf.models.serving.INPUT_NAME (not imported: that module imports Keras)
 OUTPUT_NAME = "probability"
 SERVING_SIGNATURE = "serving_default"
@@ -69,9 +71,8 @@ class SavedModelRunner:
         try:
             self._loaded = tf.saved_model.load(self.source)  # keeps the variables alive
         except Exception as err:  # noqa: BLE001 -- a damaged folder raises OpError, OSError, IndexError, ...
-            text = str(err).strip()
             raise ValueError(f"{path}: not a loadable SavedModel (damaged or incomplete saved_model.pb or "
-                             f"variables/: {text.splitlines()[0] if text else type(err).__name__})") from None
+                             f"variables/: {first_line(err)})") from None
         if SERVING_SIGNATURE not in self._loaded.signatures:
             raise ValueError(f"{path}: SavedModel has no {SERVING_SIGNATURE!r} signature "
                              f"(has {sorted(self._loaded.signatures) or 'none'}); export it with `ltw-tf export`")
@@ -115,7 +116,7 @@ class TFLiteRunner:
         try:
             self._interpreter = Interpreter(model_path=self.source, num_threads=num_threads or os.cpu_count() or 1)
         except (ValueError, RuntimeError) as err:
-            raise ValueError(f"{path}: not a usable .tflite model ({str(err).strip().splitlines()[0]})") from None
+            raise ValueError(f"{path}: not a usable .tflite model ({first_line(err)})") from None
         self._interpreter.allocate_tensors()
         self._in = self._interpreter.get_input_details()[0]
         self._out = self._interpreter.get_output_details()[0]
@@ -185,8 +186,7 @@ def load_keras_file(path: str | os.PathLike) -> Any:
         if "safe_mode" in text or "Lambda" in text:
             raise ValueError(f"model {path}: refused: it carries Python code (a Lambda layer) that Keras safe mode "
                              "does not run; export the detector with `ltw-tf export` instead") from None
-        raise ValueError(f"model {path}: not a loadable .keras model "
-                         f"({text.splitlines()[0] if text else type(err).__name__})") from None
+        raise ValueError(f"model {path}: not a loadable .keras model ({first_line(err)})") from None
     inputs, outputs = model.inputs, model.outputs
     shape = tuple(inputs[0].shape) if len(inputs) == 1 else ()
     if len(shape) != 4 or shape[3] != 3 or shape[1] is None or shape[1] != shape[2]:
