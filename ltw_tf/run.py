@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DATA_ROOT_ENV", "RunInputs", "RunSetupError", "build_trainer", "resolve_data_root", "run_inputs"]
 
+
 @dataclass
 class RunInputs:
     """What a training run reads: the data source, the validation batches and the data root."""
