@@ -13,6 +13,8 @@ process CPU ms per face (all threads); the table is printed and everything is wr
 Run (from the repo root):
     python bench/latency.py                                   # EfficientNet-B0, 224 px, batch 1 and 16, 2 threads
     python bench/latency.py --backbone tiny --image-size 64 --repeats 5     # smoke test, seconds
+    python bench/latency.py --backbone efficientnet_b0,efficientnet_lite0 --backends tflite_fp32,tflite_int8
+        # several backbones in one round-robin (rows named backbone/backend): ratios measured side by side
 """
 
 from __future__ import annotations
@@ -38,7 +40,10 @@ BACKENDS = ("keras", "savedmodel", "tflite_fp32", "tflite_fp16", "tflite_int8", 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backbone", default="efficientnet_b0")
+    parser.add_argument("--backbone", default="efficientnet_b0", help="one backbone or a comma-separated list, "
+                        "timed side by side in one round-robin")
+    parser.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated subset of: "
+                        + ", ".join(BACKENDS))
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--batches", default="1,16", help="comma-separated batch sizes")
     parser.add_argument("--threads", type=int, default=2)
@@ -53,19 +58,24 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--json", default="bench/out/latency.json", help="output path ('' to skip)")
     args = parser.parse_args(argv)
     args.batches = [int(b) for b in args.batches.split(",") if b.strip()]
+    args.backbones = [b.strip() for b in args.backbone.split(",") if b.strip()]
+    args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = sorted(set(args.backends) - set(BACKENDS))
+    if unknown or not args.backends or not args.backbones:
+        parser.error(f"need at least one backbone and backends from {', '.join(BACKENDS)} (unknown: {unknown})")
     if args.threads < 1 or args.repeats < 1 or not args.batches or min(args.batches) < 1:
         parser.error("need --threads >= 1, --repeats >= 1 and positive batch sizes")
     return args
 
 
-def build_backends(args, workdir: Path) -> tuple[dict, dict]:
-    """Name -> predict(images uint8) for every backend; plus artefact sizes in bytes."""
+def build_backends(args, backbone: str, workdir: Path) -> tuple[dict, dict]:
+    """Name -> predict(images uint8) for every backend in ``args.backends``; plus artefact sizes in bytes."""
     from export.crops import crop_sets
     from export.savedmodel import export_graph, savedmodel_predictor, write_savedmodel
     from export.tflite import Int8Quantizer, convert_float, tflite_predictor
     from ltw_tf.models import build_detector
 
-    detector = build_detector(args.backbone, args.image_size, weights=None)
+    detector = build_detector(backbone, args.image_size, weights=None)
     graph = export_graph(detector)
     saved = write_savedmodel(graph, workdir / "savedmodel")
     if args.calibration:
@@ -75,14 +85,18 @@ def build_backends(args, workdir: Path) -> tuple[dict, dict]:
         shape = (args.calibration_crops, args.image_size, args.image_size, 3)
         calibration = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
     quantizer = Int8Quantizer(saved, calibration)
-    models = {"tflite_fp32": convert_float(saved, "fp32"), "tflite_fp16": convert_float(saved, "fp16"),
-              "tflite_int8": quantizer.quantize()}
-    if args.int8_float_prefix > 0:
+    wanted = set(args.backends)
+    models = {name: convert_float(saved, name.split("_")[1]) for name in ("tflite_fp32", "tflite_fp16")
+              if name in wanted}
+    if "tflite_int8" in wanted:
+        models["tflite_int8"] = quantizer.quantize()
+    if args.int8_float_prefix > 0 and "tflite_int8_prefix" in wanted:
         models["tflite_int8_prefix"] = quantizer.quantize(quantizer.float_prefix(args.int8_float_prefix))
     backends = {"keras": lambda x: graph.predict_on_batch(x), "savedmodel": savedmodel_predictor(saved)}
+    backends = {name: predict for name, predict in backends.items() if name in wanted}
     backends.update({name: tflite_predictor(model, args.threads) for name, model in models.items()})
     sizes = {name: len(model) for name, model in models.items()}
-    return backends, sizes
+    return {name: backends[name] for name in BACKENDS if name in backends}, sizes
 
 
 def time_backends(backends: dict, batch: int, args) -> dict:
@@ -108,12 +122,13 @@ def time_backends(backends: dict, batch: int, args) -> dict:
 
 def table(results: dict) -> str:
     batches = sorted({r["batch"] for per in results.values() for r in per.values()})
-    head = f"{'backend':<18}" + "".join(f"  b{b}: median / min / cpu ms/face" for b in batches)
+    width = max(18, *(len(name) for name in results[str(batches[0])]))
+    head = f"{'backend':<{width}}" + "".join(f"  b{b}: median / min / cpu ms/face" for b in batches)
     lines = [head, "-" * len(head)]
-    for name in (n for n in BACKENDS if n in results[str(batches[0])]):
+    for name in results[str(batches[0])]:
         cells = [results[str(b)][name] for b in batches]
-        lines.append(f"{name:<18}" + "".join(f"  {c['median_ms_per_face']:>9.2f} / {c['min_ms_per_face']:>6.2f} / "
-                                             f"{c['median_cpu_ms_per_face']:>6.2f}      " for c in cells).rstrip())
+        lines.append(f"{name:<{width}}" + "".join(f"  {c['median_ms_per_face']:>9.2f} / {c['min_ms_per_face']:>6.2f} / "
+                                                  f"{c['median_cpu_ms_per_face']:>6.2f}      " for c in cells).rstrip())
     return "\n".join(lines)
 
 
@@ -137,10 +152,16 @@ def main(argv=None) -> dict:
     load_before = list(os.getloadavg())
     with tempfile.TemporaryDirectory() as workdir:
         started = time.perf_counter()
-        backends, sizes = build_backends(args, Path(workdir))
+        backends, sizes = {}, {}
+        for backbone in args.backbones:  # rows are "backbone/backend" when several backbones share the round-robin
+            prefix = f"{backbone}/" if len(args.backbones) > 1 else ""
+            built, built_sizes = build_backends(args, backbone, Path(workdir) / backbone)
+            backends.update({prefix + name: predict for name, predict in built.items()})
+            sizes.update({prefix + name: size for name, size in built_sizes.items()})
         build_s = time.perf_counter() - started
         results = {str(b): time_backends(backends, b, args) for b in args.batches}
-    report = {"backbone": args.backbone, "weights": None, "image_size": args.image_size, "threads": args.threads,
+    report = {"backbone": args.backbone, "backbones": args.backbones, "weights": None, "image_size": args.image_size,
+              "threads": args.threads,
               "batches": args.batches, "repeats": args.repeats, "int8_calibration": args.calibration or "random",
               "export_and_convert_s": build_s, "tflite_bytes": sizes, "results": results,
               "machine": {**machine(), "load_avg_before": load_before}}

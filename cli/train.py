@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-BACKBONE_HELP = "efficientnet_b0 (default), efficientnet_b2, efficientnet_b4, xception, resnet50, vgg19, tiny"
+BACKBONE_HELP = ("efficientnet_b0 (default), efficientnet_b2, efficientnet_b4, efficientnet_lite0 (int8-friendly, "
+                 "no ImageNet weights), xception, resnet50, vgg19, tiny")
 
 
 def default_run_dir(benchmark: str, method: str, seed: int) -> Path:

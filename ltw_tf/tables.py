@@ -101,7 +101,8 @@ METHOD_LABELS = {"alltrain": "Alltrain-Basemodel", "focal": "FocalLoss-Basemodel
                  "ltw-no-icc": "w/o ICC Loss", "ltw-no-weight": "w/o Weight-aware",
                  "ltw-no-meta-test": "w/o Meta-testing"}
 BACKBONE_LABELS = {"efficientnet_b0": "EfficientNet-B0", "efficientnet_b2": "EfficientNet-B2",
-                   "efficientnet_b4": "EfficientNet-B4", "xception": "Xception", "resnet50": "ResNet50",
+                   "efficientnet_b4": "EfficientNet-B4", "efficientnet_lite0": "EfficientNet-Lite0",
+                   "xception": "Xception", "resnet50": "ResNet50",
                    "vgg19": "VGG19"}
 
 

@@ -161,6 +161,24 @@ def test_int8_keeps_its_head_and_a_chosen_prefix_float(run, exported):
         convert_int8(out / "savedmodel", calibration.images, check, tolerance=-1.0)
 
 
+def test_lite0_int8_is_integer_end_to_end_apart_from_its_head(tmp_path):
+    # The int8-friendly backbone: no swish (LOGISTIC + MUL per activation) and no squeeze-excite (MEAN + MUL per
+    # block) left to quantize, so every body op is an int8 conv, depthwise conv or add (B0: 259 ops, Lite0: 65).
+    saved = write_savedmodel(export_graph(build_detector("efficientnet_lite0", 32, weights=None)), tmp_path / "sm")
+    images = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), np.uint8)
+    quantizer = Int8Quantizer(saved, images)
+    interpreter = Interpreter(model_content=quantizer.quantize())
+    dtypes = {t["index"]: np.dtype(t["dtype"]).name for t in interpreter.get_tensor_details()}
+    names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
+    body = [(op["op_name"], dtypes[op["outputs"][0]]) for op in interpreter._get_ops_details()
+            if names[op["outputs"][0]] not in quantizer.head]
+    assert {name for name, _ in body} <= {"CAST", "QUANTIZE", "CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MEAN",
+                                           "DEQUANTIZE"}
+    assert [name for name, _ in body].count("MEAN") == 1  # the global pool only: no SE
+    assert all(dtype == "int8" for name, dtype in body if name in ("CONV_2D", "DEPTHWISE_CONV_2D", "ADD"))
+    assert sum(name == "CONV_2D" for name, _ in body) == 33
+
+
 def test_cli_export_tflite_picks_the_newest_run_and_never_overwrites(run, tmp_path, monkeypatch):
     shutil.copytree(run[0], tmp_path / "runs" / "only-run")
     monkeypatch.chdir(tmp_path)

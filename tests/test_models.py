@@ -162,6 +162,27 @@ def test_larger_efficientnet_channels_match_keras_width_scaling(name, width_coef
     assert BACKBONES["efficientnet_b0"].channels == 1280
 
 
+def test_lite0_is_b0_without_squeeze_excite_and_with_relu6():
+    # EfficientNet-Lite0 = B0's convolutions exactly, minus every squeeze-and-excitation layer, ReLU6 for swish.
+    def convs(model):
+        return {layer.name: tuple(layer.kernel.shape) for layer in model._flatten_layers(include_self=False)
+                if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D))}
+
+    b0 = build_backbone("efficientnet_b0", SMALL, weights=None)
+    lite = build_backbone("efficientnet_lite0", SMALL, weights=None)
+    b0_convs = convs(b0)
+    assert convs(lite) == {name: shape for name, shape in b0_convs.items() if "_se_" not in name}
+    assert len(b0_convs) - len(convs(lite)) == 2 * 16  # one SE squeeze + excite pair per MBConv block
+    activations = {getattr(layer, "activation", None) for layer in lite._flatten_layers(include_self=False)}
+    assert keras.activations.relu6 in activations
+    assert not activations & {keras.activations.silu, keras.activations.swish, keras.activations.sigmoid}
+    assert not any(isinstance(layer, keras.layers.Multiply) for layer in lite._flatten_layers(include_self=False))
+    assert lite.output_shape[-1] == BACKBONES["efficientnet_lite0"].channels == 1280
+    # No Keras ImageNet weights exist for it: a clear error, never a download of B0's weights.
+    with pytest.raises(ValueError, match="no Keras ImageNet weights"):
+        build_backbone("efficientnet_lite0", SMALL, weights="imagenet")
+
+
 # --- weight-aware net p(w) ------------------------------------------------------------------------
 
 

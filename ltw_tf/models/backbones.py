@@ -48,10 +48,29 @@ def _tiny(include_top: bool = False, weights=None, input_shape=(64, 64, 3), dtyp
     return keras.Model(inputs, x, name="tiny")
 
 
+def _efficientnet_lite0(include_top: bool = False, weights=None, input_shape=(224, 224, 3)):
+    """EfficientNet-Lite0: B0's layout with ReLU6 for swish and no squeeze-and-excitation (Tan & Le's Lite recipe).
+
+    The int8-friendly variant for phones: bounded ReLU6 ranges quantize well and there is no SE global pool per
+    block; B0's stem and head widths are unscaled already. Keras ships no ImageNet weights for it: random init
+    or a ``.weights.h5`` file only.
+    """
+    del include_top
+    if weights not in (None,):
+        raise ValueError("efficientnet_lite0 has no Keras ImageNet weights; use --weights none or a .weights.h5 file")
+    from keras.src.applications import efficientnet  # the builder behind keras.applications.EfficientNetB0
+
+    blocks = [dict(block, se_ratio=0.0) for block in efficientnet.DEFAULT_BLOCKS_ARGS]
+    return efficientnet.EfficientNet(1.0, 1.0, 224, activation="relu6", blocks_args=blocks,
+                                     name="efficientnet_lite0", include_top=False, weights=None,
+                                     input_shape=input_shape)
+
+
 BACKBONES: dict[str, BackboneSpec] = {
     "efficientnet_b0": BackboneSpec(keras.applications.EfficientNetB0, None, 1280),
     "efficientnet_b2": BackboneSpec(keras.applications.EfficientNetB2, None, 1408),
     "efficientnet_b4": BackboneSpec(keras.applications.EfficientNetB4, None, 1792),
+    "efficientnet_lite0": BackboneSpec(_efficientnet_lite0, None, 1280),
     "xception": BackboneSpec(keras.applications.Xception, _tf_preprocess, 2048),
     "resnet50": BackboneSpec(keras.applications.ResNet50, _caffe_preprocess, 2048),
     "vgg19": BackboneSpec(keras.applications.VGG19, _caffe_preprocess, 512),
