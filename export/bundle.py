@@ -169,7 +169,10 @@ def export_run(plan: ExportPlan, say: Callable[[str], None] = log.info) -> dict:
                 say(f"verify {line}")
             if failures(by_kind):
                 failed = format_parity({k: by_kind[k] for k in failures(by_kind)})
-                raise RuntimeError(f"verify failed, nothing written: {'; '.join(' '.join(f.split()) for f in failed)}")
+                passed = [q for q in plan.quantizations if q in by_kind and q not in failures(by_kind)]
+                hint = f" (to ship the ones that passed: --quantize {','.join(passed)})" if passed else ""
+                raise RuntimeError(f"verify failed, nothing written: {'; '.join(' '.join(f.split()) for f in failed)}"
+                                   + hint)
         artefacts = {k: {"path": str(p), "format": "savedmodel" if k == SAVEDMODEL_NAME else "tflite",
                          **({"quantization": kinds[k]} if k != SAVEDMODEL_NAME else {})} for k, p in staged.items()}
         card = model_card(ref, detector.count_params(), artefacts, plan.out, parity, int8)

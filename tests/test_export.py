@@ -226,6 +226,18 @@ def test_cli_bad_quantization_and_help(run, tmp_path):
     assert "Examples:" in help_text and "ltw-tf export --tflite" in help_text
 
 
+def test_failed_verify_writes_nothing_and_names_the_variants_that_passed(run, tmp_path, monkeypatch):
+    import export.verify
+
+    monkeypatch.setitem(export.verify.MAX_ABS_DIFF, "fp16", -1.0)  # fp16 cannot pass; fp32 still can
+    out = tmp_path / "o"
+    result = CliRunner().invoke(main, ["export", str(run[0]), "--tflite", "--verify", "--out", str(out)])
+    assert result.exit_code == 1 and not out.exists()
+    error = result.output.strip().splitlines()[-1]
+    assert error.startswith("Error: verify failed, nothing written: fp16 max|dp|") and "FAILED" in error
+    assert error.endswith("(to ship the ones that passed: --quantize fp32)")
+
+
 def test_failed_export_leaves_nothing_behind(run, tmp_path, monkeypatch):
     import export.bundle
 
