@@ -18,7 +18,7 @@ from cli.main import main
 from export import export_graph, export_run, plan_export, sha256_path
 from export.crops import crop_sets
 from export.savedmodel import savedmodel_variables, write_savedmodel
-from export.tflite import Int8Quantizer, ParityCheck, convert_float, convert_int8, tflite_contents
+from export.tflite import Int8Quantizer, ParityCheck, auc_gap, convert_float, convert_int8, tflite_contents
 from ltw_tf.models import build_detector, build_weight_net
 from ltw_tf.models.detector import feature_shape
 from ltw_tf.models.serving import serving_model
@@ -159,6 +159,23 @@ def test_int8_keeps_its_head_and_a_chosen_prefix_float(run, exported):
     check = ParityCheck(calibration.images, calibration.labels, np.linspace(0, 1, len(calibration)))
     with pytest.raises(RuntimeError, match="int8 misses parity"):
         convert_int8(out / "savedmodel", calibration.images, check, tolerance=-1.0)
+
+
+def test_auc_gap_bound_grows_with_reordering_and_shrinks_with_crops():
+    rng = np.random.default_rng(0)
+
+    def scores(n, noise):
+        labels = np.arange(n) % 2
+        reference = labels * 0.5 + rng.normal(0, 1, n)  # a weak scorer (AUC ~0.64)
+        return labels, reference, reference + rng.normal(0, noise, n)
+
+    labels, reference, _ = scores(300, 0.0)
+    same = auc_gap(labels, reference, reference.copy())
+    assert same.delta == 0 and same.stderr == 0 and same.bound == 0
+    small = auc_gap(*scores(300, 0.3))
+    assert small.stderr > 0.005 and small.bound == pytest.approx(abs(small.delta) + 2 * small.stderr)
+    assert auc_gap(*scores(300, 0.6)).stderr > small.stderr  # more reordering, less certainty
+    assert 2 < small.stderr / auc_gap(*scores(3000, 0.3)).stderr < 5  # ~sqrt(10) with ten times the crops
 
 
 def test_lite0_int8_is_integer_end_to_end_apart_from_its_head(tmp_path):
