@@ -26,8 +26,9 @@ import numpy as np  # noqa: E402
 
 
 def probe(run: str, data_root: str | None) -> dict:
-    from export.crops import crop_sets, manifest_root, run_data_root
+    from export.crops import crop_sets, in_batches, manifest_root, run_data_root
     from export.savedmodel import export_graph
+    from export.verify import keras_predictor
     from ltw_tf.runs import load_detector
 
     detector, ref = load_detector(run)
@@ -36,12 +37,12 @@ def probe(run: str, data_root: str | None) -> dict:
         raise SystemExit(f"{run}: its data root is gone; give --data-root")
     crops = crop_sets(root, detector.input_shape[1], ref.config.data.benchmark)
     images = (crops.held_out or crops.calibration).images
-    reference = np.asarray(export_graph(detector).predict_on_batch(images), np.float64).ravel()
+    reference = in_batches(keras_predictor(export_graph(detector)), images).astype(np.float64).ravel()
     kept = [v.numpy() for v in detector.weights]
     try:
         for v in detector.weights:
             v.assign(v.numpy().astype(np.float16).astype(np.float32))
-        rounded = np.asarray(export_graph(detector).predict_on_batch(images), np.float64).ravel()
+        rounded = in_batches(keras_predictor(export_graph(detector)), images).astype(np.float64).ravel()
     finally:
         for v, value in zip(detector.weights, kept, strict=True):
             v.assign(value)

@@ -56,6 +56,7 @@ def study(run: str, root: str, benchmark: str | None, error_top: list[int]) -> l
     from export.crops import crop_sets, in_batches
     from export.savedmodel import export_graph, write_savedmodel
     from export.tflite import FLOAT_PREFIX_STEPS, Int8Quantizer, _auc, auc_gap, tflite_predictor
+    from export.verify import keras_predictor
     from ltw_tf.runs import load_detector
 
     detector, _ = load_detector(run)
@@ -64,7 +65,7 @@ def study(run: str, root: str, benchmark: str | None, error_top: list[int]) -> l
         raise SystemExit(f"{root}: needs val and test splits")
     graph = export_graph(detector)
     val, test = sets.selection, sets.held_out
-    ref_val, ref_test = (np.asarray(graph.predict_on_batch(s.images), np.float64).ravel() for s in (val, test))
+    ref_val, ref_test = (in_batches(keras_predictor(graph), s.images).ravel() for s in (val, test))
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
         saved = write_savedmodel(graph, Path(workdir) / "savedmodel")

@@ -167,9 +167,10 @@ def export_run(plan: ExportPlan, say: Callable[[str], None] = log.info) -> dict:
             parity = by_kind
             for line in format_parity(by_kind):
                 say(f"verify {line}")
-            if failures(by_kind):
-                failed = format_parity({k: by_kind[k] for k in failures(by_kind)})
-                passed = [q for q in plan.quantizations if q in by_kind and q not in failures(by_kind)]
+            failed_kinds = failures(by_kind)
+            if failed_kinds:
+                failed = format_parity({k: by_kind[k] for k in failed_kinds})
+                passed = [q for q in plan.quantizations if q in by_kind and q not in failed_kinds]
                 hint = f" (to ship the ones that passed: --quantize {','.join(passed)})" if passed else ""
                 raise RuntimeError(f"verify failed, nothing written: {'; '.join(' '.join(f.split()) for f in failed)}"
                                    + hint)
