@@ -213,3 +213,74 @@ def test_study_curves_average_each_epoch_over_seeds(tmp_path, capsys):
     assert "| 1 | 0.700 | 1.000 | 1.000 | 0.300 |" in text
     assert json.loads(out.read_text())[0]["epochs"]["1"]["weight mean"] == pytest.approx(0.3)
     assert study_curves.main(["--runs-dir", str(tmp_path / "none")]) == 2
+
+
+def _bench_module(name):
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    return importlib.import_module(name)
+
+
+def test_study_significance_scores_runs_pairs_them_on_videos_and_caches(grid, tmp_path, capsys):
+    significance = _bench_module("study_significance")
+    _, runs, _, result = grid
+    out, cache = tmp_path / "sig.json", tmp_path / "cache"
+    args = ["--runs-dir", str(runs), "--reference", "alltrain", "--rounds", "200", "--json", str(out),
+            "--cache", str(cache)]
+    assert significance.main(args) == 0
+    rows = json.loads(out.read_text())["gid-fs23"]
+    report = json.loads(result.stdout)
+    for method in ("alltrain", "focal"):
+        evals = [_eval(Path(r["run_dir"]))["frame"]["auc"] for r in report["runs"] if r["method"] == method]
+        assert rows[method]["seeds"] == [0, 1]
+        assert rows[method]["auc"] == pytest.approx(evals, abs=1e-12)  # the same scores as ltw-tf evaluate
+        assert rows[method]["test_se"] >= 0
+    focal = rows["focal"]
+    assert focal["diff"] == pytest.approx(rows["focal"]["mean"] - rows["alltrain"]["mean"])
+    assert focal["diff_seed_se"] == pytest.approx(np.sqrt((focal["std"] ** 2 + rows["alltrain"]["std"] ** 2) / 2))
+    assert "diff" not in rows["alltrain"] and "| focal |" in capsys.readouterr().out
+    assert sorted(p.name for p in cache.iterdir()) == sorted(f"{Path(r['run_dir']).name}.npz"
+                                                             for r in report["runs"])
+    stamps = {p: p.stat().st_mtime_ns for p in cache.iterdir()}
+    assert significance.main(args) == 0  # second call: every run from the cache
+    assert {p: p.stat().st_mtime_ns for p in cache.iterdir()} == stamps
+    assert json.loads(out.read_text())["gid-fs23"]["focal"]["auc"] == focal["auc"]
+    assert significance.main(["--runs-dir", str(tmp_path / "none")]) == 2
+
+
+def test_study_significance_bootstrap_moves_whole_videos():
+    significance = _bench_module("study_significance")
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(3)
+    labels = np.repeat([0, 1], 40)
+    videos = np.array([f"{label}-{i // 8}" for i, label in enumerate(labels)])  # 5 videos of 8 frames per class
+    probs = rng.random(80) + 0.3 * labels
+    matrix = significance.pair_matrix(labels, probs)
+    assert matrix.mean() == pytest.approx(roc_auc_score(labels, probs))
+    w_real, w_fake = significance.video_resample_weights(labels, videos, 50, rng)
+    for weights in (w_real, w_fake):  # a video's frames are drawn together, 5 videos per draw
+        per_video = weights.reshape(50, 5, 8)
+        assert (per_video == per_video[:, :, :1]).all() and (weights.sum(1) == 40).all()
+    aucs = significance.weighted_auc(matrix, w_real, w_fake)
+    index = np.concatenate([np.repeat(np.flatnonzero(labels == 0), w_real[7].astype(int)),
+                            np.repeat(np.flatnonzero(labels == 1), w_fake[7].astype(int))])
+    assert aucs[7] == pytest.approx(roc_auc_score(labels[index], probs[index]))
+    assert aucs.std() > 0
+
+
+def test_icc_share_measures_icc_against_bce_from_init_to_the_last_checkpoint(grid, tmp_path, capsys):
+    icc_share = _bench_module("icc_share")
+    _, _, _, result = grid
+    run = Path(json.loads(result.stdout)["runs"][0]["run_dir"])
+    out = tmp_path / "icc.json"
+    assert icc_share.main([str(run), "--batches", "2", "--batch-size", "6", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())[run.name]
+    assert list(rows) == ["init", "ckpt-1"]  # random init with the run's seed, then its one epoch
+    for row in rows.values():
+        assert row["bce"] > 0 and row["grad_bce"] > 0 and -1 <= row["cosine"] <= 1
+        assert row["ratio"] == pytest.approx(row["grad_icc"] / row["grad_bce"], rel=0.5)  # mean of ratios
+    assert rows["init"] != rows["ckpt-1"] and f"| {run.name} | ckpt-1 |" in capsys.readouterr().out
+    assert icc_share.main([]) == 2

@@ -1,0 +1,209 @@
+"""How much of a study's method differences the held-out test set and the seeds can resolve.
+
+For every benchmark of a study's ``--runs-dir``, every finished run (all epochs in ``history.json``) is scored on
+the held-out family's test faces (the run's best checkpoint, as ``ltw-tf evaluate`` does). Then, per method:
+frame AUC per seed, mean and std over seeds, and for each method against ``--reference`` (default ``ltw``):
+
+- the difference of the seed-mean frame AUCs;
+- its test-set standard error: a bootstrap that resamples *videos* (real and fake strata apart, frames of a video
+  stay together, because frames of one clip are not independent) and applies the same resample to every run, so
+  the difference is paired on the test faces;
+- its seed standard error, sqrt(var_a / n_a + var_b / n_b) over the runs' seeds (training noise; the test set is
+  fixed across seeds, so this part holds no test-set sampling);
+- z = difference / sqrt(test s.e.^2 + seed s.e.^2), an approximate signal-to-noise ratio (|z| >= 2 is what this
+  study calls a difference it can see).
+
+Run (from the repo root; TensorFlow on CPU, about 10 s per run at 64 px):
+    python bench/study_significance.py --runs-dir /work/data/runs/study --cache /work/data/runs/study-scores
+    python bench/study_significance.py --runs-dir runs --reference alltrain --rounds 4000 --json sig.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs-dir", required=True, help="a study's --runs-dir")
+    parser.add_argument("--reference", default="ltw", help="method every other is compared with (default: ltw)")
+    parser.add_argument("--benchmarks", help="comma-separated benchmarks (default: all found)")
+    parser.add_argument("--rounds", type=int, default=2000, help="bootstrap resamples of the test videos")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap RNG seed")
+    parser.add_argument("--json", default="", help="also write the result as JSON to this path")
+    parser.add_argument("--cache", default="", help="keep each run's test scores here (RUN.npz, keyed by its "
+                        "checkpoint) so a rerun on a growing study scores only the new runs")
+    return parser.parse_args(argv)
+
+
+def finished_runs(runs_dir: Path, benchmarks: set[str] | None = None) -> dict:
+    """``{benchmark: {method: [(seed, run_dir)]}}`` of runs whose history holds all configured epochs."""
+    found: dict = defaultdict(lambda: defaultdict(list))
+    for config_path in sorted(runs_dir.glob("*/config.json")):
+        run = config_path.parent
+        config = json.loads(config_path.read_text())
+        benchmark, method, seed = config["data"]["benchmark"], config["train"]["method"], config["train"]["seed"]
+        history = run / "history.json"
+        if benchmarks and benchmark not in benchmarks or not history.is_file():
+            continue
+        if len(json.loads(history.read_text())) < config["train"]["epochs"]:
+            continue
+        found[benchmark][method].append((seed, run))
+    return found
+
+
+def pair_matrix(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """K[i, j] = 1 if fake j outranks real i, 0.5 on a tie: AUC = mean(K), and with frame weights
+    AUC = w_real @ K @ w_fake / (sum w_real * sum w_fake)."""
+    real, fake = probs[labels == 0], probs[labels == 1]
+    return (fake[None, :] > real[:, None]) + 0.5 * (fake[None, :] == real[:, None])
+
+
+def video_resample_weights(labels: np.ndarray, videos: np.ndarray, rounds: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Frame weights (rounds x n_real, rounds x n_fake) of a stratified bootstrap over videos: each stratum's
+    videos are drawn with replacement and a frame weighs as often as its video was drawn."""
+    out = []
+    for label in (0, 1):
+        frame_videos = videos[labels == label]
+        names, index = np.unique(frame_videos, return_inverse=True)
+        counts = rng.multinomial(len(names), np.full(len(names), 1.0 / len(names)), size=rounds)
+        out.append(counts[:, index].astype(np.float64))
+    return out[0], out[1]
+
+
+def weighted_auc(matrix: np.ndarray, w_real: np.ndarray, w_fake: np.ndarray) -> np.ndarray:
+    """AUC per bootstrap round (see ``pair_matrix``)."""
+    return np.einsum("ri,ij,rj->r", w_real, matrix, w_fake) / (w_real.sum(1) * w_fake.sum(1))
+
+
+def test_scores(run: Path, cache: Path | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(labels, probs, video ids) of ``run``'s best checkpoint on its held-out test faces, from ``cache`` when the
+    cached file was made from the same checkpoint."""
+    from ltw_tf.evaluate import evaluate_run
+    from ltw_tf.runs import resolve_run
+
+    checkpoint = resolve_run(run).checkpoint
+    path = cache / f"{run.name}.npz" if cache else None
+    if path and path.is_file():
+        saved = np.load(path)
+        if str(saved["checkpoint"]) == checkpoint:
+            return saved["labels"], saved["probs"], saved["videos"]
+    result = evaluate_run(run, split="test")
+    (target,) = result["targets"].values()
+    scores = target["labels"], target["probs"], target["video_ids"].astype(str)
+    if path:
+        tmp = path.with_name(path.stem + ".tmp.npz")
+        np.savez(tmp, labels=scores[0], probs=scores[1], videos=scores[2], checkpoint=np.array(checkpoint))
+        tmp.replace(path)
+    print(f"  scored {run.name}", file=sys.stderr)
+    return scores
+
+
+def score_runs(runs: dict, cache: Path | None = None) -> dict:
+    """``{method: [(seed, labels, probs, videos)]}`` on the held-out test set; all runs must see the same faces."""
+    scored: dict = defaultdict(list)
+    reference = None
+    for method, seeded in sorted(runs.items()):
+        for seed, run in sorted(seeded):
+            labels, probs, videos = test_scores(run, cache)
+            faces = (labels, videos)
+            if reference is None:
+                reference = faces
+            elif not (np.array_equal(reference[0], faces[0]) and np.array_equal(reference[1], faces[1])):
+                raise SystemExit(f"error: {run} was scored on other test faces than the first run")
+            scored[method].append((seed, labels, probs, videos))
+    return scored
+
+
+def compare(scored: dict, reference: str, rounds: int, seed: int) -> dict:
+    """Per method: AUC per seed, mean/std, test-set s.e. of the mean; differences from ``reference``."""
+    rng = np.random.default_rng(seed)
+    _, labels, _, videos = next(iter(scored.values()))[0]
+    w_real, w_fake = video_resample_weights(labels, videos, rounds, rng)
+    rows = {}
+    boot_means = {}
+    for method, runs in scored.items():
+        aucs, boots = [], []
+        for _, run_labels, probs, _ in runs:
+            matrix = pair_matrix(run_labels, probs)
+            aucs.append(float(matrix.mean()))
+            boots.append(weighted_auc(matrix, w_real, w_fake))
+        boot_means[method] = np.mean(boots, axis=0)
+        rows[method] = {"seeds": [s for s, *_ in runs], "auc": aucs, "mean": statistics.fmean(aucs),
+                        "std": statistics.stdev(aucs) if len(aucs) > 1 else 0.0,
+                        "test_se": float(boot_means[method].std(ddof=1))}
+    if reference in rows:
+        ref = rows[reference]
+        for method, row in rows.items():
+            if method == reference:
+                continue
+            diff = row["mean"] - ref["mean"]
+            test_se = float((boot_means[method] - boot_means[reference]).std(ddof=1))
+            seed_se = float(np.sqrt(row["std"] ** 2 / len(row["auc"]) + ref["std"] ** 2 / len(ref["auc"])))
+            total = float(np.hypot(test_se, seed_se))
+            row.update(diff=diff, diff_test_se=test_se, diff_seed_se=seed_se,
+                       z=diff / total if total > 0 else float("nan"))
+    return rows
+
+
+def to_markdown(results: dict, reference: str) -> str:
+    lines = []
+    for benchmark, rows in sorted(results.items()):
+        lines += [f"**{benchmark}** (held-out frame AUC; differences are method - {reference})", "",
+                  "| method | AUC per seed | mean ± std | test s.e. | diff | test s.e. | seed s.e. | z |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|"]
+        for method, row in sorted(rows.items()):
+            per_seed = " ".join(f"{a:.3f}" for a in row["auc"])
+            cells = [method, per_seed, f"{row['mean']:.3f} ± {row['std']:.3f}", f"{row['test_se']:.3f}"]
+            if "diff" in row:
+                cells += [f"{row['diff']:+.3f}", f"{row['diff_test_se']:.3f}", f"{row['diff_seed_se']:.3f}",
+                          f"{row['z']:+.1f}"]
+            else:
+                cells += ["–"] * 4
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    runs_dir = Path(args.runs_dir)
+    if not runs_dir.is_dir():
+        print(f"error: {runs_dir} is not a folder", file=sys.stderr)
+        return 2
+    if args.rounds < 2:
+        print("error: --rounds must be at least 2", file=sys.stderr)
+        return 2
+    benchmarks = {b.strip() for b in args.benchmarks.split(",")} if args.benchmarks else None
+    runs = finished_runs(runs_dir, benchmarks)
+    if not runs:
+        print(f"error: no finished runs under {runs_dir}", file=sys.stderr)
+        return 1
+    cache = Path(args.cache) if args.cache else None
+    if cache:
+        cache.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for benchmark, by_method in sorted(runs.items()):
+        print(f"{benchmark}: {sum(len(v) for v in by_method.values())} runs", file=sys.stderr)
+        results[benchmark] = compare(score_runs(by_method, cache), args.reference, args.rounds, args.seed)
+    print(to_markdown(results, args.reference))
+    if args.json:
+        path = Path(args.json)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(results, indent=1))
+        tmp.replace(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
