@@ -89,8 +89,12 @@ def weighted_auc(matrix: np.ndarray, w_real: np.ndarray, w_fake: np.ndarray) -> 
 def test_scores(run: Path, cache: Path | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(labels, probs, video ids) of ``run``'s best checkpoint on its held-out test faces, from ``cache`` when the
     cached file was made from the same checkpoint."""
+    import tensorflow as tf
+
     from ltw_tf.evaluate import evaluate_run
     from ltw_tf.runs import resolve_run
+
+    tf.get_logger().setLevel("ERROR")  # one inference function per run: TF's retracing notice is expected
 
     checkpoint = resolve_run(run).checkpoint
     path = cache / f"{run.name}.npz" if cache else None
