@@ -140,10 +140,9 @@ def main(argv=None) -> int:
             print(f"| {run.name} | {name} | {row['bce']:.3f} | {row['lam_icc']:+.4f} | {row['grad_bce']:.3f} | "
                   f"{row['grad_icc']:.4f} | {row['ratio']:.3f} | {row['cosine']:+.2f} |", flush=True)
     if args.json:
-        path = Path(args.json)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(results, indent=1))
-        tmp.replace(path)
+        from ltw_tf.io import write_json
+
+        write_json(args.json, results)
     return 0
 
 

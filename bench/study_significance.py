@@ -202,10 +202,9 @@ def main(argv=None) -> int:
         results[benchmark] = compare(score_runs(by_method, cache), args.reference, args.rounds, args.seed)
     print(to_markdown(results, args.reference))
     if args.json:
-        path = Path(args.json)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(results, indent=1))
-        tmp.replace(path)
+        from ltw_tf.io import write_json
+
+        write_json(args.json, results)
     return 0
 
 
