@@ -47,8 +47,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def finished_runs(runs_dir: Path, benchmarks: set[str] | None = None) -> dict:
-    """``{benchmark: {method: [(seed, run_dir)]}}`` of runs whose history holds all configured epochs."""
-    found: dict = defaultdict(lambda: defaultdict(list))
+    """``{group: {method: [(seed, run_dir)]}}`` of runs whose history holds all configured epochs.
+
+    A group is a benchmark, or "benchmark @hash" when the folder holds runs of several settings for it (run
+    folders end in ``-<settings hash>``; methods are compared only within one setting)."""
+    found: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for config_path in sorted(runs_dir.glob("*/config.json")):
         run = config_path.parent
         config = json.loads(config_path.read_text())
@@ -58,8 +61,12 @@ def finished_runs(runs_dir: Path, benchmarks: set[str] | None = None) -> dict:
             continue
         if len(json.loads(history.read_text())) < config["train"]["epochs"]:
             continue
-        found[benchmark][method].append((seed, run))
-    return found
+        found[benchmark][run.name.rsplit("-", 1)[-1]][method].append((seed, run))
+    groups = {}
+    for benchmark, by_hash in found.items():
+        for settings, by_method in by_hash.items():
+            groups[benchmark if len(by_hash) == 1 else f"{benchmark} @{settings}"] = by_method
+    return groups
 
 
 def pair_matrix(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
@@ -197,9 +204,9 @@ def main(argv=None) -> int:
     if cache:
         cache.mkdir(parents=True, exist_ok=True)
     results = {}
-    for benchmark, by_method in sorted(runs.items()):
-        print(f"{benchmark}: {sum(len(v) for v in by_method.values())} runs", file=sys.stderr)
-        results[benchmark] = compare(score_runs(by_method, cache), args.reference, args.rounds, args.seed)
+    for group, by_method in sorted(runs.items()):
+        print(f"{group}: {sum(len(v) for v in by_method.values())} runs", file=sys.stderr)
+        results[group] = compare(score_runs(by_method, cache), args.reference, args.rounds, args.seed)
     print(to_markdown(results, args.reference))
     if args.json:
         from ltw_tf.io import write_json

@@ -225,13 +225,17 @@ def _bench_module(name):
 
 def test_study_significance_scores_runs_pairs_them_on_videos_and_caches(grid, tmp_path, capsys):
     significance = _bench_module("study_significance")
-    _, runs, _, result = grid
+    _, _, _, result = grid
+    report = json.loads(result.stdout)
+    runs = tmp_path / "runs"  # the grid's four runs alone (other tests add runs of other settings beside them)
+    runs.mkdir()
+    for run in report["runs"]:
+        (runs / Path(run["run_dir"]).name).symlink_to(run["run_dir"])
     out, cache = tmp_path / "sig.json", tmp_path / "cache"
     args = ["--runs-dir", str(runs), "--reference", "alltrain", "--rounds", "200", "--json", str(out),
             "--cache", str(cache)]
     assert significance.main(args) == 0
     rows = json.loads(out.read_text())["gid-fs23"]
-    report = json.loads(result.stdout)
     for method in ("alltrain", "focal"):
         evals = [_eval(Path(r["run_dir"]))["frame"]["auc"] for r in report["runs"] if r["method"] == method]
         assert rows[method]["seeds"] == [0, 1]
@@ -248,6 +252,14 @@ def test_study_significance_scores_runs_pairs_them_on_videos_and_caches(grid, tm
     assert {p: p.stat().st_mtime_ns for p in cache.iterdir()} == stamps
     assert json.loads(out.read_text())["gid-fs23"]["focal"]["auc"] == focal["auc"]
     assert significance.main(["--runs-dir", str(tmp_path / "none")]) == 2
+
+    first = Path(report["runs"][0]["run_dir"])  # another setting's run beside them: compared apart
+    (runs / f"{first.name.rsplit('-', 1)[0]}-0other00").symlink_to(first)
+    groups = significance.finished_runs(runs)
+    settings = first.name.rsplit("-", 1)[1]
+    assert set(groups) == {"gid-fs23 @0other00", f"gid-fs23 @{settings}"}
+    assert sorted(groups[f"gid-fs23 @{settings}"]["alltrain"]) == [
+        (0, runs / first.name), (1, runs / Path(report["runs"][2]["run_dir"]).name)]
 
 
 def test_study_significance_bootstrap_moves_whole_videos():
