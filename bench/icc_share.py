@@ -42,14 +42,15 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def select_runs(args) -> list[Path]:
+    from ltw_tf.study import history_complete
+
     runs = [Path(r) for r in args.runs]
     if args.runs_dir:
         methods = {m.strip() for m in args.methods.split(",")}
         for config_path in sorted(Path(args.runs_dir).glob("*/config.json")):
             config = json.loads(config_path.read_text())
-            history = config_path.parent / "history.json"
-            if config["train"]["method"] in methods and history.is_file() and \
-                    len(json.loads(history.read_text())) >= config["train"]["epochs"]:
+            if config["train"]["method"] in methods and history_complete(config_path.parent,
+                                                                         config["train"]["epochs"]):
                 runs.append(config_path.parent)
     return runs
 

@@ -47,19 +47,18 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def finished_runs(runs_dir: Path, benchmarks: set[str] | None = None) -> dict:
-    """``{group: {method: [(seed, run_dir)]}}`` of runs whose history holds all configured epochs.
+    """``{group: {method: [(seed, run_dir)]}}`` of finished runs (history.json holds every configured epoch).
 
     A group is a benchmark, or "benchmark @hash" when the folder holds runs of several settings for it (run
     folders end in ``-<settings hash>``; methods are compared only within one setting)."""
+    from ltw_tf.study import history_complete
+
     found: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for config_path in sorted(runs_dir.glob("*/config.json")):
         run = config_path.parent
         config = json.loads(config_path.read_text())
         benchmark, method, seed = config["data"]["benchmark"], config["train"]["method"], config["train"]["seed"]
-        history = run / "history.json"
-        if benchmarks and benchmark not in benchmarks or not history.is_file():
-            continue
-        if len(json.loads(history.read_text())) < config["train"]["epochs"]:
+        if benchmarks and benchmark not in benchmarks or not history_complete(run, config["train"]["epochs"]):
             continue
         found[benchmark][run.name.rsplit("-", 1)[-1]][method].append((seed, run))
     groups = {}

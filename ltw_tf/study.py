@@ -143,6 +143,11 @@ def _history_epochs(run_dir: Path) -> list[int]:
         return []
 
 
+def history_complete(run_dir: str | os.PathLike, epochs: int) -> bool:
+    """True when the run's history.json holds every epoch 1..epochs: a finished run (``run_state`` reuses it)."""
+    return _history_epochs(Path(run_dir)) == list(range(1, epochs + 1))
+
+
 def _latest(folder: Path) -> str | None:
     import tensorflow as tf
 
@@ -183,7 +188,7 @@ def run_state(cell: Cell) -> RunState:
                                                   "another --runs-dir")
     epochs = cell.config.train.epochs
     latest = _latest(cell.run_dir / "checkpoints")
-    if latest is not None and _history_epochs(cell.run_dir) == list(range(1, epochs + 1)):
+    if latest is not None and history_complete(cell.run_dir, epochs):
         return RunState("reuse", epochs, eval_cached=cached_eval(cell) is not None)
     if latest is not None:
         return RunState("resume", int(latest.rsplit("-", 1)[-1]), detail=f"from epoch {latest.rsplit('-', 1)[-1]}")
