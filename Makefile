@@ -15,6 +15,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q tests
 
 lint: $(STAMP)

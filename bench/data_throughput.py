@@ -42,8 +42,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--frames", type=int, default=10, help="frames sampled per video (paper: 10)")
     parser.add_argument("--size", type=int, default=224, help="crop size (paper: 224)")
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts to compare")
-    parser.add_argument("--pipeline-root", help="also time training epochs (meta-split, paired meta batches) over "
-                        "this prepared FF++-layout root (manifest.csv)")
+    parser.add_argument(
+        "--pipeline-root",
+        help="also time training epochs (meta-split, paired meta batches) over "
+        "this prepared FF++-layout root (manifest.csv)",
+    )
     parser.add_argument("--pipeline-images", type=int, default=2000, help="images to decode for the pipeline figure")
     parser.add_argument("--batch-size", type=int, default=25, help="pipeline batch size (paper: 25)")
     parser.add_argument("--json", default="bench/out/data_throughput.json", help="output path ('' to skip)")
@@ -60,9 +63,17 @@ def build_videos(folder: Path, args: argparse.Namespace) -> list[Video]:
     scale = min(args.width, args.height) / 240
     videos = []
     for v in range(args.videos):
-        frames = [draw_face(args.height, args.width, cx=args.width / 2 + scale * (3 * (i % 7) - 9),
-                            cy=args.height / 2 + scale * (2 * (i % 5) - 4), scale=scale, seed=1000 * v + i)
-                  for i in range(args.video_frames)]
+        frames = [
+            draw_face(
+                args.height,
+                args.width,
+                cx=args.width / 2 + scale * (3 * (i % 7) - 9),
+                cy=args.height / 2 + scale * (2 * (i % 5) - 4),
+                scale=scale,
+                seed=1000 * v + i,
+            )
+            for i in range(args.video_frames)
+        ]
         path = write_video(folder / f"{v:03d}.mp4", frames)
         videos.append(Video(str(path), 0, "synthff", "real", "c23", "train", f"{v:03d}", f"{v:03d}"))
     return videos
@@ -113,8 +124,14 @@ def pipeline_figures(crops_root: Path, args: argparse.Namespace) -> dict:
 
         root = Path(args.pipeline_root)
         bench = get_benchmark("gid-fs23")
-        source = ManifestEpochs(source_faces(bench, read_manifest(root)), root, bench.sources, seed=0,
-                                batch_size=args.batch_size, image_size=args.size)
+        source = ManifestEpochs(
+            source_faces(bench, read_manifest(root)),
+            root,
+            bench.sources,
+            seed=0,
+            batch_size=args.batch_size,
+            image_size=args.size,
+        )
         out["ltw_epoch"] = time_batches(source.epoch(0, BatchRequest(True, True)).batches, args.pipeline_images)
     return out
 
@@ -133,26 +150,45 @@ def main(argv=None) -> None:
         runs = []
         for workers in args.workers:
             cpu = cpu_seconds()
-            report = prepare(videos, tmp / f"out-w{workers}", frames=args.frames, size=args.size, workers=workers,
-                             progress=False)
+            report = prepare(
+                videos, tmp / f"out-w{workers}", frames=args.frames, size=args.size, workers=workers, progress=False
+            )
             cpu = cpu_seconds() - cpu
-            runs.append({"workers": workers, **report.to_dict(), "cpu_seconds": round(cpu, 2),
-                         "faces_per_cpu_second": round(report.faces_written / cpu, 2)})
-            print(f"workers={workers}: {report.faces_written} faces from {report.extracted} videos "
-                  f"({report.skipped} skipped, {report.frames_without_face} frames without a face) in "
-                  f"{report.seconds:.1f} s wall, {cpu:.1f} CPU s (all processes; {report.faces_written / cpu:.1f} "
-                  f"faces per CPU second) = {report.faces_per_second:.1f} faces/s", flush=True)
+            runs.append(
+                {
+                    "workers": workers,
+                    **report.to_dict(),
+                    "cpu_seconds": round(cpu, 2),
+                    "faces_per_cpu_second": round(report.faces_written / cpu, 2),
+                }
+            )
+            print(
+                f"workers={workers}: {report.faces_written} faces from {report.extracted} videos "
+                f"({report.skipped} skipped, {report.frames_without_face} frames without a face) in "
+                f"{report.seconds:.1f} s wall, {cpu:.1f} CPU s (all processes; {report.faces_written / cpu:.1f} "
+                f"faces per CPU second) = {report.faces_per_second:.1f} faces/s",
+                flush=True,
+            )
         pipeline = pipeline_figures(tmp / f"out-w{args.workers[-1]}", args)
-    result = {"args": {k: v for k, v in vars(args).items() if k != "json"}, "runs": runs, "pipeline": pipeline,
-              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load": os.getloadavg()}}
+    result = {
+        "args": {k: v for k, v in vars(args).items() if k != "json"},
+        "runs": runs,
+        "pipeline": pipeline,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load": os.getloadavg()},
+    }
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=2))
     best = max(runs, key=lambda r: r["faces_per_second"])
-    print("faces/s: " + ", ".join(f"workers={r['workers']} {r['faces_per_second']:.1f}" for r in runs)
-          + f" (best {best['faces_per_second']:.1f} with workers={best['workers']})")
-    print(f"pipeline images/s (decode + resize to {args.size}, batch {args.batch_size}): "
-          + ", ".join(f"{name} {r['images_per_second']:.1f}" for name, r in pipeline.items()))
+    print(
+        "faces/s: "
+        + ", ".join(f"workers={r['workers']} {r['faces_per_second']:.1f}" for r in runs)
+        + f" (best {best['faces_per_second']:.1f} with workers={best['workers']})"
+    )
+    print(
+        f"pipeline images/s (decode + resize to {args.size}, batch {args.batch_size}): "
+        + ", ".join(f"{name} {r['images_per_second']:.1f}" for name, r in pipeline.items())
+    )
 
 
 if __name__ == "__main__":

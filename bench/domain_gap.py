@@ -49,17 +49,26 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    overrides = {"data.data_root": args.data_root, "model.backbone": args.backbone, "model.weights": args.weights,
-                 "model.image_size": args.image_size, "train.epochs": args.epochs, "train.batch_size": args.batch_size,
-                 "train.steps_per_epoch": args.steps_per_epoch}
+    overrides = {
+        "data.data_root": args.data_root,
+        "model.backbone": args.backbone,
+        "model.weights": args.weights,
+        "model.image_size": args.image_size,
+        "train.epochs": args.epochs,
+        "train.batch_size": args.batch_size,
+        "train.steps_per_epoch": args.steps_per_epoch,
+    }
     seeds = [int(s) for s in args.seeds.split(",")]
     splits = [s for s in args.splits.split(",") if s]
     cells = plan_study(["alltrain"], splits, seeds, overrides=overrides, runs_dir=args.runs_dir)
     start = time.perf_counter()
 
     def report(k, n, result):
-        print(f"[{k}/{n}] alltrain {result.cell.benchmark} seed {result.cell.seed}: {result.status} "
-              f"({result.seconds:.0f} s){' ' + result.error if result.error else ''}", flush=True)
+        print(
+            f"[{k}/{n}] alltrain {result.cell.benchmark} seed {result.cell.seed}: {result.status} "
+            f"({result.seconds:.0f} s){' ' + result.error if result.error else ''}",
+            flush=True,
+        )
 
     results = run_study(cells, on_result=report)
     rows = []
@@ -70,18 +79,28 @@ def main(argv=None) -> int:
         aucs = {}
         for split in SPLITS:  # each family's test set (reals + that family's fakes)
             evaluation = evaluate_run(result.cell.run_dir, benchmark=split)
-            (name, target), = evaluation["targets"].items()
+            ((name, target),) = evaluation["targets"].items()
             aucs[name] = target["frame"]["auc"]
         in_domain = statistics.fmean(v for k, v in aucs.items() if k != held_out)
-        rows.append({"split": result.cell.benchmark, "seed": result.cell.seed, "held_out": held_out,
-                     "in_domain_auc": in_domain, "held_out_auc": aucs[held_out], "family_auc": aucs})
+        rows.append(
+            {
+                "split": result.cell.benchmark,
+                "seed": result.cell.seed,
+                "held_out": held_out,
+                "in_domain_auc": in_domain,
+                "held_out_auc": aucs[held_out],
+                "family_auc": aucs,
+            }
+        )
     wall = time.perf_counter() - start
     print("\n| split | held-out family | in-domain AUC (mean of 3) | held-out AUC | per family |")
     print("|---|---|---|---|---|")
     for r in rows:
         fam = ", ".join(f"{k} {v:.3f}" for k, v in r["family_auc"].items())
-        print(f"| {r['split']} (seed {r['seed']}) | {r['held_out']} | {r['in_domain_auc']:.3f} | "
-              f"{r['held_out_auc']:.3f} | {fam} |")
+        print(
+            f"| {r['split']} (seed {r['seed']}) | {r['held_out']} | {r['in_domain_auc']:.3f} | "
+            f"{r['held_out_auc']:.3f} | {fam} |"
+        )
     if args.json:
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -48,11 +48,19 @@ def probe(run: str, data_root: str | None) -> dict:
             v.assign(value)
     p = np.clip(reference, 1e-7, 1 - 1e-7)
     logits = np.log(p / (1 - p))
-    scales = [np.abs(layer.gamma.numpy()) / np.sqrt(layer.moving_variance.numpy() + layer.epsilon)
-              for layer in detector._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
-    return {"run": str(run), "crops": len(images), "max_abs_dp": float(np.abs(rounded - reference).max()),
-            "logit_min": float(logits.min()), "logit_max": float(logits.max()),
-            "max_bn_scale": float(max(s.max() for s in scales))}
+    scales = [
+        np.abs(layer.gamma.numpy()) / np.sqrt(layer.moving_variance.numpy() + layer.epsilon)
+        for layer in detector._flatten_layers()
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    return {
+        "run": str(run),
+        "crops": len(images),
+        "max_abs_dp": float(np.abs(rounded - reference).max()),
+        "logit_min": float(logits.min()),
+        "logit_max": float(logits.max()),
+        "max_bn_scale": float(max(s.max() for s in scales)),
+    }
 
 
 def main(argv=None) -> list[dict]:
@@ -64,8 +72,10 @@ def main(argv=None) -> list[dict]:
     for run in args.runs:
         r = probe(run, args.data_root)
         reports.append(r)
-        print(f"{Path(run).name}: fp16-rounded weights max|dp| {r['max_abs_dp']:.2e} on {r['crops']} crops; "
-              f"logits {r['logit_min']:.2f}..{r['logit_max']:.2f}; largest BN scale {r['max_bn_scale']:.1f}")
+        print(
+            f"{Path(run).name}: fp16-rounded weights max|dp| {r['max_abs_dp']:.2e} on {r['crops']} crops; "
+            f"logits {r['logit_min']:.2f}..{r['logit_max']:.2f}; largest BN scale {r['max_bn_scale']:.1f}"
+        )
     return reports
 
 

@@ -49,8 +49,7 @@ def select_runs(args) -> list[Path]:
         methods = {m.strip() for m in args.methods.split(",")}
         for config_path in sorted(Path(args.runs_dir).glob("*/config.json")):
             config = json.loads(config_path.read_text())
-            if config["train"]["method"] in methods and history_complete(config_path.parent,
-                                                                         config["train"]["epochs"]):
+            if config["train"]["method"] in methods and history_complete(config_path.parent, config["train"]["epochs"]):
                 runs.append(config_path.parent)
     return runs
 
@@ -76,7 +75,9 @@ def batches_of(run: Path, n: int, size: int, seed: int):
     real_pick, fake_pick = rng.choice(len(reals), take, replace=False), rng.choice(len(fakes), take, replace=False)
     chosen = []
     for start in range(0, take - half + 1, half):  # each batch: half reals, half fakes (the trainer's balance)
-        chosen += [reals[i] for i in real_pick[start:start + half]] + [fakes[i] for i in fake_pick[start:start + half]]
+        chosen += [reals[i] for i in real_pick[start : start + half]] + [
+            fakes[i] for i in fake_pick[start : start + half]
+        ]
     return list(eval_dataset(chosen, root, config.model.image_size, 2 * half)), config
 
 
@@ -111,13 +112,13 @@ def measure(detector, batches, lam: float) -> dict:
             bce = tf.reduce_mean(bce_per_sample(labels, logits))
             icc = lam * icc_loss(labels, logits)
         g_bce = tf.concat([tf.reshape(g, [-1]) for g in tape.gradient(bce, variables)], 0)
-        g_icc = tf.concat([tf.reshape(g, [-1]) for g in tape.gradient(icc, variables,
-                                                                         unconnected_gradients="zero")], 0)
+        g_icc = tf.concat([tf.reshape(g, [-1]) for g in tape.gradient(icc, variables, unconnected_gradients="zero")], 0)
         del tape
         n_bce, n_icc = float(tf.norm(g_bce)), float(tf.norm(g_icc))
         cosine = float(tf.reduce_sum(g_bce * g_icc)) / (n_bce * n_icc) if n_bce and n_icc else 0.0
-        for name, value in zip(COLUMNS, (float(bce), float(icc), n_bce, n_icc, n_icc / n_bce if n_bce else 0.0,
-                                         cosine)):
+        for name, value in zip(
+            COLUMNS, (float(bce), float(icc), n_bce, n_icc, n_icc / n_bce if n_bce else 0.0, cosine)
+        ):
             values[name].append(value)
     return {c: statistics.fmean(v) for c, v in values.items()}
 
@@ -138,8 +139,11 @@ def main(argv=None) -> int:
         for name, detector in states(run, config):
             row = measure(detector, batches, lam)
             results[run.name][name] = row
-            print(f"| {run.name} | {name} | {row['bce']:.3f} | {row['lam_icc']:+.4f} | {row['grad_bce']:.3f} | "
-                  f"{row['grad_icc']:.4f} | {row['ratio']:.3f} | {row['cosine']:+.2f} |", flush=True)
+            print(
+                f"| {run.name} | {name} | {row['bce']:.3f} | {row['lam_icc']:+.4f} | {row['grad_bce']:.3f} | "
+                f"{row['grad_icc']:.4f} | {row['ratio']:.3f} | {row['cosine']:+.2f} |",
+                flush=True,
+            )
     if args.json:
         from ltw_tf.io import write_json
 

@@ -40,13 +40,16 @@ def error_ranking(saved, images: np.ndarray, ops: list[str], limit: int = 128) -
     converter.representative_dataset = lambda: ([image[None]] for image in images)
     with _quiet_tf_interpreter():
         debugger = tf.lite.experimental.QuantizationDebugger(
-            converter=converter, debug_dataset=lambda: ([image[None]] for image in images[:limit]))
+            converter=converter, debug_dataset=lambda: ([image[None]] for image in images[:limit])
+        )
         debugger.run()
     dump = io.StringIO()
     debugger.layer_statistics_dump(dump)
     dump.seek(0)
-    score = {row["tensor_name"]: float(row["mean_squared_error"]) ** 0.5 / float(row["scale"])
-             for row in csv.DictReader(dump)}
+    score = {
+        row["tensor_name"]: float(row["mean_squared_error"]) ** 0.5 / float(row["scale"])
+        for row in csv.DictReader(dump)
+    }
     return sorted((op for op in ops if op in score), key=lambda op: -score[op])
 
 
@@ -78,11 +81,20 @@ def study(run: str, root: str, benchmark: str | None, error_top: list[int]) -> l
             predict = tflite_predictor(quantizer.quantize(nodes))
             p_val, p_test = (in_batches(predict, s.images).ravel() for s in (val, test))
             gap = auc_gap(val.labels, ref_val, p_val)
-            rows.append({"run": Path(run).name, "candidate": name, "float_ops": len(nodes), "ops": len(quantizer.ops),
-                         "val_delta": gap.delta, "val_stderr": gap.stderr, "val_bound": gap.bound,
-                         "val_rho": float(spearmanr(p_val, ref_val)[0]),
-                         "test_delta": _auc(test.labels, p_test) - _auc(test.labels, ref_test),
-                         "test_rho": float(spearmanr(p_test, ref_test)[0])})
+            rows.append(
+                {
+                    "run": Path(run).name,
+                    "candidate": name,
+                    "float_ops": len(nodes),
+                    "ops": len(quantizer.ops),
+                    "val_delta": gap.delta,
+                    "val_stderr": gap.stderr,
+                    "val_bound": gap.bound,
+                    "val_rho": float(spearmanr(p_val, ref_val)[0]),
+                    "test_delta": _auc(test.labels, p_test) - _auc(test.labels, ref_test),
+                    "test_rho": float(spearmanr(p_test, ref_test)[0]),
+                }
+            )
     return rows
 
 
@@ -101,8 +113,10 @@ def main(argv=None) -> list[dict]:
         print(f"{Path(run).name} ({result[0]['ops']} ops below the head)")
         print(f"  {'candidate':<14} {'float ops':>9}  val dAUC  stderr  |d|+2se  rho    | test dAUC  rho")
         for r in result:
-            print(f"  {r['candidate']:<14} {r['float_ops']:>9}  {r['val_delta']:+.4f}  {r['val_stderr']:.4f}  "
-                  f"{r['val_bound']:.4f}  {r['val_rho']:.3f}  | {r['test_delta']:+.4f}  {r['test_rho']:.3f}")
+            print(
+                f"  {r['candidate']:<14} {r['float_ops']:>9}  {r['val_delta']:+.4f}  {r['val_stderr']:.4f}  "
+                f"{r['val_bound']:.4f}  {r['val_rho']:.3f}  | {r['test_delta']:+.4f}  {r['test_rho']:.3f}"
+            )
     return rows
 
 

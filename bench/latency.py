@@ -40,21 +40,33 @@ BACKENDS = ("keras", "savedmodel", "tflite_fp32", "tflite_fp16", "tflite_int8", 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backbone", default="efficientnet_b0", help="one backbone or a comma-separated list, "
-                        "timed side by side in one round-robin")
-    parser.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated subset of: "
-                        + ", ".join(BACKENDS))
+    parser.add_argument(
+        "--backbone",
+        default="efficientnet_b0",
+        help="one backbone or a comma-separated list, timed side by side in one round-robin",
+    )
+    parser.add_argument(
+        "--backends", default=",".join(BACKENDS), help="comma-separated subset of: " + ", ".join(BACKENDS)
+    )
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--batches", default="1,16", help="comma-separated batch sizes")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=20, help="timed calls per backend at batch 1 "
-                        "(batch B: max(3, repeats // B) calls)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=20,
+        help="timed calls per backend at batch 1 (batch B: max(3, repeats // B) calls)",
+    )
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--calibration", help="prepared root (manifest.csv) for int8 calibration crops")
     parser.add_argument("--calibration-crops", type=int, default=64)
-    parser.add_argument("--int8-float-prefix", type=float, default=0.04,
-                        help="also time int8 with this share of ops from the input kept float, as the export's "
-                             "parity fallback makes it (0 to skip)")
+    parser.add_argument(
+        "--int8-float-prefix",
+        type=float,
+        default=0.04,
+        help="also time int8 with this share of ops from the input kept float, as the export's "
+        "parity fallback makes it (0 to skip)",
+    )
     parser.add_argument("--json", default="bench/out/latency.json", help="output path ('' to skip)")
     args = parser.parse_args(argv)
     args.batches = [int(b) for b in args.batches.split(",") if b.strip()]
@@ -86,8 +98,9 @@ def build_backends(args, backbone: str, workdir: Path) -> tuple[dict, dict]:
         calibration = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
     quantizer = Int8Quantizer(saved, calibration)
     wanted = set(args.backends)
-    models = {name: convert_float(saved, name.split("_")[1]) for name in ("tflite_fp32", "tflite_fp16")
-              if name in wanted}
+    models = {
+        name: convert_float(saved, name.split("_")[1]) for name in ("tflite_fp32", "tflite_fp16") if name in wanted
+    }
     if "tflite_int8" in wanted:
         models["tflite_int8"] = quantizer.quantize()
     if args.int8_float_prefix > 0 and "tflite_int8_prefix" in wanted:
@@ -113,11 +126,16 @@ def time_backends(backends: dict, batch: int, args) -> dict:
             np.asarray(predict(images))
             wall[name].append(time.perf_counter() - start)
             cpu[name].append(time.process_time() - start_cpu)
-    return {name: {"batch": batch, "calls": len(wall[name]),
-                   "median_ms_per_face": 1e3 * statistics.median(wall[name]) / batch,
-                   "min_ms_per_face": 1e3 * min(wall[name]) / batch,
-                   "median_cpu_ms_per_face": 1e3 * statistics.median(cpu[name]) / batch}
-            for name in backends}
+    return {
+        name: {
+            "batch": batch,
+            "calls": len(wall[name]),
+            "median_ms_per_face": 1e3 * statistics.median(wall[name]) / batch,
+            "min_ms_per_face": 1e3 * min(wall[name]) / batch,
+            "median_cpu_ms_per_face": 1e3 * statistics.median(cpu[name]) / batch,
+        }
+        for name in backends
+    }
 
 
 def table(results: dict) -> str:
@@ -127,8 +145,14 @@ def table(results: dict) -> str:
     lines = [head, "-" * len(head)]
     for name in results[str(batches[0])]:
         cells = [results[str(b)][name] for b in batches]
-        lines.append(f"{name:<{width}}" + "".join(f"  {c['median_ms_per_face']:>9.2f} / {c['min_ms_per_face']:>6.2f} / "
-                                                  f"{c['median_cpu_ms_per_face']:>6.2f}      " for c in cells).rstrip())
+        lines.append(
+            f"{name:<{width}}"
+            + "".join(
+                f"  {c['median_ms_per_face']:>9.2f} / {c['min_ms_per_face']:>6.2f} / "
+                f"{c['median_cpu_ms_per_face']:>6.2f}      "
+                for c in cells
+            ).rstrip()
+        )
     return "\n".join(lines)
 
 
@@ -139,10 +163,16 @@ def machine() -> dict:
 
     info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
     names = [line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")]
-    return {"cpu": names[0] if names else platform.machine(), "cores": os.cpu_count(),
-            "load_avg_1_5_15": list(os.getloadavg()), "python": platform.python_version(),
-            "tensorflow": tf.__version__, "keras": keras.__version__, "ai_edge_litert": version("ai-edge-litert"),
-            "gpus": len(tf.config.list_physical_devices("GPU"))}
+    return {
+        "cpu": names[0] if names else platform.machine(),
+        "cores": os.cpu_count(),
+        "load_avg_1_5_15": list(os.getloadavg()),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "ai_edge_litert": version("ai-edge-litert"),
+        "gpus": len(tf.config.list_physical_devices("GPU")),
+    }
 
 
 def main(argv=None) -> dict:
@@ -160,13 +190,24 @@ def main(argv=None) -> dict:
             sizes.update({prefix + name: size for name, size in built_sizes.items()})
         build_s = time.perf_counter() - started
         results = {str(b): time_backends(backends, b, args) for b in args.batches}
-    report = {"backbone": args.backbone, "backbones": args.backbones, "weights": None, "image_size": args.image_size,
-              "threads": args.threads,
-              "batches": args.batches, "repeats": args.repeats, "int8_calibration": args.calibration or "random",
-              "export_and_convert_s": build_s, "tflite_bytes": sizes, "results": results,
-              "machine": {**machine(), "load_avg_before": load_before}}
-    print(f"{args.backbone} @ {args.image_size}px, random init, {args.threads} threads "
-          f"(load avg before {load_before[0]:.1f}, after {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    report = {
+        "backbone": args.backbone,
+        "backbones": args.backbones,
+        "weights": None,
+        "image_size": args.image_size,
+        "threads": args.threads,
+        "batches": args.batches,
+        "repeats": args.repeats,
+        "int8_calibration": args.calibration or "random",
+        "export_and_convert_s": build_s,
+        "tflite_bytes": sizes,
+        "results": results,
+        "machine": {**machine(), "load_avg_before": load_before},
+    }
+    print(
+        f"{args.backbone} @ {args.image_size}px, random init, {args.threads} threads "
+        f"(load avg before {load_before[0]:.1f}, after {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
+    )
     print(table(results))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -45,8 +45,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--batch-per-device", type=int, default=8)
     parser.add_argument("--devices", default="", help="comma-separated device counts (default: 1 and all)")
-    parser.add_argument("--cpu-devices", type=int, default=0,
-                        help="no GPU: split the CPU into this many logical devices (smoke mode)")
+    parser.add_argument(
+        "--cpu-devices", type=int, default=0, help="no GPU: split the CPU into this many logical devices (smoke mode)"
+    )
     parser.add_argument("--steps", type=int, default=10, help="timed steps after warm-up")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps after the first call")
     parser.add_argument("--seed", type=int, default=0)
@@ -77,8 +78,10 @@ def measure(args: argparse.Namespace, devices: list[str]) -> dict:
     """One device count: build, first call, warm-up, timed steps."""
     n = len(devices)
     keras.utils.clear_session()
-    config = RunConfig(model=ModelConfig(backbone=args.backbone, weights=None, image_size=args.image_size),
-                       train=TrainConfig(method=args.method, batch_size=args.batch_per_device * n, seed=args.seed))
+    config = RunConfig(
+        model=ModelConfig(backbone=args.backbone, weights=None, image_size=args.image_size),
+        train=TrainConfig(method=args.method, batch_size=args.batch_per_device * n, seed=args.seed),
+    )
     strategy = tf.distribute.MirroredStrategy(devices) if n > 1 else None
     method = build_from_config(config, strategy=strategy)
     batch, meta_batch = make_batches(config.train.batch_size, args.image_size, args.seed)
@@ -94,9 +97,16 @@ def measure(args: argparse.Namespace, devices: list[str]) -> dict:
         step()
     times = [step() for _ in range(args.steps)]
     median = statistics.median(times)
-    return {"devices": n, "device_names": devices, "global_batch": config.train.batch_size, "first_call_s": first,
-            "median_step_s": median, "min_step_s": min(times), "step_times_s": times,
-            "images_per_s": config.train.batch_size / median}
+    return {
+        "devices": n,
+        "device_names": devices,
+        "global_batch": config.train.batch_size,
+        "first_call_s": first,
+        "median_step_s": median,
+        "min_step_s": min(times),
+        "step_times_s": times,
+        "images_per_s": config.train.batch_size / median,
+    }
 
 
 def main(argv=None) -> int:
@@ -106,9 +116,11 @@ def main(argv=None) -> int:
     if counts[0] < 1 or counts[-1] > len(devices):
         raise SystemExit(f"--devices {args.devices}: this machine has {len(devices)} device(s): {devices}")
     smoke = not tf.config.list_physical_devices("GPU")
-    print(f"method={args.method} backbone={args.backbone} image_size={args.image_size} "
-          f"batch_per_device={args.batch_per_device} devices={devices}" + (" (CPU smoke mode)" if smoke else ""),
-          flush=True)
+    print(
+        f"method={args.method} backbone={args.backbone} image_size={args.image_size} "
+        f"batch_per_device={args.batch_per_device} devices={devices}" + (" (CPU smoke mode)" if smoke else ""),
+        flush=True,
+    )
     results = []
     for n in counts:
         print(f"[{n} device(s)] building and tracing ...", flush=True)
@@ -125,16 +137,24 @@ def main(argv=None) -> int:
     for r in results:
         speedup = f"{r['speedup']:.2f}x" if base else "-"
         efficiency = f"{r['efficiency']:.0%}" if base else "-"
-        print(f"{r['devices']:>8}{r['global_batch']:>7}{r['first_call_s']:>14.2f}{r['median_step_s']:>10.4f}"
-              f"{r['images_per_s']:>9.1f}{speedup:>10}{efficiency:>7}")
+        print(
+            f"{r['devices']:>8}{r['global_batch']:>7}{r['first_call_s']:>14.2f}{r['median_step_s']:>10.4f}"
+            f"{r['images_per_s']:>9.1f}{speedup:>10}{efficiency:>7}"
+        )
     if args.json:
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)
-        machine = {"platform": platform.platform(), "cpu_count": os.cpu_count(), "tensorflow": tf.__version__,
-                   "keras": keras.__version__, "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
-                   "smoke_mode": smoke}
-        out.write_text(json.dumps({"args": vars(args), "machine": machine, "results": results}, indent=2) + "\n",
-                       encoding="utf-8")
+        machine = {
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+            "smoke_mode": smoke,
+        }
+        out.write_text(
+            json.dumps({"args": vars(args), "machine": machine, "results": results}, indent=2) + "\n", encoding="utf-8"
+        )
         print(f"\nwrote {out}")
     if smoke:
         print("CPU smoke mode: logical devices share the same cores, the numbers are not a speed-up measurement")

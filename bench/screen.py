@@ -39,8 +39,12 @@ OUT = REPO / "bench" / "out"
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clip", help="screen this video instead of the built 1280x720 clip")
-    parser.add_argument("--keyint", type=int, help="build the clip with this keyframe interval instead of x264's "
-                        "250 (e.g. 50: 2 s, typical of phone and streaming video)")
+    parser.add_argument(
+        "--keyint",
+        type=int,
+        help="build the clip with this keyframe interval instead of x264's "
+        "250 (e.g. 50: 2 s, typical of phone and streaming video)",
+    )
     parser.add_argument("--backbone", default="efficientnet_b0", help="efficientnet_b0 (default) or tiny")
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--runner", choices=("tflite", "tflite-int8", "keras"), default="tflite")
@@ -48,8 +52,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--frames", type=int, default=10)
     parser.add_argument("--detect-every", type=int, default=5, help="MTCNN stride in the --all measurement")
-    parser.add_argument("--no-all-baseline", action="store_true",
-                        help="skip the --all run with MTCNN on every frame (slow; shows what tracking saves)")
+    parser.add_argument(
+        "--no-all-baseline",
+        action="store_true",
+        help="skip the --all run with MTCNN on every frame (slow; shows what tracking saves)",
+    )
     parser.add_argument("--json", default=str(OUT / "screen.json"), help="output path ('' to skip)")
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.frames < 1 or args.detect_every < 1:
@@ -58,6 +65,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 # --------------------------------------------------------------------------- inputs
+
 
 def build_clip(path: Path, seconds: int = 10, fps: int = 25, width: int = 1280, height: int = 720) -> Path:
     """A synthff face talking for ``seconds`` at width x height, H.264 CRF 23 (built once, then reused)."""
@@ -69,8 +77,10 @@ def build_clip(path: Path, seconds: int = 10, fps: int = 25, width: int = 1280, 
     print(f"building {path.name} ({seconds} s, {width}x{height}; once, about a minute) ...", flush=True)
     video = RealVideo(0, 0, SynthPreset("bench", identities=2, frames=seconds * fps, size=height))
     side = (width - height) // 2
-    frames = [np.pad(to_uint8(video.frame(f).real), ((0, 0), (side, width - height - side), (0, 0)), mode="edge")
-              for f in range(seconds * fps)]
+    frames = [
+        np.pad(to_uint8(video.frame(f).real), ((0, 0), (side, width - height - side), (0, 0)), mode="edge")
+        for f in range(seconds * fps)
+    ]
     path.parent.mkdir(parents=True, exist_ok=True)
     write_video(path, frames, "c23", fps)
     return path
@@ -138,6 +148,7 @@ def build_runner(args: argparse.Namespace):
 
 # --------------------------------------------------------------------------- timing
 
+
 def timed(fn, repeats: int) -> dict:
     """Median wall and CPU seconds of ``fn()`` over ``repeats`` runs after one warm-up; and the last result."""
     first = time.perf_counter()
@@ -149,8 +160,13 @@ def timed(fn, repeats: int) -> dict:
         result = fn()
         walls.append(time.perf_counter() - wall)
         cpus.append(time.process_time() - cpu)
-    return {"first_wall": round(first, 3), "wall": round(statistics.median(walls), 3),
-            "cpu": round(statistics.median(cpus), 3), "walls": [round(w, 3) for w in walls], "result": result}
+    return {
+        "first_wall": round(first, 3),
+        "wall": round(statistics.median(walls), 3),
+        "cpu": round(statistics.median(cpus), 3),
+        "walls": [round(w, 3) for w in walls],
+        "result": result,
+    }
 
 
 def main(argv=None) -> None:
@@ -169,8 +185,9 @@ def main(argv=None) -> None:
     frames = dict(video.frames(indices))
     decoded = video.decoded
     found = detect_best_faces(detector, list(frames.values()))
-    crops = np.stack([crop_square(frames[i], square_box(f[0], 16), runner.size)
-                      for i, f in zip(frames, found) if f is not None])
+    crops = np.stack(
+        [crop_square(frames[i], square_box(f[0], 16), runner.size) for i, f in zip(frames, found) if f is not None]
+    )
     item = MediaItem(str(clip), "video")
     sampled = Screener(runner, ScreenSettings(frames=args.frames), detector=detector)
     tracked = Screener(runner, ScreenSettings(all_frames=True, detect_every=args.detect_every), detector=detector)
@@ -206,23 +223,38 @@ def main(argv=None) -> None:
                 row["fps_per_cpu_second"] = round(len(result.frames) / row["cpu"], 1)
 
     described = model_name if args.model else f"{args.backbone} {args.image_size}px ({model_name})"
-    print(f"\nclip: {clip.name} {width}x{height}, {n_frames} frames; model: {described}; "
-          f"load average before: {load[0]:.1f} on {os.cpu_count()} CPUs")
+    print(
+        f"\nclip: {clip.name} {width}x{height}, {n_frames} frames; model: {described}; "
+        f"load average before: {load[0]:.1f} on {os.cpu_count()} CPUs"
+    )
     print(f"{'stage':<52} {'wall s':>8} {'CPU s':>8} {'first s':>8} {'fps':>7} {'fps/CPU':>8}")
     for name, row in rows.items():
         fps = (f"{row['fps']:>7.1f} {row['fps_per_cpu_second']:>8.1f}") if "fps" in row else ""
         print(f"{name:<52} {row['wall']:>8.3f} {row['cpu']:>8.3f} {row['first_wall']:>8.3f} {fps}")
     end_to_end = rows[f"screen {args.frames} frames end to end"]
     all_frames = rows[f"screen --all, MTCNN every {args.detect_every}th frame"]
-    print(f"\none clip at {args.frames} frames: {end_to_end['wall']:.3f} s wall, {end_to_end['cpu']:.3f} s CPU "
-          f"(goal <= 1.0 s); --all: {all_frames['fps']:.1f} frames/s, "
-          f"{all_frames['fps_per_cpu_second']:.1f} frames per CPU second (goal >= 25 frames/s)")
+    print(
+        f"\none clip at {args.frames} frames: {end_to_end['wall']:.3f} s wall, {end_to_end['cpu']:.3f} s CPU "
+        f"(goal <= 1.0 s); --all: {all_frames['fps']:.1f} frames/s, "
+        f"{all_frames['fps_per_cpu_second']:.1f} frames per CPU second (goal >= 25 frames/s)"
+    )
 
-    result = {"args": {k: v for k, v in vars(args).items() if k != "json"}, "clip": str(clip),
-              "clip_frames": n_frames, "frames_decoded_for_sampling": decoded,
-              "clip_size": [width, height], "model": model_name, "stages": rows,
-              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor(),
-                          "load_before": load, "load_after": os.getloadavg()}}
+    result = {
+        "args": {k: v for k, v in vars(args).items() if k != "json"},
+        "clip": str(clip),
+        "clip_frames": n_frames,
+        "frames_decoded_for_sampling": decoded,
+        "clip_size": [width, height],
+        "model": model_name,
+        "stages": rows,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "load_before": load,
+            "load_after": os.getloadavg(),
+        },
+    }
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=2))

@@ -49,19 +49,34 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--steps", type=int, default=5, help="timed steps after warm-up")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps after the first call")
-    parser.add_argument("--methods", default="alltrain,ltw",
-                        help=f"comma-separated registered names: {', '.join(METHODS)}")
+    parser.add_argument(
+        "--methods", default="alltrain,ltw", help=f"comma-separated registered names: {', '.join(METHODS)}"
+    )
     parser.add_argument("--jit", action="store_true", help="TrainConfig.jit_compile=True (XLA)")
-    parser.add_argument("--graph-optimizer", choices=("on", "off"), default="on",
-                        help="Grappler (TrainConfig.graph_optimizer; on is TensorFlow's and training's default)")
-    parser.add_argument("--ab-grappler", action="store_true",
-                        help="also build every method with Grappler the other way (on <-> off) and print, per method, "
-                             "off/on ratios of first call and step time from the same round-robin run")
-    parser.add_argument("--equal-images", action="store_true",
-                        help="also time Alltrain on the train and meta batch together (2x batch: the images an "
-                             "LTW step sees) and print LTW's ratio to it")
-    parser.add_argument("--swish", choices=("plain", "stock"), default="plain",
-                        help="plain x*sigmoid(x) (the detector's default) or Keras' silu (tf.nn.silu), for A/B runs")
+    parser.add_argument(
+        "--graph-optimizer",
+        choices=("on", "off"),
+        default="on",
+        help="Grappler (TrainConfig.graph_optimizer; on is TensorFlow's and training's default)",
+    )
+    parser.add_argument(
+        "--ab-grappler",
+        action="store_true",
+        help="also build every method with Grappler the other way (on <-> off) and print, per method, "
+        "off/on ratios of first call and step time from the same round-robin run",
+    )
+    parser.add_argument(
+        "--equal-images",
+        action="store_true",
+        help="also time Alltrain on the train and meta batch together (2x batch: the images an "
+        "LTW step sees) and print LTW's ratio to it",
+    )
+    parser.add_argument(
+        "--swish",
+        choices=("plain", "stock"),
+        default="plain",
+        help="plain x*sigmoid(x) (the detector's default) or Keras' silu (tf.nn.silu), for A/B runs",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default="bench/out/step_time.json", help="output path ('' to skip)")
     args = parser.parse_args(argv)
@@ -120,11 +135,20 @@ class Runner:
     def result(self) -> dict:
         median = statistics.median(self.wall)
         return {
-            "method": self.label, "first_call_s": self.first_call_s, "first_call_cpu_s": self.first_call_cpu_s,
-            "median_step_s": median, "mean_step_s": statistics.fmean(self.wall), "min_step_s": min(self.wall),
-            "max_step_s": max(self.wall), "median_cpu_s": statistics.median(self.cpu),
-            "step_times_s": self.wall, "step_cpu_s": self.cpu, "images_per_s": self.batch_size / median,
-            "first_loss": self.first_loss, "last_loss": self.loss, "finite": bool(np.isfinite(self.loss)),
+            "method": self.label,
+            "first_call_s": self.first_call_s,
+            "first_call_cpu_s": self.first_call_cpu_s,
+            "median_step_s": median,
+            "mean_step_s": statistics.fmean(self.wall),
+            "min_step_s": min(self.wall),
+            "max_step_s": max(self.wall),
+            "median_cpu_s": statistics.median(self.cpu),
+            "step_times_s": self.wall,
+            "step_cpu_s": self.cpu,
+            "images_per_s": self.batch_size / median,
+            "first_loss": self.first_loss,
+            "last_loss": self.loss,
+            "finite": bool(np.isfinite(self.loss)),
             "detector_params": int(self.detector.count_params()),
         }
 
@@ -150,9 +174,12 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     grappler = configure_graph_optimizer(args.graph_optimizer)
     batch, meta_batch = make_batches(args.batch_size, args.image_size, args.seed)
-    print(f"backbone={args.backbone} image_size={args.image_size} batch_size={args.batch_size} "
-          f"warmup={args.warmup} steps={args.steps} jit={args.jit} swish={args.swish} "
-          f"grappler={'on' if grappler else 'off'} cpus={os.cpu_count()}", flush=True)
+    print(
+        f"backbone={args.backbone} image_size={args.image_size} batch_size={args.batch_size} "
+        f"warmup={args.warmup} steps={args.steps} jit={args.jit} swish={args.swish} "
+        f"grappler={'on' if grappler else 'off'} cpus={os.cpu_count()}",
+        flush=True,
+    )
     runners = []
     modes = [grappler, not grappler] if args.ab_grappler else [grappler]
     for on in modes:  # build and first call (trace + graph optimisation + one step) of every method
@@ -179,27 +206,40 @@ def main(argv=None) -> int:
             runner.timed_step()
     results = [runner.result() for runner in runners]
 
-    header = (f"{'method':<26}{'first call s':>13}{'median s':>10}{'mean s':>9}{'min s':>9}{'cpu s':>9}"
-              f"{'img/s':>8}{'loss':>9}")
+    header = (
+        f"{'method':<26}{'first call s':>13}{'median s':>10}{'mean s':>9}{'min s':>9}{'cpu s':>9}"
+        f"{'img/s':>8}{'loss':>9}"
+    )
     print()
     print(header)
     print("-" * len(header))
     for r in results:
-        print(f"{r['method']:<26}{r['first_call_s']:>13.2f}{r['median_step_s']:>10.4f}{r['mean_step_s']:>9.4f}"
-              f"{r['min_step_s']:>9.4f}{r['median_cpu_s']:>9.3f}{r['images_per_s']:>8.1f}{r['last_loss']:>9.4f}")
+        print(
+            f"{r['method']:<26}{r['first_call_s']:>13.2f}{r['median_step_s']:>10.4f}{r['mean_step_s']:>9.4f}"
+            f"{r['min_step_s']:>9.4f}{r['median_cpu_s']:>9.3f}{r['images_per_s']:>8.1f}{r['last_loss']:>9.4f}"
+        )
 
     by_name = {r["method"]: r for r in results}
     ratio = None
     if "ltw" in by_name and "alltrain" in by_name:
         ltw, base = by_name["ltw"], by_name["alltrain"]
         ratio = ltw["median_step_s"] / base["median_step_s"]
-    equal = by_name["ltw"]["median_step_s"] / by_name[EQUAL]["median_step_s"] if (
-        "ltw" in by_name and EQUAL in by_name) else None
+    equal = (
+        by_name["ltw"]["median_step_s"] / by_name[EQUAL]["median_step_s"]
+        if ("ltw" in by_name and EQUAL in by_name)
+        else None
+    )
     if args.json:
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"args": {k: v for k, v in vars(args).items()}, "grappler": grappler, "machine": machine_info(),
-                   "results": results, "ltw_over_alltrain": ratio, "ltw_over_alltrain_equal_images": equal}
+        payload = {
+            "args": {k: v for k, v in vars(args).items()},
+            "grappler": grappler,
+            "machine": machine_info(),
+            "results": results,
+            "ltw_over_alltrain": ratio,
+            "ltw_over_alltrain_equal_images": equal,
+        }
         out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
         print(f"\nwrote {out}")
     if args.ab_grappler:
@@ -207,14 +247,18 @@ def main(argv=None) -> int:
         for name in args.methods:
             a, b = by_name[name], by_name[f"{name}/grappler-{other}"]
             off, on = (b, a) if other == "off" else (a, b)
-            print(f"{name}: Grappler off/on first call {off['first_call_s']:.1f}/{on['first_call_s']:.1f} s "
-                  f"({off['first_call_s'] / on['first_call_s']:.2f}x), step {off['median_step_s']:.3f}/"
-                  f"{on['median_step_s']:.3f} s ({off['median_step_s'] / on['median_step_s']:.2f}x)")
+            print(
+                f"{name}: Grappler off/on first call {off['first_call_s']:.1f}/{on['first_call_s']:.1f} s "
+                f"({off['first_call_s'] / on['first_call_s']:.2f}x), step {off['median_step_s']:.3f}/"
+                f"{on['median_step_s']:.3f} s ({off['median_step_s'] / on['median_step_s']:.2f}x)"
+            )
     if equal is not None:
         print(f"LTW/Alltrain at equal images per step (Alltrain on {2 * args.batch_size}): {equal:.2f}x")
     if ratio is not None:
-        print(f"LTW/Alltrain step-time ratio: {ratio:.2f}x  "
-              f"(trace: ltw {ltw['first_call_s']:.1f} s, alltrain {base['first_call_s']:.1f} s)")
+        print(
+            f"LTW/Alltrain step-time ratio: {ratio:.2f}x  "
+            f"(trace: ltw {ltw['first_call_s']:.1f} s, alltrain {base['first_call_s']:.1f} s)"
+        )
     return 0
 
 

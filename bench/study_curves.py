@@ -19,9 +19,14 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-COLUMNS = (("val AUC", ("val", "auc")), ("train loss", ("train", "train_loss")), ("loss", ("train", "loss")),
-           ("meta loss", ("train", "meta_loss")), ("weight mean", ("train", "weight_mean")),
-           ("weight std", ("train", "weight_std")))
+COLUMNS = (
+    ("val AUC", ("val", "auc")),
+    ("train loss", ("train", "train_loss")),
+    ("loss", ("train", "loss")),
+    ("meta loss", ("train", "meta_loss")),
+    ("weight mean", ("train", "weight_mean")),
+    ("weight std", ("train", "weight_std")),
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -60,8 +65,12 @@ def to_markdown(found: dict) -> str:
     lines = []
     for (benchmark, method), epochs in sorted(found["curves"].items()):
         names = [n for n, _ in COLUMNS if any(n in values for values in epochs.values())]
-        lines += [f"**{benchmark} {method}** (seeds {sorted(found['seeds'][(benchmark, method)])}; mean over seeds)",
-                  "", "| epoch | " + " | ".join(names) + " |", "|---:|" + "---:|" * len(names)]
+        lines += [
+            f"**{benchmark} {method}** (seeds {sorted(found['seeds'][(benchmark, method)])}; mean over seeds)",
+            "",
+            "| epoch | " + " | ".join(names) + " |",
+            "|---:|" + "---:|" * len(names),
+        ]
         for epoch in sorted(epochs):
             cells = [f"{statistics.fmean(epochs[epoch][n]):.3f}" if epochs[epoch].get(n) else "–" for n in names]
             lines.append(f"| {epoch} | " + " | ".join(cells) + " |")
@@ -82,9 +91,15 @@ def main(argv=None) -> int:
         return 1
     print(to_markdown(found))
     if args.json:
-        payload = [{"benchmark": b, "method": m, "seeds": sorted(found["seeds"][(b, m)]),
-                    "epochs": {str(e): {n: statistics.fmean(v) for n, v in cols.items()} for e, cols in epochs.items()}}
-                   for (b, m), epochs in sorted(found["curves"].items())]
+        payload = [
+            {
+                "benchmark": b,
+                "method": m,
+                "seeds": sorted(found["seeds"][(b, m)]),
+                "epochs": {str(e): {n: statistics.fmean(v) for n, v in cols.items()} for e, cols in epochs.items()},
+            }
+            for (b, m), epochs in sorted(found["curves"].items())
+        ]
         Path(args.json).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     return 0
 

@@ -41,8 +41,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=2000, help="bootstrap resamples of the test videos")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap RNG seed")
     parser.add_argument("--json", default="", help="also write the result as JSON to this path")
-    parser.add_argument("--cache", default="", help="keep each run's test scores here (RUN.npz, keyed by its "
-                        "checkpoint) so a rerun on a growing study scores only the new runs")
+    parser.add_argument(
+        "--cache",
+        default="",
+        help="keep each run's test scores here (RUN.npz, keyed by its "
+        "checkpoint) so a rerun on a growing study scores only the new runs",
+    )
     return parser.parse_args(argv)
 
 
@@ -149,9 +153,13 @@ def compare(scored: dict, reference: str, rounds: int, seed: int) -> dict:
             aucs.append(float(matrix.mean()))
             boots.append(weighted_auc(matrix, w_real, w_fake))
         boot_means[method] = np.mean(boots, axis=0)
-        rows[method] = {"seeds": [s for s, *_ in runs], "auc": aucs, "mean": statistics.fmean(aucs),
-                        "std": statistics.stdev(aucs) if len(aucs) > 1 else 0.0,
-                        "test_se": float(boot_means[method].std(ddof=1))}
+        rows[method] = {
+            "seeds": [s for s, *_ in runs],
+            "auc": aucs,
+            "mean": statistics.fmean(aucs),
+            "std": statistics.stdev(aucs) if len(aucs) > 1 else 0.0,
+            "test_se": float(boot_means[method].std(ddof=1)),
+        }
     if reference in rows:
         ref = rows[reference]
         for method, row in rows.items():
@@ -161,23 +169,31 @@ def compare(scored: dict, reference: str, rounds: int, seed: int) -> dict:
             test_se = float((boot_means[method] - boot_means[reference]).std(ddof=1))
             seed_se = float(np.sqrt(row["std"] ** 2 / len(row["auc"]) + ref["std"] ** 2 / len(ref["auc"])))
             total = float(np.hypot(test_se, seed_se))
-            row.update(diff=diff, diff_test_se=test_se, diff_seed_se=seed_se,
-                       z=diff / total if total > 0 else float("nan"))
+            row.update(
+                diff=diff, diff_test_se=test_se, diff_seed_se=seed_se, z=diff / total if total > 0 else float("nan")
+            )
     return rows
 
 
 def to_markdown(results: dict, reference: str) -> str:
     lines = []
     for benchmark, rows in sorted(results.items()):
-        lines += [f"**{benchmark}** (held-out frame AUC; differences are method - {reference})", "",
-                  "| method | AUC per seed | mean ± std | test s.e. | diff | test s.e. | seed s.e. | z |",
-                  "|---|---|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            f"**{benchmark}** (held-out frame AUC; differences are method - {reference})",
+            "",
+            "| method | AUC per seed | mean ± std | test s.e. | diff | test s.e. | seed s.e. | z |",
+            "|---|---|---:|---:|---:|---:|---:|---:|",
+        ]
         for method, row in sorted(rows.items()):
             per_seed = " ".join(f"{a:.3f}" for a in row["auc"])
             cells = [method, per_seed, f"{row['mean']:.3f} ± {row['std']:.3f}", f"{row['test_se']:.3f}"]
             if "diff" in row:
-                cells += [f"{row['diff']:+.3f}", f"{row['diff_test_se']:.3f}", f"{row['diff_seed_se']:.3f}",
-                          f"{row['z']:+.1f}"]
+                cells += [
+                    f"{row['diff']:+.3f}",
+                    f"{row['diff_test_se']:.3f}",
+                    f"{row['diff_seed_se']:.3f}",
+                    f"{row['z']:+.1f}",
+                ]
             else:
                 cells += ["–"] * 4
             lines.append("| " + " | ".join(cells) + " |")

@@ -51,8 +51,9 @@ def main(argv=None) -> int:
 
     detector, weight_net, ref = load_weight_net(args.run)
     batches, _ = batches_of(ref.run_dir, max(1, args.faces // args.batch_size), args.batch_size, args.seed)
-    inference = [weight_net(detector(images, training=False)[0], training=False).numpy().ravel()
-                 for images, _ in batches]
+    inference = [
+        weight_net(detector(images, training=False)[0], training=False).numpy().ravel() for images, _ in batches
+    ]
     # after the inference pass: a training-mode call moves the BN moving statistics it would read
     batch_stats = [batch_statistics_weights(detector, weight_net, images) for images, _ in batches]
     faces = sum(len(images) for images, _ in batches)

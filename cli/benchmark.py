@@ -36,8 +36,9 @@ def _tables(ctx, param, value: str) -> list[str]:
     tables = list(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
     unknown = [t for t in tables if t not in TABLE_IDS]
     if unknown or not tables:
-        raise click.BadParameter(f"{', '.join(unknown) or repr(value)}: choose from {', '.join(TABLE_IDS)} "
-                                 "(a comma list for several tables)")
+        raise click.BadParameter(
+            f"{', '.join(unknown) or repr(value)}: choose from {', '.join(TABLE_IDS)} (a comma list for several tables)"
+        )
     return tables
 
 
@@ -59,8 +60,9 @@ def _axes(table: str, methods, benchmarks, backbones, several: bool = False):
         inside = [b for b in names if b in spec.benchmarks]
         if (several and not inside) or (not several and len(inside) < len(names)):
             outside = [b for b in names if b not in spec.benchmarks]
-            raise click.UsageError(f"--table {table} has no column for {', '.join(outside)}; its benchmarks: "
-                                   f"{', '.join(spec.benchmarks)}")
+            raise click.UsageError(
+                f"--table {table} has no column for {', '.join(outside)}; its benchmarks: {', '.join(spec.benchmarks)}"
+            )
         benchmarks = inside
     return methods or list(spec.methods), benchmarks or list(spec.benchmarks), backbones or list(spec.backbones)
 
@@ -80,18 +82,21 @@ def _plan(tables: list[str], methods, benchmarks, backbones, seeds, overrides, c
         used = {b for _, bench, _ in axes.values() for b in bench}
         unused = [b for b in benchmarks if get_benchmark(b).name not in used]
         if unused:
-            raise click.UsageError(f"no table among --table {','.join(tables)} has a column for "
-                                   f"{', '.join(unused)}")
+            raise click.UsageError(f"no table among --table {','.join(tables)} has a column for {', '.join(unused)}")
     cells = {}
     for table_methods, table_benchmarks, table_backbones in axes.values():
-        for cell in plan_study(table_methods, table_benchmarks, seeds, table_backbones, overrides, config_file,
-                               runs_dir):
+        for cell in plan_study(
+            table_methods, table_benchmarks, seeds, table_backbones, overrides, config_file, runs_dir
+        ):
             cells.setdefault(cell.run_dir, cell)
     # seed-major order: a grid stopped part-way (and resumed later) has whole seeds of every table first
     cells = sorted(cells.values(), key=lambda c: c.seed)
     if "all" in tables and paper:
-        axes["all"] = (list(dict.fromkeys(c.method for c in cells)), list(dict.fromkeys(c.benchmark for c in cells)),
-                       list(dict.fromkeys(c.backbone for c in cells)))
+        axes["all"] = (
+            list(dict.fromkeys(c.method for c in cells)),
+            list(dict.fromkeys(c.benchmark for c in cells)),
+            list(dict.fromkeys(c.backbone for c in cells)),
+        )
     return [(t, axes[t]) for t in tables], cells
 
 
@@ -103,31 +108,74 @@ def _coordinates(cell, backbones: bool) -> str:
 @click.option("--methods", callback=_names, help="Comma list (default: the table's, else alltrain,focal,mldg,ltw).")
 @click.option("--benchmarks", callback=_names, help="Comma list, e.g. gid-df23,gid-fs23 (default: the table's).")
 @click.option("--seeds", default="0,1,2", show_default=True, callback=_seeds, help="Comma list of run seeds.")
-@click.option("--table", "tables", default="all", show_default=True, callback=_tables,
-              help="The paper's table 2-6 (its layout and default methods/benchmarks) or the long table of all "
-                   "metrics; a comma list (e.g. 2,3,5) runs the union of the tables' runs and writes each table.")
-@click.option("--data-root", type=click.Path(file_okay=False), help="Prepared faces (manifest.csv). "
-              "Default: data.data_root of --config, else $LTW_DATA_ROOT.")
-@click.option("--backbone", "backbones", callback=_names,
-              help=BACKBONE_HELP + "; a comma list is a grid axis (--table 6: the paper's five).")
+@click.option(
+    "--table",
+    "tables",
+    default="all",
+    show_default=True,
+    callback=_tables,
+    help="The paper's table 2-6 (its layout and default methods/benchmarks) or the long table of all "
+    "metrics; a comma list (e.g. 2,3,5) runs the union of the tables' runs and writes each table.",
+)
+@click.option(
+    "--data-root",
+    type=click.Path(file_okay=False),
+    help="Prepared faces (manifest.csv). Default: data.data_root of --config, else $LTW_DATA_ROOT.",
+)
+@click.option(
+    "--backbone",
+    "backbones",
+    callback=_names,
+    help=BACKBONE_HELP + "; a comma list is a grid axis (--table 6: the paper's five).",
+)
 @click.option("--weights", help="none | imagenet (default) | PATH to backbone .weights.h5.")
 @click.option("--image-size", type=click.IntRange(16, 1024), help="Input size in pixels (paper: 224).")
-@click.option("--bn-momentum", type=click.FloatRange(0, 1, max_open=True),
-              help="BatchNorm moving-statistics momentum (default: the backbone's, 0.99 for EfficientNet); 0.9 for "
-                   "short runs from random init.")
+@click.option(
+    "--bn-momentum",
+    type=click.FloatRange(0, 1, max_open=True),
+    help="BatchNorm moving-statistics momentum (default: the backbone's, 0.99 for EfficientNet); 0.9 for "
+    "short runs from random init.",
+)
 @click.option("--epochs", type=click.IntRange(1), help="Epochs per run (default 10).")
 @click.option("--batch-size", type=click.IntRange(2), help="Batch size (paper: 25).")
 @click.option("--steps-per-epoch", type=click.IntRange(1), help="Cap the steps of each epoch.")
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
-              help="JSON/YAML file with model/data/train sections shared by every run; flags override it.")
-@click.option("--runs-dir", default="runs", show_default=True, type=click.Path(file_okay=False),
-              help="Where the runs live (RUNS/BENCH-METHOD-sSEED-HASH; HASH covers the other settings).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="JSON/YAML file with model/data/train sections shared by every run; flags override it.",
+)
+@click.option(
+    "--runs-dir",
+    default="runs",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where the runs live (RUNS/BENCH-METHOD-sSEED-HASH; HASH covers the other settings).",
+)
 @click.option("--out", type=click.Path(file_okay=False), help="Where table<N>.md/.csv go (default RUNS/tables).")
 @click.option("--json", "as_json", is_flag=True, help="Print the runs and the table as JSON.")
 @click.option("--dry-run", is_flag=True, help="List the planned runs and which are reusable; train nothing.")
 @click.pass_context
-def benchmark_command(ctx, methods, benchmarks, seeds, tables, data_root, backbones, weights, image_size,
-                      bn_momentum, epochs, batch_size, steps_per_epoch, config_file, runs_dir, out, as_json, dry_run):
+def benchmark_command(
+    ctx,
+    methods,
+    benchmarks,
+    seeds,
+    tables,
+    data_root,
+    backbones,
+    weights,
+    image_size,
+    bn_momentum,
+    epochs,
+    batch_size,
+    steps_per_epoch,
+    config_file,
+    runs_dir,
+    out,
+    as_json,
+    dry_run,
+):
     """Train (or reuse) every method x benchmark x seed run and write a paper-style table of mean ± std.
 
     Finished runs with the same settings are reused, interrupted ones resumed; each run's evaluation is cached
@@ -148,29 +196,51 @@ def benchmark_command(ctx, methods, benchmarks, seeds, tables, data_root, backbo
     from ltw_tf.tables import build_table, to_markdown, write_table
 
     start = time.perf_counter()
-    overrides = {"data.data_root": data_root, "model.weights": weights, "model.image_size": image_size,
-                 "model.bn_momentum": bn_momentum,
-                 "train.epochs": epochs, "train.batch_size": batch_size, "train.steps_per_epoch": steps_per_epoch}
+    overrides = {
+        "data.data_root": data_root,
+        "model.weights": weights,
+        "model.image_size": image_size,
+        "model.bn_momentum": bn_momentum,
+        "train.epochs": epochs,
+        "train.batch_size": batch_size,
+        "train.steps_per_epoch": steps_per_epoch,
+    }
     plan, cells = _plan(tables, methods, benchmarks, backbones, seeds, overrides, config_file, runs_dir)
     several = len({c.backbone for c in cells}) > 1
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
 
     if dry_run:
         states = [run_state(c) for c in cells]
-        plan = [{"method": c.method, "benchmark": c.benchmark, "seed": c.seed, "backbone": c.backbone,
-                 "run_dir": str(c.run_dir), "action": s.action, "epochs_done": s.epochs_done,
-                 "eval_cached": s.eval_cached, "detail": s.detail} for c, s in zip(cells, states)]
+        plan = [
+            {
+                "method": c.method,
+                "benchmark": c.benchmark,
+                "seed": c.seed,
+                "backbone": c.backbone,
+                "run_dir": str(c.run_dir),
+                "action": s.action,
+                "epochs_done": s.epochs_done,
+                "eval_cached": s.eval_cached,
+                "detail": s.detail,
+            }
+            for c, s in zip(cells, states)
+        ]
         if as_json:
             click.echo(json.dumps({"runs": plan}, indent=2))
             return
         for k, (cell, state) in enumerate(zip(cells, states), start=1):
             note = state.detail or ("eval cached" if state.eval_cached else "")
-            click.echo(f"[{k}/{len(cells)}] {_coordinates(cell, several)}: {state.action}"
-                       + (f" ({note})" if note else "") + f" -> {cell.run_dir}")
+            click.echo(
+                f"[{k}/{len(cells)}] {_coordinates(cell, several)}: {state.action}"
+                + (f" ({note})" if note else "")
+                + f" -> {cell.run_dir}"
+            )
         counts = {a: sum(s.action == a for s in states) for a in ("reuse", "resume", "train", "conflict")}
         conflicts = f", {counts['conflict']} in conflict" if counts["conflict"] else ""
-        click.echo(f"{len(cells)} runs: {counts['reuse']} reusable without training, {counts['resume']} to resume, "
-                   f"{counts['train']} to train{conflicts}")
+        click.echo(
+            f"{len(cells)} runs: {counts['reuse']} reusable without training, {counts['resume']} to resume, "
+            f"{counts['train']} to train{conflicts}"
+        )
         return
 
     def report(k: int, n: int, result) -> None:
@@ -187,34 +257,77 @@ def benchmark_command(ctx, methods, benchmarks, seeds, tables, data_root, backbo
     built = []
     for table, (table_methods, table_benchmarks, table_backbones) in plan:
         names = {get_benchmark(b).name for b in table_benchmarks}
-        mine = [c for c in cells if c.method in table_methods and c.benchmark in names
-                and (not table_backbones or c.backbone in table_backbones)]
-        one = build_table(table, records(results), methods=list(dict.fromkeys(c.method for c in mine)),
-                          benchmarks=list(dict.fromkeys(c.benchmark for c in mine)),
-                          backbones=list(dict.fromkeys(c.backbone for c in mine)))
+        mine = [
+            c
+            for c in cells
+            if c.method in table_methods
+            and c.benchmark in names
+            and (not table_backbones or c.backbone in table_backbones)
+        ]
+        one = build_table(
+            table,
+            records(results),
+            methods=list(dict.fromkeys(c.method for c in mine)),
+            benchmarks=list(dict.fromkeys(c.benchmark for c in mine)),
+            backbones=list(dict.fromkeys(c.backbone for c in mine)),
+        )
         built.append((table, one, *write_table(one, Path(out) if out else Path(runs_dir) / "tables")))
     wall = time.perf_counter() - start
     failed = [r for r in results if r.status == "failed"]
     if as_json:
-        reports = [{"table": table, "markdown": str(md_path), "csv": str(csv_path),
-                    "rows": [{"labels": list(row.labels), "method": row.method, "backbone": row.backbone,
-                              "cells": {f"{g} {m.label}".strip(): {"mean": c.mean, "std": c.std, "n": c.n}
-                                        for (g, m), c in zip(one.columns, row.cells)}} for row in one.rows]}
-                   for table, one, md_path, csv_path in built]
-        click.echo(json.dumps({
-            **reports[0], "wall_s": round(wall, 3), "failed": len(failed),
-            "runs": [{"method": r.cell.method, "benchmark": r.cell.benchmark, "seed": r.cell.seed,
-                      "backbone": r.cell.backbone, "run_dir": str(r.cell.run_dir), "status": r.status,
-                      "seconds": round(r.seconds, 3), "eval_cached": r.eval_cached, "error": r.error}
-                     for r in results],
-            "tables": reports,
-        }, indent=2))
+        reports = [
+            {
+                "table": table,
+                "markdown": str(md_path),
+                "csv": str(csv_path),
+                "rows": [
+                    {
+                        "labels": list(row.labels),
+                        "method": row.method,
+                        "backbone": row.backbone,
+                        "cells": {
+                            f"{g} {m.label}".strip(): {"mean": c.mean, "std": c.std, "n": c.n}
+                            for (g, m), c in zip(one.columns, row.cells)
+                        },
+                    }
+                    for row in one.rows
+                ],
+            }
+            for table, one, md_path, csv_path in built
+        ]
+        click.echo(
+            json.dumps(
+                {
+                    **reports[0],
+                    "wall_s": round(wall, 3),
+                    "failed": len(failed),
+                    "runs": [
+                        {
+                            "method": r.cell.method,
+                            "benchmark": r.cell.benchmark,
+                            "seed": r.cell.seed,
+                            "backbone": r.cell.backbone,
+                            "run_dir": str(r.cell.run_dir),
+                            "status": r.status,
+                            "seconds": round(r.seconds, 3),
+                            "eval_cached": r.eval_cached,
+                            "error": r.error,
+                        }
+                        for r in results
+                    ],
+                    "tables": reports,
+                },
+                indent=2,
+            )
+        )
     else:
         click.echo("\n".join(to_markdown(one) for _, one, _, _ in built))
         if not quiet:
             paths = ", ".join(f"{md_path} and {csv_path}" for _, _, md_path, csv_path in built)
             click.echo(f"wrote {paths}; total wall time {wall:.1f} s", err=True)
     if failed:
-        click.echo(f"{len(failed)} of {len(results)} runs failed: "
-                   + "; ".join(_coordinates(r.cell, several) for r in failed), err=True)
+        click.echo(
+            f"{len(failed)} of {len(results)} runs failed: " + "; ".join(_coordinates(r.cell, several) for r in failed),
+            err=True,
+        )
         ctx.exit(1)

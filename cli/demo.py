@@ -45,17 +45,32 @@ def _clip(synth_dir: Path) -> Path:
 
 
 @click.command("demo")
-@click.option("--out", default="demo", show_default=True, type=click.Path(file_okay=False),
-              help="Folder for everything the demo makes (data, runs, tables, export, screening).")
-@click.option("--preset", type=click.Choice(["small", "default"]), default="default", show_default=True,
-              help="synthff size (small: seconds, for tests; default: 800 videos, the demo's data).")
+@click.option(
+    "--out",
+    default="demo",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder for everything the demo makes (data, runs, tables, export, screening).",
+)
+@click.option(
+    "--preset",
+    type=click.Choice(["small", "default"]),
+    default="default",
+    show_default=True,
+    help="synthff size (small: seconds, for tests; default: 800 videos, the demo's data).",
+)
 @click.option("--benchmark", default="gid-fs23", show_default=True, help="GID split to train and test on.")
 @click.option("--backbone", default="efficientnet_b0", show_default=True, help="Detector backbone.")
 @click.option("--image-size", type=click.IntRange(16, 1024), default=64, show_default=True)
 @click.option("--epochs", type=click.IntRange(1), default=2, show_default=True)
 @click.option("--batch-size", type=click.IntRange(2), default=16, show_default=True)
-@click.option("--steps-per-epoch", type=click.IntRange(1), default=60, show_default=True,
-              help="Cap on the steps of each epoch (keeps the demo within minutes on a CPU).")
+@click.option(
+    "--steps-per-epoch",
+    type=click.IntRange(1),
+    default=60,
+    show_default=True,
+    help="Cap on the steps of each epoch (keeps the demo within minutes on a CPU).",
+)
 @click.option("--frames", type=click.IntRange(1), default=4, show_default=True, help="Frames per video to prepare.")
 @click.pass_context
 def demo_command(ctx, out, preset, benchmark, backbone, image_size, epochs, batch_size, steps_per_epoch, frames):
@@ -76,31 +91,76 @@ def demo_command(ctx, out, preset, benchmark, backbone, image_size, epochs, batc
     synth_dir, faces_dir, runs_dir = out / "synthff", out / "synthff-faces", out / "runs"
     timings: dict[str, float] = {}
     _run_stage(ctx, "synth", ["synth", str(synth_dir), "--preset", preset, "--qualities", "c23"], timings)
-    _run_stage(ctx, "prepare", ["prepare", str(synth_dir), "--dataset", "synthff", "--out", str(faces_dir),
-                                "--qualities", "c23", "--frames", str(frames), "--size", "128"], timings)
+    _run_stage(
+        ctx,
+        "prepare",
+        [
+            "prepare",
+            str(synth_dir),
+            "--dataset",
+            "synthff",
+            "--out",
+            str(faces_dir),
+            "--qualities",
+            "c23",
+            "--frames",
+            str(frames),
+            "--size",
+            "128",
+        ],
+        timings,
+    )
     # one set of settings: the benchmark stage's flags (section.key -> --key) and the plan that finds its runs
-    overrides = {"data.data_root": str(faces_dir), "model.backbone": backbone, "model.weights": "none",
-                 "model.image_size": image_size, "model.bn_momentum": DEMO_BN_MOMENTUM, "train.epochs": epochs,
-                 "train.batch_size": batch_size, "train.steps_per_epoch": steps_per_epoch}
-    train_flags = [arg for key, value in overrides.items()
-                   for arg in ("--" + key.split(".")[1].replace("_", "-"), str(value))]
+    overrides = {
+        "data.data_root": str(faces_dir),
+        "model.backbone": backbone,
+        "model.weights": "none",
+        "model.image_size": image_size,
+        "model.bn_momentum": DEMO_BN_MOMENTUM,
+        "train.epochs": epochs,
+        "train.batch_size": batch_size,
+        "train.steps_per_epoch": steps_per_epoch,
+    }
+    train_flags = [
+        arg for key, value in overrides.items() for arg in ("--" + key.split(".")[1].replace("_", "-"), str(value))
+    ]
     tables = out / "tables"
-    _run_stage(ctx, "train + evaluate", ["benchmark", "--methods", ",".join(METHODS), "--benchmarks", benchmark,
-                                         "--seeds", "0", "--runs-dir", str(runs_dir), "--out", str(tables),
-                                         *train_flags], timings)
-    runs = {c.method: c.run_dir for c in plan_study(METHODS, [benchmark], [0], overrides=overrides,
-                                                    runs_dir=runs_dir)}
+    _run_stage(
+        ctx,
+        "train + evaluate",
+        [
+            "benchmark",
+            "--methods",
+            ",".join(METHODS),
+            "--benchmarks",
+            benchmark,
+            "--seeds",
+            "0",
+            "--runs-dir",
+            str(runs_dir),
+            "--out",
+            str(tables),
+            *train_flags,
+        ],
+        timings,
+    )
+    runs = {c.method: c.run_dir for c in plan_study(METHODS, [benchmark], [0], overrides=overrides, runs_dir=runs_dir)}
     ltw_run = runs["ltw"]
     _run_stage(ctx, "evaluate (ROC)", ["evaluate", str(ltw_run)], timings)
     export_dir = out / "export" / ltw_run.name  # per run: a retrained LTW run is never screened with an old export
     model = export_dir / "detector_fp32.tflite"
     if not model.is_file():
-        _run_stage(ctx, "export", ["export", str(ltw_run), "--tflite", "--quantize", "fp32", "--out",
-                                   str(export_dir), "--overwrite"], timings)
+        _run_stage(
+            ctx,
+            "export",
+            ["export", str(ltw_run), "--tflite", "--quantize", "fp32", "--out", str(export_dir), "--overwrite"],
+            timings,
+        )
     clip = _clip(synth_dir)
     screening = out / "screen.jsonl"
-    _run_stage(ctx, "screen", ["screen", str(clip), "--model", str(model), "--json", str(screening), "--overwrite"],
-               timings)
+    _run_stage(
+        ctx, "screen", ["screen", str(clip), "--model", str(model), "--json", str(screening), "--overwrite"], timings
+    )
     _summary(benchmark, runs, tables, export_dir, clip, screening, timings, time.perf_counter() - start)
 
 
@@ -110,14 +170,21 @@ def _summary(benchmark, runs, tables, export_dir, clip, screening, timings, wall
         report = json.loads((run_dir / "eval" / f"{benchmark}.json").read_text())
         for target, result in report["targets"].items():
             f, v = result["frame"], result["video"]
-            click.echo(f"{method:>9} on held-out {target}: frame ACC {f['acc']:.3f} AUC {f['auc']:.3f} "
-                       f"EER {f['eer']:.3f} LogLoss {f['logloss']:.3f} | video AUC {v['auc']:.3f}  ({run_dir})")
+            click.echo(
+                f"{method:>9} on held-out {target}: frame ACC {f['acc']:.3f} AUC {f['auc']:.3f} "
+                f"EER {f['eer']:.3f} LogLoss {f['logloss']:.3f} | video AUC {v['auc']:.3f}  ({run_dir})"
+            )
     lines = [json.loads(line) for line in screening.read_text().splitlines() if line.strip()]
     for item in lines:
         if item["status"] != "ok":
             click.echo(f"screened {clip.name}: error {item['error']}")
             continue
-        click.echo(f"screened {clip.name} (a held-out FaceSwap fake): verdict {item['verdict']}, mean P(fake) "
-                   f"{item['score']}, {item['frames_scored']} frames scored -> {screening}")
-    click.echo(f"tables:  {tables}/\nexport:  {export_dir}/\nstages:  "
-               + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()) + f"\ntotal:   {wall:.0f} s")
+        click.echo(
+            f"screened {clip.name} (a held-out FaceSwap fake): verdict {item['verdict']}, mean P(fake) "
+            f"{item['score']}, {item['frames_scored']} frames scored -> {screening}"
+        )
+    click.echo(
+        f"tables:  {tables}/\nexport:  {export_dir}/\nstages:  "
+        + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())
+        + f"\ntotal:   {wall:.0f} s"
+    )

@@ -8,8 +8,14 @@ from pathlib import Path
 
 import click
 
-COLUMNS = (("ACC", "acc"), ("LogLoss", "logloss"), ("AUC", "auc"), ("EER", "eer"),
-           ("TPR@1%", "tpr_at_fpr_1e2"), ("TPR@0.1%", "tpr_at_fpr_1e3"))
+COLUMNS = (
+    ("ACC", "acc"),
+    ("LogLoss", "logloss"),
+    ("AUC", "auc"),
+    ("EER", "eer"),
+    ("TPR@1%", "tpr_at_fpr_1e2"),
+    ("TPR@0.1%", "tpr_at_fpr_1e3"),
+)
 
 
 def _slug(name: str) -> str:
@@ -30,8 +36,10 @@ def table(payload: dict) -> str:
     for target, levels in payload["targets"].items():
         for level in ("frame", "video"):
             m = levels[level]
-            lines.append(f"{target:<{name_width}}  {level:<5}  {m['n_real']:>5} {m['n_fake']:>5}  "
-                         + "  ".join(f"{m[k]:>8.4f}" for _, k in COLUMNS))
+            lines.append(
+                f"{target:<{name_width}}  {level:<5}  {m['n_real']:>5} {m['n_fake']:>5}  "
+                + "  ".join(f"{m[k]:>8.4f}" for _, k in COLUMNS)
+            )
     return "\n".join(lines)
 
 
@@ -39,8 +47,14 @@ def table(payload: dict) -> str:
 @click.argument("run", metavar="RUNDIR|CHECKPOINT", type=click.Path())
 @click.option("--benchmark", help="Benchmark whose target test sets to use (default: the run's own).")
 @click.option("--data-root", type=click.Path(file_okay=False), help="Prepared faces (default: the run's data root).")
-@click.option("--checkpoint", "which", type=click.Choice(["best", "latest"]), default="best", show_default=True,
-              help="For a run directory: best validation AUC (falls back to latest) or the last epoch.")
+@click.option(
+    "--checkpoint",
+    "which",
+    type=click.Choice(["best", "latest"]),
+    default="best",
+    show_default=True,
+    help="For a run directory: best validation AUC (falls back to latest) or the last epoch.",
+)
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), help="Write results here instead of RUN/eval/.")
 @click.option("--overwrite", is_flag=True, help="Replace existing files in --out (RUN/eval/ is always regenerated).")
@@ -83,8 +97,11 @@ def evaluate_command(run, benchmark, data_root, which, batch_size, out, overwrit
         payload["targets"][target]["roc_png"] = png.name if png else None
         if png:
             video_labels, video_probs, _ = video_level(data["labels"], data["probs"], data["video_ids"])
-            save_roc_png(png, {"frame": (data["labels"], data["probs"]), "video": (video_labels, video_probs)},
-                         title=f"{bench.name} -> {target} ({payload['method']})")
+            save_roc_png(
+                png,
+                {"frame": (data["labels"], data["probs"]), "video": (video_labels, video_probs)},
+                title=f"{bench.name} -> {target} ({payload['method']})",
+            )
     write_json(files["json"], payload)  # last: its presence means the whole evaluation finished
 
     if as_json:

@@ -12,15 +12,31 @@ import click
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder (default: RUN/export/).")
 @click.option("--savedmodel", is_flag=True, help="Write the SavedModel (signature serving_default).")
 @click.option("--tflite", is_flag=True, help="Write .tflite files (variants from --quantize).")
-@click.option("--quantize", metavar="LIST", help="TFLite variants, comma-separated from fp32, fp16, int8 "
-              "[default: fp32,fp16]; implies --tflite.")
-@click.option("--calibration", type=click.Path(exists=True), metavar="MANIFEST",
-              help="Prepared root (or its manifest.csv) for int8 calibration and --verify crops "
-                   "[default: the run's data root: train split of its source domains].")
-@click.option("--verify", is_flag=True, help="Check every artefact against the Keras model on held-out crops; "
-              "nothing is written if one fails.")
-@click.option("--checkpoint", "which", type=click.Choice(["best", "latest"]), default="best", show_default=True,
-              help="For a run directory: best validation AUC (falls back to latest) or the last epoch.")
+@click.option(
+    "--quantize",
+    metavar="LIST",
+    help="TFLite variants, comma-separated from fp32, fp16, int8 [default: fp32,fp16]; implies --tflite.",
+)
+@click.option(
+    "--calibration",
+    type=click.Path(exists=True),
+    metavar="MANIFEST",
+    help="Prepared root (or its manifest.csv) for int8 calibration and --verify crops "
+    "[default: the run's data root: train split of its source domains].",
+)
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Check every artefact against the Keras model on held-out crops; nothing is written if one fails.",
+)
+@click.option(
+    "--checkpoint",
+    "which",
+    type=click.Choice(["best", "latest"]),
+    default="best",
+    show_default=True,
+    help="For a run directory: best validation AUC (falls back to latest) or the last epoch.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an export already in the output folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
@@ -49,8 +65,17 @@ def export_command(ctx, run, out, savedmodel, tflite, quantize, calibration, ver
         run = latest_run(DEFAULT_RUNS_DIR)
         click.echo(f"exporting the newest run: {run}", err=True)
     try:
-        plan = plan_export(run, out=out, savedmodel=savedmodel, tflite=tflite, quantize=quantize,
-                           calibration=calibration, verify=verify, overwrite=overwrite, which=which)
+        plan = plan_export(
+            run,
+            out=out,
+            savedmodel=savedmodel,
+            tflite=tflite,
+            quantize=quantize,
+            calibration=calibration,
+            verify=verify,
+            overwrite=overwrite,
+            which=which,
+        )
     except ValueError as err:
         if str(err).startswith("unknown quantization"):
             raise click.BadParameter(str(err), param_hint="--quantize") from None

@@ -39,12 +39,17 @@ def _split_list(ctx, param, value: str) -> tuple[str, ...]:
 
 def summary_text(report, dataset: str, qualities: tuple[str, ...], out: str) -> str:
     """One paragraph on what the run did."""
-    parts = [f"{report.extracted} extracted now", f"{report.reused} reused from an earlier run",
-             f"{report.skipped} skipped (see {report.skip_log})"]
-    return (f"Prepared {report.videos} {dataset} videos ({', '.join(qualities)}) into {out}: "
-            f"{report.faces} faces in {report.manifest}; videos: {', '.join(parts)}; "
-            f"{report.frames_without_face} sampled frames had no usable face. "
-            f"{report.faces_written} crops written in {report.seconds:.1f} s ({report.faces_per_second:.1f} faces/s).")
+    parts = [
+        f"{report.extracted} extracted now",
+        f"{report.reused} reused from an earlier run",
+        f"{report.skipped} skipped (see {report.skip_log})",
+    ]
+    return (
+        f"Prepared {report.videos} {dataset} videos ({', '.join(qualities)}) into {out}: "
+        f"{report.faces} faces in {report.manifest}; videos: {', '.join(parts)}; "
+        f"{report.frames_without_face} sampled frames had no usable face. "
+        f"{report.faces_written} crops written in {report.seconds:.1f} s ({report.faces_per_second:.1f} faces/s)."
+    )
 
 
 @click.command("prepare")
@@ -52,15 +57,33 @@ def summary_text(report, dataset: str, qualities: tuple[str, ...], out: str) -> 
 @click.option("--dataset", required=True, type=click.Choice(DATASET_NAMES), help="The on-disk layout of ROOT.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder (crops, manifest.csv).")
 @click.option("--frames", default=10, show_default=True, type=click.IntRange(1), help="Frames sampled per video.")
-@click.option("--margin", default="16", show_default=True, type=Margin(),
-              help="Box enlargement per side: int = pixels (paper: 16), float < 1 = fraction of the box (0.3).")
+@click.option(
+    "--margin",
+    default="16",
+    show_default=True,
+    type=Margin(),
+    help="Box enlargement per side: int = pixels (paper: 16), float < 1 = fraction of the box (0.3).",
+)
 @click.option("--size", default=224, show_default=True, type=click.IntRange(8, 4096), help="Crop side in pixels.")
-@click.option("--qualities", default="c23", show_default=True, callback=_split_list,
-              help="Comma-separated compression levels (FF++ layouts), e.g. c23,c40.")
-@click.option("--splits", "splits_dir", type=click.Path(exists=True, file_okay=False),
-              help="Split files (FF++ train/val/test.json; Celeb-DF List_of_testing_videos.txt folder).")
-@click.option("--workers", type=click.IntRange(1), help="Processes, each with its own MTCNN; 1 = in this process. "
-              "Default: one per CPU core, at most one per 16 videos (each costs a TensorFlow start-up).")
+@click.option(
+    "--qualities",
+    default="c23",
+    show_default=True,
+    callback=_split_list,
+    help="Comma-separated compression levels (FF++ layouts), e.g. c23,c40.",
+)
+@click.option(
+    "--splits",
+    "splits_dir",
+    type=click.Path(exists=True, file_okay=False),
+    help="Split files (FF++ train/val/test.json; Celeb-DF List_of_testing_videos.txt folder).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1),
+    help="Processes, each with its own MTCNN; 1 = in this process. "
+    "Default: one per CPU core, at most one per 16 videos (each costs a TensorFlow start-up).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def prepare_command(ctx, root, dataset, out, frames, margin, size, qualities, splits_dir, workers, as_json):
@@ -82,8 +105,18 @@ def prepare_command(ctx, root, dataset, out, frames, margin, size, qualities, sp
 
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
     try:
-        report = prepare_dataset(dataset, root, out, qualities=qualities, splits_dir=splits_dir, frames=frames,
-                                 margin=margin, size=size, workers=workers, progress=not quiet)
+        report = prepare_dataset(
+            dataset,
+            root,
+            out,
+            qualities=qualities,
+            splits_dir=splits_dir,
+            frames=frames,
+            margin=margin,
+            size=size,
+            workers=workers,
+            progress=not quiet,
+        )
     except (ValueError, OSError, RuntimeError, VideoError) as err:
         raise click.ClickException(str(err).splitlines()[0] if str(err) else type(err).__name__) from None
     if as_json:

@@ -13,29 +13,70 @@ from ltw_tf.data.faces import MIN_SCORE
 
 @click.command("screen")
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
-@click.option("--model", "-m", "model", metavar="MODEL",
-              help="A .tflite file, an exported SavedModel folder, a .keras model (loaded in Keras safe mode) or "
-                   "a run directory (default: the latest run under runs/).")
+@click.option(
+    "--model",
+    "-m",
+    "model",
+    metavar="MODEL",
+    help="A .tflite file, an exported SavedModel folder, a .keras model (loaded in Keras safe mode) or "
+    "a run directory (default: the latest run under runs/).",
+)
 @click.option("--frames", type=click.IntRange(min=1), help="Frames evenly spaced over each video [default: 10].")
 @click.option("--every", type=click.IntRange(min=1), metavar="N", help="Every N-th frame instead.")
 @click.option("--all", "all_frames", is_flag=True, help="Every frame (MTCNN on every --detect-every-th frame).")
-@click.option("--detect-every", type=click.IntRange(min=1), metavar="K",
-              help="Run MTCNN on every K-th looked-at frame, interpolating boxes in between [default: 1; 5 with "
-                   "--all].")
-@click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
-              help="An item is fake when its mean P(fake) is at least this.")
-@click.option("--json", "json_path", metavar="FILE",
-              help="Write one JSON record per item to FILE (atomically; '-' for stdout) instead of the summary.")
+@click.option(
+    "--detect-every",
+    type=click.IntRange(min=1),
+    metavar="K",
+    help="Run MTCNN on every K-th looked-at frame, interpolating boxes in between [default: 1; 5 with --all].",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.5,
+    show_default=True,
+    help="An item is fake when its mean P(fake) is at least this.",
+)
+@click.option(
+    "--json",
+    "json_path",
+    metavar="FILE",
+    help="Write one JSON record per item to FILE (atomically; '-' for stdout) instead of the summary.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing --json FILE.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
-              help="Faces per classifier call.")
-@click.option("--margin", default="16", show_default=True, type=Margin(),
-              help="Face-box margin as in `ltw-tf prepare`: pixels per side (int) or relative (float < 1).")
-@click.option("--min-score", type=click.FloatRange(0.0, 1.0), default=MIN_SCORE, show_default=True,
-              help="Lowest MTCNN confidence that counts as a face.")
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Faces per classifier call."
+)
+@click.option(
+    "--margin",
+    default="16",
+    show_default=True,
+    type=Margin(),
+    help="Face-box margin as in `ltw-tf prepare`: pixels per side (int) or relative (float < 1).",
+)
+@click.option(
+    "--min-score",
+    type=click.FloatRange(0.0, 1.0),
+    default=MIN_SCORE,
+    show_default=True,
+    help="Lowest MTCNN confidence that counts as a face.",
+)
 @click.pass_context
-def screen_command(ctx, paths, model, frames, every, all_frames, detect_every, threshold, json_path, overwrite,
-                   batch_size, margin, min_score):
+def screen_command(
+    ctx,
+    paths,
+    model,
+    frames,
+    every,
+    all_frames,
+    detect_every,
+    threshold,
+    json_path,
+    overwrite,
+    batch_size,
+    margin,
+    min_score,
+):
     """Screen videos and images (folders: recursively) for face forgery.
 
     Each video is sampled (10 evenly spaced frames by default, as in the paper), the most confident face of each
@@ -51,8 +92,11 @@ def screen_command(ctx, paths, model, frames, every, all_frames, detect_every, t
       ltw-tf screen clip.mp4 --every 25 --threshold 0.7        (latest run under runs/)
     Exit codes: 0 every item screened, 1 an item or the model failed, 2 bad usage.
     """
-    chosen = [flag for flag, on in (("--frames", frames is not None), ("--every", every is not None),
-                                    ("--all", all_frames)) if on]
+    chosen = [
+        flag
+        for flag, on in (("--frames", frames is not None), ("--every", every is not None), ("--all", all_frames))
+        if on
+    ]
     if len(chosen) > 1:
         raise click.UsageError(f"{' and '.join(chosen)} exclude each other: pick one way to choose frames")
     if json_path and json_path != "-" and os.path.exists(json_path) and not overwrite:
@@ -61,8 +105,16 @@ def screen_command(ctx, paths, model, frames, every, all_frames, detect_every, t
 
     from ltw_tf import screening
 
-    settings = screening.ScreenSettings(frames=frames, every=every, all_frames=all_frames, detect_every=detect_every,
-                                        threshold=threshold, margin=margin, min_score=min_score, batch_size=batch_size)
+    settings = screening.ScreenSettings(
+        frames=frames,
+        every=every,
+        all_frames=all_frames,
+        detect_every=detect_every,
+        threshold=threshold,
+        margin=margin,
+        min_score=min_score,
+        batch_size=batch_size,
+    )
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
     model_path, chosen_for_you = screening.resolve_model(model)
     if chosen_for_you and not quiet:

@@ -17,19 +17,39 @@ def _parse_qualities(ctx: click.Context, param: click.Parameter, value: str) -> 
 
 @click.command("synth")
 @click.argument("out", type=click.Path(file_okay=False, writable=True))
-@click.option("--preset", type=click.Choice(["small", "default"]), default="default", show_default=True,
-              help="small: 8 identities, 12 frames of 160 px (tests, seconds); default: the demo's data (minutes).")
+@click.option(
+    "--preset",
+    type=click.Choice(["small", "default"]),
+    default="default",
+    show_default=True,
+    help="small: 8 identities, 12 frames of 160 px (tests, seconds); default: the demo's data (minutes).",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same frames.")
-@click.option("--qualities", default="c23,c40", show_default=True, callback=_parse_qualities,
-              help="Compression levels to write: H.264 CRF 23 (c23) and/or CRF 40 (c40).")
-@click.option("--overwrite", is_flag=True, help="Replace the synthff paths in a non-empty folder that is not a "
-                                                "synthff build.")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Processes rendering in parallel [default: up to 2].")
+@click.option(
+    "--qualities",
+    default="c23,c40",
+    show_default=True,
+    callback=_parse_qualities,
+    help="Compression levels to write: H.264 CRF 23 (c23) and/or CRF 40 (c40).",
+)
+@click.option(
+    "--overwrite", is_flag=True, help="Replace the synthff paths in a non-empty folder that is not a synthff build."
+)
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=None, help="Processes rendering in parallel [default: up to 2]."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def synth(out: str, preset: str, seed: int, qualities: tuple[str, ...], overwrite: bool, workers: int | None,
-          as_json: bool, quiet: bool) -> None:
+def synth(
+    out: str,
+    preset: str,
+    seed: int,
+    qualities: tuple[str, ...],
+    overwrite: bool,
+    workers: int | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
     """Render synthff, synthetic face videos with four forgery families, into OUT.
 
     Writes original_sequences/, manipulated_sequences/{Deepfakes,Face2Face,FaceSwap,NeuralTextures}/ and
@@ -45,15 +65,24 @@ def synth(out: str, preset: str, seed: int, qualities: tuple[str, ...], overwrit
     from ltw_tf.data.synthetic import generate
 
     try:
-        summary = generate(out, preset=preset, seed=seed, qualities=qualities, progress=not (quiet or as_json),
-                           overwrite=overwrite, workers=workers)
+        summary = generate(
+            out,
+            preset=preset,
+            seed=seed,
+            qualities=qualities,
+            progress=not (quiet or as_json),
+            overwrite=overwrite,
+            workers=workers,
+        )
     except (OSError, ValueError, RuntimeError) as err:
         raise click.ClickException(str(err)) from None
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
     videos = sum(summary["videos"].values())
-    click.echo(f"synthff ({summary['preset']}, seed {seed}): {summary['identities']} identities, {videos} videos "
-               f"({', '.join(summary['qualities'])}, {summary['codec']['name']}), "
-               f"{summary['bytes'] / 1e6:.1f} MB in {summary['seconds']:.0f} s -> {out}")
+    click.echo(
+        f"synthff ({summary['preset']}, seed {seed}): {summary['identities']} identities, {videos} videos "
+        f"({', '.join(summary['qualities'])}, {summary['codec']['name']}), "
+        f"{summary['bytes'] / 1e6:.1f} MB in {summary['seconds']:.0f} s -> {out}"
+    )
     click.echo(f"splits (pairs): {summary['splits']}. {summary['note']}.")

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import click
 
-BACKBONE_HELP = ("efficientnet_b0 (default), efficientnet_b2, efficientnet_b4, efficientnet_lite0 (int8-friendly, "
-                 "no ImageNet weights), xception, resnet50, vgg19, tiny")
+BACKBONE_HELP = (
+    "efficientnet_b0 (default), efficientnet_b2, efficientnet_b4, efficientnet_lite0 (int8-friendly, "
+    "no ImageNet weights), xception, resnet50, vgg19, tiny"
+)
 
 
 def default_run_dir(benchmark: str, method: str, seed: int) -> Path:
@@ -17,29 +19,59 @@ def default_run_dir(benchmark: str, method: str, seed: int) -> Path:
 
 @click.command("train")
 @click.argument("benchmark")
-@click.option("--data-root", type=click.Path(file_okay=False), help="Prepared faces (manifest.csv). "
-              "Default: data.data_root of --config, else $LTW_DATA_ROOT.")
+@click.option(
+    "--data-root",
+    type=click.Path(file_okay=False),
+    help="Prepared faces (manifest.csv). Default: data.data_root of --config, else $LTW_DATA_ROOT.",
+)
 @click.option("--method", help="ltw (default), alltrain, focal, mldg, ltw-no-icc, ltw-no-weight, ltw-no-meta-test.")
 @click.option("--backbone", help=BACKBONE_HELP + ".")
 @click.option("--weights", help="none | imagenet (default; downloads once) | PATH to backbone .weights.h5.")
 @click.option("--image-size", type=click.IntRange(16, 1024), help="Input size in pixels (paper: 224).")
-@click.option("--bn-momentum", type=click.FloatRange(0, 1, max_open=True),
-              help="BatchNorm moving-statistics momentum (default: the backbone's, 0.99 for EfficientNet); 0.9 for "
-                   "short runs from random init.")
+@click.option(
+    "--bn-momentum",
+    type=click.FloatRange(0, 1, max_open=True),
+    help="BatchNorm moving-statistics momentum (default: the backbone's, 0.99 for EfficientNet); 0.9 for "
+    "short runs from random init.",
+)
 @click.option("--epochs", type=click.IntRange(1), help="Epochs (default 10).")
 @click.option("--batch-size", type=click.IntRange(2), help="Batch size (paper: 25).")
 @click.option("--steps-per-epoch", type=click.IntRange(1), help="Cap the steps of each epoch.")
 @click.option("--seed", type=int, help="The one seed of the run (default 0).")
-@click.option("--strategy", help="default (one device), mirrored (all GPUs of this host) or multiworker "
-              "(hosts from $TF_CONFIG); see docs/DISTRIBUTED.md.")
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
-              help="JSON/YAML file with model/data/train sections; flags override it.")
+@click.option(
+    "--strategy",
+    help="default (one device), mirrored (all GPUs of this host) or multiworker "
+    "(hosts from $TF_CONFIG); see docs/DISTRIBUTED.md.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="JSON/YAML file with model/data/train sections; flags override it.",
+)
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (default runs/BENCH-METHOD-sSEED).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as JSON.")
 @click.pass_context
-def train(ctx, benchmark, data_root, method, backbone, weights, image_size, bn_momentum, epochs, batch_size,
-          steps_per_epoch, seed, strategy, config_file, out, resume, as_json):
+def train(
+    ctx,
+    benchmark,
+    data_root,
+    method,
+    backbone,
+    weights,
+    image_size,
+    bn_momentum,
+    epochs,
+    batch_size,
+    steps_per_epoch,
+    seed,
+    strategy,
+    config_file,
+    out,
+    resume,
+    as_json,
+):
     """Train a detector on BENCHMARK (gid-df23 ... gid-nt40, gcd) with the paper's defaults.
 
     \b
@@ -54,11 +86,20 @@ def train(ctx, benchmark, data_root, method, backbone, weights, image_size, bn_m
     from ltw_tf.distribute import make_strategy
     from ltw_tf.run import build_trainer
 
-    flags = {"data.benchmark": benchmark, "data.data_root": data_root, "train.method": method,
-             "model.backbone": backbone, "model.weights": weights, "model.image_size": image_size,
-             "model.bn_momentum": bn_momentum,
-             "train.epochs": epochs, "train.batch_size": batch_size, "train.steps_per_epoch": steps_per_epoch,
-             "train.seed": seed, "train.strategy": strategy}
+    flags = {
+        "data.benchmark": benchmark,
+        "data.data_root": data_root,
+        "train.method": method,
+        "model.backbone": backbone,
+        "model.weights": weights,
+        "model.image_size": image_size,
+        "model.bn_momentum": bn_momentum,
+        "train.epochs": epochs,
+        "train.batch_size": batch_size,
+        "train.steps_per_epoch": steps_per_epoch,
+        "train.seed": seed,
+        "train.strategy": strategy,
+    }
     config = load_config(config_file, {k: v for k, v in flags.items() if v is not None})
     run_dir = Path(out) if out else default_run_dir(config.data.benchmark, config.train.method, config.train.seed)
     if resume and not (run_dir / "checkpoints").is_dir():
@@ -67,17 +108,28 @@ def train(ctx, benchmark, data_root, method, backbone, weights, image_size, bn_m
     make_strategy(config.train.strategy)  # multiworker: before any TensorFlow op, the data pipeline's included
     trainer = build_trainer(config, run_dir, progress=not quiet)
     if not quiet and not as_json:
-        click.echo(f"training {config.train.method} on {config.data.benchmark} ({config.model.backbone}, "
-                   f"{config.model.image_size}px, {config.train.epochs} epochs) -> {run_dir}", err=True)
+        click.echo(
+            f"training {config.train.method} on {config.data.benchmark} ({config.model.backbone}, "
+            f"{config.model.image_size}px, {config.train.epochs} epochs) -> {run_dir}",
+            err=True,
+        )
     history = trainer.fit(resume=resume)
-    summary = {"run_dir": str(run_dir), "benchmark": config.data.benchmark, "method": config.train.method,
-               "epochs": len(history), "last": history[-1] if history else None,
-               "best_val_auc": max((h["val"]["auc"] for h in history if "val" in h), default=None),
-               "checkpoint": trainer.manager.latest_checkpoint}
+    summary = {
+        "run_dir": str(run_dir),
+        "benchmark": config.data.benchmark,
+        "method": config.train.method,
+        "epochs": len(history),
+        "last": history[-1] if history else None,
+        "best_val_auc": max((h["val"]["auc"] for h in history if "val" in h), default=None),
+        "checkpoint": trainer.manager.latest_checkpoint,
+    }
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:
         best = summary["best_val_auc"]
-        click.echo(f"done: {len(history)} epochs, best val AUC {best:.4f}" if best is not None
-                   else f"done: {len(history)} epochs")
+        click.echo(
+            f"done: {len(history)} epochs, best val AUC {best:.4f}"
+            if best is not None
+            else f"done: {len(history)} epochs"
+        )
         click.echo(f"checkpoint: {summary['checkpoint']}")

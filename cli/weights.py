@@ -12,18 +12,34 @@ def _stats_lines(stats: dict) -> list[str]:
     rows = [("all", stats["all"]), *stats["by_label"].items(), *((f"  {d}", s) for d, s in stats["by_domain"].items())]
     width = max(len(name) for name, _ in rows)
     head = f"{'faces':<{width}}  {'n':>6}  {'mean':>8}  {'std':>8}  {'min':>8}  {'max':>8}"
-    return [head, *(f"{name:<{width}}  {s['n']:>6}  {s['mean']:>8.6f}  {s['std']:>8.6f}  {s['min']:>8.6f}  "
-                    f"{s['max']:>8.6f}" for name, s in rows)]
+    return [
+        head,
+        *(
+            f"{name:<{width}}  {s['n']:>6}  {s['mean']:>8.6f}  {s['std']:>8.6f}  {s['min']:>8.6f}  {s['max']:>8.6f}"
+            for name, s in rows
+        ),
+    ]
 
 
 @click.command("weights")
 @click.argument("run", metavar="RUNDIR", type=click.Path())
-@click.option("--n", "n", type=click.IntRange(1, 64), default=8, show_default=True,
-              help="Faces per row: the n highest and n lowest weights of each side.")
+@click.option(
+    "--n",
+    "n",
+    type=click.IntRange(1, 64),
+    default=8,
+    show_default=True,
+    help="Faces per row: the n highest and n lowest weights of each side.",
+)
 @click.option("--out", type=click.Path(dir_okay=False), help="Grid PNG (default RUN/weights-SPLIT.png).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing grid PNG.")
-@click.option("--split", type=click.Choice(["train", "val", "test"]), default="train", show_default=True,
-              help="Which split of the run's source domains to weight.")
+@click.option(
+    "--split",
+    type=click.Choice(["train", "val", "test"]),
+    default="train",
+    show_default=True,
+    help="Which split of the run's source domains to weight.",
+)
 @click.option("--data-root", type=click.Path(file_okay=False), help="Prepared faces (default: the run's data root).")
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print statistics and the chosen faces as JSON.")
@@ -58,8 +74,10 @@ def weights_command(run, n, out, overwrite, split, data_root, batch_size, as_jso
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
-    click.echo(f"{summary['method']} weights on {summary['benchmark']} {split} ({summary['n_faces']} faces) from "
-               f"{summary['checkpoint']}")
+    click.echo(
+        f"{summary['method']} weights on {summary['benchmark']} {split} ({summary['n_faces']} faces) from "
+        f"{summary['checkpoint']}"
+    )
     click.echo("\n".join(_stats_lines(stats)))
     for side, lists in extremes.items():
         for which, entries in lists.items():

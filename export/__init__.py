@@ -9,5 +9,16 @@ from export.card import CARD_NAME, sha256_path
 from export.savedmodel import SIGNATURE, export_graph
 from export.tflite import DEFAULT_QUANTIZATIONS, QUANTIZATIONS
 
-__all__ = ["CARD_NAME", "DEFAULT_QUANTIZATIONS", "QUANTIZATIONS", "SIGNATURE", "ExportPlan", "export_graph",
-           "export_run", "parse_quantizations", "plan_export", "sha256_path", "tflite_name"]
+__all__ = [
+    "CARD_NAME",
+    "DEFAULT_QUANTIZATIONS",
+    "QUANTIZATIONS",
+    "SIGNATURE",
+    "ExportPlan",
+    "export_graph",
+    "export_run",
+    "parse_quantizations",
+    "plan_export",
+    "sha256_path",
+    "tflite_name",
+]

@@ -76,10 +76,17 @@ class ExportPlan:
         return {**paths, "card": self.out / CARD_NAME}
 
 
-def plan_export(run: str | os.PathLike, out: str | os.PathLike | None = None, savedmodel: bool = False,
-                tflite: bool = False, quantize: str | Sequence[str] | None = None,
-                calibration: str | os.PathLike | None = None, verify: bool = False, overwrite: bool = False,
-                which: str = "best") -> ExportPlan:
+def plan_export(
+    run: str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    savedmodel: bool = False,
+    tflite: bool = False,
+    quantize: str | Sequence[str] | None = None,
+    calibration: str | os.PathLike | None = None,
+    verify: bool = False,
+    overwrite: bool = False,
+    which: str = "best",
+) -> ExportPlan:
     """Resolve an export. Neither ``savedmodel`` nor ``tflite``: both; ``quantize`` implies TFLite.
 
     Raises FileExistsError when ``out`` already holds an export and ``overwrite`` is false.
@@ -96,15 +103,18 @@ def plan_export(run: str | os.PathLike, out: str | os.PathLike | None = None, sa
             crops_root, benchmark = run_data_root(ref.config), ref.config.data.benchmark
             if crops_root is None:
                 need = "int8 calibration" if "int8" in quantizations else "--verify"
-                raise ValueError(f"{need} needs face crops and the run's data root "
-                                 f"({ref.config.data.data_root or 'unset'}) holds no manifest: pass --calibration ROOT")
+                raise ValueError(
+                    f"{need} needs face crops and the run's data root "
+                    f"({ref.config.data.data_root or 'unset'}) holds no manifest: pass --calibration ROOT"
+                )
     out = Path(out) if out is not None else ref.run_dir / EXPORT_DIR
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out} exists and is not a folder")
     existing = [name for name in KNOWN_NAMES if (out / name).exists()]
     if existing and not overwrite:
-        raise FileExistsError(f"{out} already holds an export ({', '.join(existing)}); pass --overwrite to replace "
-                              "it or --out DIR")
+        raise FileExistsError(
+            f"{out} already holds an export ({', '.join(existing)}); pass --overwrite to replace it or --out DIR"
+        )
     return ExportPlan(str(run), which, ref, out, savedmodel, quantizations, crops_root, benchmark, verify, overwrite)
 
 
@@ -133,8 +143,10 @@ def export_run(plan: ExportPlan, say: Callable[[str], None] = log.info) -> dict:
     if plan.crops_root is not None:
         calibration, selection, held_out = crop_sets(plan.crops_root, size, plan.crops_benchmark)
         selection = selection or calibration
-        say(f"crops: {len(calibration)} for calibration from {calibration.source}"
-            + (f", {len(held_out)} held out for parity" if held_out is not None else ""))
+        say(
+            f"crops: {len(calibration)} for calibration from {calibration.source}"
+            + (f", {len(held_out)} held out for parity" if held_out is not None else "")
+        )
     created = not plan.out.exists()
     plan.out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".export-staging-", dir=plan.out))
@@ -147,14 +159,23 @@ def export_run(plan: ExportPlan, say: Callable[[str], None] = log.info) -> dict:
         for quantization in plan.quantizations:
             key = f"tflite_{quantization}"
             if quantization == "int8":
-                check = ParityCheck(selection.images, selection.labels,
-                                    in_batches(keras_predictor(reference), selection.images), selection.source)
+                check = ParityCheck(
+                    selection.images,
+                    selection.labels,
+                    in_batches(keras_predictor(reference), selection.images),
+                    selection.source,
+                )
                 result = convert_int8(saved, calibration.images, check)
                 model = result.model
-                int8 = {"calibration": calibration.source, "calibration_crops": len(calibration),
-                        "scheme": "full integer, per-channel int8 weights, int8 activations; uint8 input, float32 "
-                                  "output; the head (logit, sigmoid) float", "float_ops": result.float_nodes,
-                        "float_ops_chosen_on": check.source, "selection_auc": result.selection_auc}
+                int8 = {
+                    "calibration": calibration.source,
+                    "calibration_crops": len(calibration),
+                    "scheme": "full integer, per-channel int8 weights, int8 activations; uint8 input, float32 "
+                    "output; the head (logit, sigmoid) float",
+                    "float_ops": result.float_nodes,
+                    "float_ops_chosen_on": check.source,
+                    "selection_auc": result.selection_auc,
+                }
             else:
                 model = convert_float(saved, quantization)
             staged[key] = write_bytes(model, staging / tflite_name(quantization))
@@ -172,10 +193,17 @@ def export_run(plan: ExportPlan, say: Callable[[str], None] = log.info) -> dict:
                 failed = format_parity({k: by_kind[k] for k in failed_kinds})
                 passed = [q for q in plan.quantizations if q in by_kind and q not in failed_kinds]
                 hint = f" (to ship the ones that passed: --quantize {','.join(passed)})" if passed else ""
-                raise RuntimeError(f"verify failed, nothing written: {'; '.join(' '.join(f.split()) for f in failed)}"
-                                   + hint)
-        artefacts = {k: {"path": str(p), "format": "savedmodel" if k == SAVEDMODEL_NAME else "tflite",
-                         **({"quantization": kinds[k]} if k != SAVEDMODEL_NAME else {})} for k, p in staged.items()}
+                raise RuntimeError(
+                    f"verify failed, nothing written: {'; '.join(' '.join(f.split()) for f in failed)}" + hint
+                )
+        artefacts = {
+            k: {
+                "path": str(p),
+                "format": "savedmodel" if k == SAVEDMODEL_NAME else "tflite",
+                **({"quantization": kinds[k]} if k != SAVEDMODEL_NAME else {}),
+            }
+            for k, p in staged.items()
+        }
         card = model_card(ref, detector.count_params(), artefacts, plan.out, parity, int8)
         staged["card"] = write_card(card, staging / CARD_NAME)
         final = _publish(staged, plan)
@@ -183,6 +211,13 @@ def export_run(plan: ExportPlan, say: Callable[[str], None] = log.info) -> dict:
         shutil.rmtree(staging, ignore_errors=True)
         if created and not any(plan.out.iterdir()):
             plan.out.rmdir()  # a failed export leaves no empty folder behind
-    return {"run_dir": str(ref.run_dir), "checkpoint": ref.checkpoint, "checkpoint_kind": ref.kind,
-            "out": str(plan.out), "artefacts": {k: str(p) for k, p in final.items()}, "parity": parity,
-            "int8": int8, "parameters": int(detector.count_params())}
+    return {
+        "run_dir": str(ref.run_dir),
+        "checkpoint": ref.checkpoint,
+        "checkpoint_kind": ref.kind,
+        "out": str(plan.out),
+        "artefacts": {k: str(p) for k, p in final.items()},
+        "parity": parity,
+        "int8": int8,
+        "parameters": int(detector.count_params()),
+    }

@@ -67,9 +67,14 @@ def run_metrics(ref: RunRef) -> dict:
     record = exported_epoch(ref, history)
     aucs = [(r["val"]["auc"], r["epoch"]) for r in history if isinstance(r.get("val"), dict) and "auc" in r["val"]]
     best_auc, best_epoch = max(aucs) if aucs else (None, None)
-    return {"epochs_trained": len(history), "exported_epoch": record.get("epoch") if record else None,
-            "val": record.get("val") if record else None, "best_val_auc": best_auc, "best_val_epoch": best_epoch,
-            "split": "val split of the benchmark's source domains (model selection; not a test set)"}
+    return {
+        "epochs_trained": len(history),
+        "exported_epoch": record.get("epoch") if record else None,
+        "val": record.get("val") if record else None,
+        "best_val_auc": best_auc,
+        "best_val_epoch": best_epoch,
+        "split": "val split of the benchmark's source domains (model selection; not a test set)",
+    }
 
 
 def versions() -> dict:
@@ -85,12 +90,24 @@ def versions() -> dict:
         from importlib.metadata import version
 
         litert = version("ai-edge-litert")
-    return {"ltw_tf": ltw_tf.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-            "ai_edge_litert": litert, "numpy": np.__version__, "python": platform.python_version()}
+    return {
+        "ltw_tf": ltw_tf.__version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "ai_edge_litert": litert,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
 
 
-def model_card(ref: RunRef, parameters: int, artefacts: dict[str, dict], out: str | os.PathLike,
-               parity: dict | None = None, int8: dict | None = None) -> dict:
+def model_card(
+    ref: RunRef,
+    parameters: int,
+    artefacts: dict[str, dict],
+    out: str | os.PathLike,
+    parity: dict | None = None,
+    int8: dict | None = None,
+) -> dict:
     """The card for ``artefacts`` ({kind: {"path": ..., ...}}) written in ``out``; hashes are taken now."""
     config, out = ref.config, Path(out)
     size = config.model.image_size
@@ -101,18 +118,31 @@ def model_card(ref: RunRef, parameters: int, artefacts: dict[str, dict], out: st
     return {
         "format": CARD_FORMAT,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "model": {"name": "f(theta): Learning-to-Weight face-forgery detector (detector only, no weight net)",
-                  "backbone": config.model.backbone, "image_size": size, "parameters": int(parameters)},
-        "input": {"name": INPUT_NAME, "dtype": "uint8", "shape": [None, size, size, 3],
-                  "format": f"RGB face crops resized to {size}x{size}, pixels 0-255 (no normalisation: the model "
-                            "does it); crops as `ltw-tf prepare` makes them (MTCNN box plus margin)"},
+        "model": {
+            "name": "f(theta): Learning-to-Weight face-forgery detector (detector only, no weight net)",
+            "backbone": config.model.backbone,
+            "image_size": size,
+            "parameters": int(parameters),
+        },
+        "input": {
+            "name": INPUT_NAME,
+            "dtype": "uint8",
+            "shape": [None, size, size, 3],
+            "format": f"RGB face crops resized to {size}x{size}, pixels 0-255 (no normalisation: the model "
+            "does it); crops as `ltw-tf prepare` makes them (MTCNN box plus margin)",
+        },
         "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": [None], "meaning": "P(fake) per crop"},
         "threshold": THRESHOLD,
         "decision": f"fake if probability >= {THRESHOLD}",
-        "training": {"method": config.train.method, "benchmark": config.data.benchmark,
-                     "run_dir": str(Path(ref.run_dir).resolve()),
-                     "checkpoint": str(Path(ref.checkpoint).resolve()), "checkpoint_kind": ref.kind,
-                     "backbone_weights": config.model.weights, "seed": config.train.seed},
+        "training": {
+            "method": config.train.method,
+            "benchmark": config.data.benchmark,
+            "run_dir": str(Path(ref.run_dir).resolve()),
+            "checkpoint": str(Path(ref.checkpoint).resolve()),
+            "checkpoint_kind": ref.kind,
+            "backbone_weights": config.model.weights,
+            "seed": config.train.seed,
+        },
         "metrics": run_metrics(ref),
         "artefacts": files,
         "int8": int8,

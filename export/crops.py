@@ -97,9 +97,14 @@ class CropSets(NamedTuple):
     held_out: CropSet | None
 
 
-def crop_sets(root: str | os.PathLike, size: int, benchmark: str | None = None,
-              calibration_limit: int = CALIBRATION_CROPS, parity_limit: int = PARITY_CROPS,
-              seed: int = 0) -> CropSets:
+def crop_sets(
+    root: str | os.PathLike,
+    size: int,
+    benchmark: str | None = None,
+    calibration_limit: int = CALIBRATION_CROPS,
+    parity_limit: int = PARITY_CROPS,
+    seed: int = 0,
+) -> CropSets:
     """Calibration crops from the training faces, selection crops from val, parity crops from test."""
     root = Path(root)
     calibration, val, test, what = split_faces(read_manifest(root), benchmark)
@@ -109,11 +114,15 @@ def crop_sets(root: str | os.PathLike, size: int, benchmark: str | None = None,
     if not held_out:
         return CropSets(cal, selection, None)
     split = "test" if test else "val"
-    return CropSets(cal, selection, load_crops(_sample(held_out, parity_limit, seed + 2), root, size,
-                                               f"{root} (held out: {split} split)"))
+    return CropSets(
+        cal,
+        selection,
+        load_crops(_sample(held_out, parity_limit, seed + 2), root, size, f"{root} (held out: {split} split)"),
+    )
 
 
 def in_batches(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, batch_size: int = 16) -> np.ndarray:
     """Run ``predict`` over ``images`` a batch at a time (bounded memory on large backbones)."""
-    return np.concatenate([np.asarray(predict(images[i : i + batch_size])).reshape(-1)
-                           for i in range(0, len(images), batch_size)])
+    return np.concatenate(
+        [np.asarray(predict(images[i : i + batch_size])).reshape(-1) for i in range(0, len(images), batch_size)]
+    )

@@ -84,10 +84,13 @@ def tflite_contents(model: bytes | str | os.PathLike) -> dict:
     ops = [op["op_name"] for op in interpreter._get_ops_details()]  # no public op listing in the interpreter
     tensors = [t["name"] for t in interpreter.get_tensor_details()]
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    return {"ops": ops, "tensors": tensors,
-            "input": {"dtype": np.dtype(inp["dtype"]).name, "shape": inp["shape_signature"].tolist()},
-            "output": {"dtype": np.dtype(out["dtype"]).name, "shape": out["shape_signature"].tolist()},
-            "signatures": interpreter.get_signature_list()}
+    return {
+        "ops": ops,
+        "tensors": tensors,
+        "input": {"dtype": np.dtype(inp["dtype"]).name, "shape": inp["shape_signature"].tolist()},
+        "output": {"dtype": np.dtype(out["dtype"]).name, "shape": out["shape_signature"].tolist()},
+        "signatures": interpreter.get_signature_list(),
+    }
 
 
 def _no_delegate():
@@ -154,7 +157,8 @@ class Int8Quantizer:
         converter.representative_dataset = self._samples
         with _quiet_tf_interpreter():
             self.debugger = tf.lite.experimental.QuantizationDebugger(
-                converter=converter, debug_options=tf.lite.experimental.QuantizationDebugOptions())
+                converter=converter, debug_options=tf.lite.experimental.QuantizationDebugOptions()
+            )
         self.head = head_nodes(self.debugger.calibrated_model)
         self.ops = [name for name in op_outputs(self.debugger.calibrated_model) if name not in self.head]
 
@@ -205,8 +209,9 @@ class AucGap:
         return abs(self.delta) + 2.0 * self.stderr
 
 
-def auc_gap(labels: np.ndarray, reference: np.ndarray, probs: np.ndarray, rounds: int = BOOTSTRAP_ROUNDS,
-            seed: int = 0) -> AucGap:
+def auc_gap(
+    labels: np.ndarray, reference: np.ndarray, probs: np.ndarray, rounds: int = BOOTSTRAP_ROUNDS, seed: int = 0
+) -> AucGap:
     """AUC difference of ``probs`` vs ``reference`` on the same crops, with its standard error from ``rounds``
     paired bootstrap resamples (both scorers see the same resampled crops; one-class resamples are skipped).
 
@@ -224,8 +229,12 @@ def auc_gap(labels: np.ndarray, reference: np.ndarray, probs: np.ndarray, rounds
     return AucGap(_auc(labels, reference), _auc(labels, probs), stderr)
 
 
-def convert_int8(saved_model_dir: str | os.PathLike, images: np.ndarray, check: ParityCheck | None = None,
-                 tolerance: float = INT8_AUC_TOLERANCE) -> Int8Model:
+def convert_int8(
+    saved_model_dir: str | os.PathLike,
+    images: np.ndarray,
+    check: ParityCheck | None = None,
+    tolerance: float = INT8_AUC_TOLERANCE,
+) -> Int8Model:
     """Full-integer int8 calibrated on ``images``. With a ``check`` (labelled crops, ideally not the calibration
     ones), the first ops in execution order are kept float, a larger share each round (``FLOAT_PREFIX_STEPS``),
     until |AUC difference| + 2 standard errors on those crops is within ``tolerance`` (``auc_gap``); quantization
@@ -243,17 +252,27 @@ def convert_int8(saved_model_dir: str | os.PathLike, images: np.ndarray, check: 
         if result.bound <= tolerance:
             break
         nodes = quantizer.float_prefix(fraction)
-        log.info("int8 AUC %.4f vs float %.4f (+-%.4f): keeping the first %d ops float", result.int8_auc,
-                 result.float_auc, result.stderr, len(nodes))
+        log.info(
+            "int8 AUC %.4f vs float %.4f (+-%.4f): keeping the first %d ops float",
+            result.int8_auc,
+            result.float_auc,
+            result.stderr,
+            len(nodes),
+        )
         model = quantizer.quantize(nodes)
         result = gap(model)
     if result.bound > tolerance:
-        raise RuntimeError(f"int8 misses parity even with the first {len(nodes)} of {len(quantizer.ops)} ops kept "
-                           f"float: AUC {result.int8_auc:.4f} vs float {result.float_auc:.4f} (standard error "
-                           f"{result.stderr:.4f}) on {len(check.labels)} crops; export fp32/fp16 only "
-                           "(--quantize fp32,fp16)")
-    return Int8Model(model, nodes, {"float": result.float_auc, "int8": result.int8_auc, "stderr": result.stderr,
-                                    "crops": int(len(check.labels))})
+        raise RuntimeError(
+            f"int8 misses parity even with the first {len(nodes)} of {len(quantizer.ops)} ops kept "
+            f"float: AUC {result.int8_auc:.4f} vs float {result.float_auc:.4f} (standard error "
+            f"{result.stderr:.4f}) on {len(check.labels)} crops; export fp32/fp16 only "
+            "(--quantize fp32,fp16)"
+        )
+    return Int8Model(
+        model,
+        nodes,
+        {"float": result.float_auc, "int8": result.int8_auc, "stderr": result.stderr, "crops": int(len(check.labels))},
+    )
 
 
 def write_bytes(model: bytes, path: str | os.PathLike) -> Path:

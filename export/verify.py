@@ -49,8 +49,14 @@ def parity(kind: str, reference: np.ndarray, probs: np.ndarray, labels: np.ndarr
     """One artefact's figures against the reference probabilities, and whether it passes."""
     diff = np.abs(np.asarray(probs, np.float64) - np.asarray(reference, np.float64))
     auc, reference_auc = _auc(labels, probs), _auc(labels, reference)
-    report = {"n": int(len(labels)), "max_abs_diff": float(diff.max()), "mean_abs_diff": float(diff.mean()),
-              "rank_correlation": _spearman(reference, probs), "auc": auc, "reference_auc": reference_auc}
+    report = {
+        "n": int(len(labels)),
+        "max_abs_diff": float(diff.max()),
+        "mean_abs_diff": float(diff.mean()),
+        "rank_correlation": _spearman(reference, probs),
+        "auc": auc,
+        "reference_auc": reference_auc,
+    }
     if kind == "int8":
         report["auc_delta"] = None if auc is None else abs(auc - reference_auc)
         report["tolerance"] = {"auc_delta": INT8_AUC_TOLERANCE}
@@ -61,8 +67,12 @@ def parity(kind: str, reference: np.ndarray, probs: np.ndarray, labels: np.ndarr
     return report
 
 
-def verify_artefacts(reference_model: keras.Model, artefacts: Mapping[str, str | os.PathLike], crops: CropSet,
-                     num_threads: int | None = 2) -> dict[str, dict]:
+def verify_artefacts(
+    reference_model: keras.Model,
+    artefacts: Mapping[str, str | os.PathLike],
+    crops: CropSet,
+    num_threads: int | None = 2,
+) -> dict[str, dict]:
     """Parity of every artefact (kind -> path) against ``reference_model`` on ``crops``."""
     reference = in_batches(keras_predictor(reference_model), crops.images)
     results = {}

@@ -46,18 +46,28 @@ def _register(benchmark: Benchmark) -> None:
 _SHORT = {"df": "Deepfakes", "f2f": "Face2Face", "fs": "FaceSwap", "nt": "NeuralTextures"}
 for _short, _held_out in _SHORT.items():
     for _q in ("23", "40"):
-        _register(Benchmark(
-            name=f"gid-{_short}{_q}", quality=f"c{_q}",
-            sources=tuple(m for m in FF_METHODS if m != _held_out),
-            targets=(TargetSet(_held_out, "ff", _held_out, f"c{_q}"),),
-            description=f"GID: train on the other three FF++ methods at c{_q}, test on unseen {_held_out}",
-        ))
-_register(Benchmark(
-    name="gcd", quality="c23", sources=FF_METHODS,
-    targets=(TargetSet("Celeb-DF", "celebdf", "Celeb-synthesis", ""), TargetSet("DFDC", "dfdc", "DFDC", ""),
-             *(TargetSet(m, "ff", m, "c23") for m in FF_METHODS)),
-    description="GCD: train on all four FF++ methods at c23, test on Celeb-DF, DFDC and the FF++ test sets",
-))
+        _register(
+            Benchmark(
+                name=f"gid-{_short}{_q}",
+                quality=f"c{_q}",
+                sources=tuple(m for m in FF_METHODS if m != _held_out),
+                targets=(TargetSet(_held_out, "ff", _held_out, f"c{_q}"),),
+                description=f"GID: train on the other three FF++ methods at c{_q}, test on unseen {_held_out}",
+            )
+        )
+_register(
+    Benchmark(
+        name="gcd",
+        quality="c23",
+        sources=FF_METHODS,
+        targets=(
+            TargetSet("Celeb-DF", "celebdf", "Celeb-synthesis", ""),
+            TargetSet("DFDC", "dfdc", "DFDC", ""),
+            *(TargetSet(m, "ff", m, "c23") for m in FF_METHODS),
+        ),
+        description="GCD: train on all four FF++ methods at c23, test on Celeb-DF, DFDC and the FF++ test sets",
+    )
+)
 
 
 def get_benchmark(name: str) -> Benchmark:
@@ -72,8 +82,10 @@ def ff_dataset(faces: Sequence[Face]) -> str:
     """Which FF++-layout dataset the manifest holds (ffpp or synthff)."""
     present = sorted({f.dataset for f in faces} & set(FF_LAYOUT))
     if not present:
-        raise ValueError(f"the manifest holds no FF++-layout dataset ({' or '.join(FF_LAYOUT)}); "
-                         "prepare one with `ltw-tf prepare ROOT --dataset ffpp|synthff`")
+        raise ValueError(
+            f"the manifest holds no FF++-layout dataset ({' or '.join(FF_LAYOUT)}); "
+            "prepare one with `ltw-tf prepare ROOT --dataset ffpp|synthff`"
+        )
     if len(present) > 1:
         raise ValueError(f"the manifest holds both {present}; prepare them into separate folders")
     return present[0]
@@ -90,8 +102,10 @@ def source_faces(benchmark: Benchmark, faces: Sequence[Face], split: str = "trai
     dataset = ff_dataset(faces)
     chosen = select(faces, datasets=[dataset], qualities=[benchmark.quality], splits=[split])
     for domain in (REAL, *benchmark.sources):
-        _nonempty([f for f in chosen if f.domain == domain],
-                  f"source domain {domain!r} ({dataset} {benchmark.quality} {split})")
+        _nonempty(
+            [f for f in chosen if f.domain == domain],
+            f"source domain {domain!r} ({dataset} {benchmark.quality} {split})",
+        )
     return [f for f in chosen if f.domain in (REAL, *benchmark.sources)]
 
 

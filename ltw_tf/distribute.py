@@ -50,8 +50,9 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     if resolver is None or not resolver.task_type:
         return True
     cluster = resolver.cluster_spec().as_dict()
-    return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0
-                                             and "chief" not in cluster)
+    return resolver.task_type == "chief" or (
+        resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in cluster
+    )
 
 
 # --- global-batch reductions inside a replica -------------------------------------------------------------
@@ -175,8 +176,9 @@ class ReplicatedStep:
         return self._compiled(split_batch(self.strategy, batch), split_batch(self.strategy, meta_batch))
 
 
-def compile_step(step: Callable[..., dict[str, tf.Tensor]], *, jit_compile: bool = False,
-                 reduce_retracing: bool = True) -> Callable:
+def compile_step(
+    step: Callable[..., dict[str, tf.Tensor]], *, jit_compile: bool = False, reduce_retracing: bool = True
+) -> Callable:
     """A method's compiled train step: a plain ``tf.function``, or a ``ReplicatedStep`` inside a strategy scope."""
     if not tf.distribute.has_strategy():
         return tf.function(step, jit_compile=jit_compile, reduce_retracing=reduce_retracing)
@@ -197,8 +199,10 @@ def check_in_sync(strategy: tf.distribute.Strategy, value: tf.Variable | tf.Tens
     total = strategy.experimental_local_results(strategy.run(tf.function(moments)))[0].numpy()
     mean = total[0] / total[2]
     if abs(total[1] / total[2] - mean * mean) > 1e-9 * max(1.0, mean * mean):
-        raise RuntimeError(f"workers disagree on {what}: every worker must see the chief's checkpoints "
-                           "(a shared run directory) to resume")
+        raise RuntimeError(
+            f"workers disagree on {what}: every worker must see the chief's checkpoints "
+            "(a shared run directory) to resume"
+        )
 
 
 def model_trackables(trackables: dict[str, Any]) -> list[keras.Model]:

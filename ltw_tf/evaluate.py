@@ -49,8 +49,14 @@ def video_keys(faces) -> np.ndarray:
     return np.array([f"{f.dataset}/{f.domain}/{f.quality}/{f.video_id}" for f in faces])
 
 
-def evaluate_run(run: str | os.PathLike, benchmark: str | None = None, data_root: str | os.PathLike | None = None,
-                 which: str = "best", batch_size: int = 64, split: str = "test") -> dict:
+def evaluate_run(
+    run: str | os.PathLike,
+    benchmark: str | None = None,
+    data_root: str | os.PathLike | None = None,
+    which: str = "best",
+    batch_size: int = 64,
+    split: str = "test",
+) -> dict:
     """Every target test set of ``benchmark`` (default: the run's own) for a trained run, frame and video level.
 
     Returns ``{"run_dir", "checkpoint", "benchmark", "method", "targets": {name: {"frame": {...}, "video": {...},
@@ -78,10 +84,18 @@ def evaluate_run(run: str | os.PathLike, benchmark: str | None = None, data_root
         results[name] = {
             "frame": compute_metrics(labels, probs).as_dict(),
             "video": compute_video_metrics(labels, probs, videos).as_dict(),
-            "labels": labels, "probs": probs, "video_ids": videos,
+            "labels": labels,
+            "probs": probs,
+            "video_ids": videos,
         }
-    return {"run_dir": str(ref.run_dir), "checkpoint": ref.checkpoint, "benchmark": bench.name,
-            "method": config.train.method, "backbone": config.model.backbone, "targets": results}
+    return {
+        "run_dir": str(ref.run_dir),
+        "checkpoint": ref.checkpoint,
+        "benchmark": bench.name,
+        "method": config.train.method,
+        "backbone": config.model.backbone,
+        "targets": results,
+    }
 
 
 def json_ready(result: dict) -> dict:
@@ -109,18 +123,23 @@ def load_weight_net(run: str | os.PathLike) -> tuple[keras.Model, keras.Model, o
     config = ref.config
     if not getattr(method_class(config.train.method), "use_weight_net", False):
         having = ", ".join(name for name, cls in METHODS.items() if getattr(cls, "use_weight_net", False))
-        raise ValueError(f"{ref.run_dir} was trained with method {config.train.method!r}, which has no "
-                         f"weight-aware net p(w); weights need a run of: {having}")
+        raise ValueError(
+            f"{ref.run_dir} was trained with method {config.train.method!r}, which has no "
+            f"weight-aware net p(w); weights need a run of: {having}"
+        )
     detector = build_detector(config.model.backbone, config.model.image_size, weights=None)
-    weight_net = build_weight_net(feature_shape(detector), dropout=config.train.weight_net_dropout,
-                                  dtype=detector.outputs[0].dtype)
+    weight_net = build_weight_net(
+        feature_shape(detector), dropout=config.train.weight_net_dropout, dtype=detector.outputs[0].dtype
+    )
     status = tf.train.Checkpoint(detector=detector, weight_net=weight_net).restore(ref.checkpoint)
     status.expect_partial()  # optimizers, counters, RNG states stay in the file
     try:
         status.assert_existing_objects_matched()
     except AssertionError as err:
-        raise ValueError(f"{ref.checkpoint} holds no matching detector + weight net (a training checkpoint "
-                         f"under checkpoints/ is needed): {str(err).splitlines()[0]}") from None
+        raise ValueError(
+            f"{ref.checkpoint} holds no matching detector + weight net (a training checkpoint "
+            f"under checkpoints/ is needed): {str(err).splitlines()[0]}"
+        ) from None
     return detector, weight_net, ref
 
 
@@ -135,8 +154,9 @@ def weight_fn(detector: keras.Model, weight_net: keras.Model):
     return weights
 
 
-def face_weights(run: str | os.PathLike, data_root: str | os.PathLike | None = None, split: str = "train",
-                 batch_size: int = 64) -> dict:
+def face_weights(
+    run: str | os.PathLike, data_root: str | os.PathLike | None = None, split: str = "train", batch_size: int = 64
+) -> dict:
     """p(w)'s weight of every source-domain face of the run's benchmark in ``split`` (inference mode).
 
     Returns ``{"run_dir", "checkpoint", "method", "benchmark", "split", "data_root", "faces", "weights"}`` with
@@ -157,13 +177,26 @@ def face_weights(run: str | os.PathLike, data_root: str | os.PathLike | None = N
     weights_of = weight_fn(detector, weight_net)
     batches = eval_dataset(faces, root, config.model.image_size, batch_size)
     weights = np.concatenate([weights_of(images).numpy() for images, _ in batches]).astype(np.float64)
-    return {"run_dir": str(ref.run_dir), "checkpoint": ref.checkpoint, "method": config.train.method,
-            "benchmark": bench.name, "split": split, "data_root": str(root), "faces": faces, "weights": weights}
+    return {
+        "run_dir": str(ref.run_dir),
+        "checkpoint": ref.checkpoint,
+        "method": config.train.method,
+        "benchmark": bench.name,
+        "split": split,
+        "data_root": str(root),
+        "faces": faces,
+        "weights": weights,
+    }
 
 
 def _summary(values: np.ndarray) -> dict:
-    return {"n": int(values.size), "mean": float(values.mean()), "std": float(values.std()),
-            "min": float(values.min()), "max": float(values.max())}
+    return {
+        "n": int(values.size),
+        "mean": float(values.mean()),
+        "std": float(values.std()),
+        "min": float(values.min()),
+        "max": float(values.max()),
+    }
 
 
 def weight_stats(faces, weights: np.ndarray) -> dict:
@@ -171,8 +204,11 @@ def weight_stats(faces, weights: np.ndarray) -> dict:
     weights = np.asarray(weights, np.float64)
     labels = np.array([f.label for f in faces])
     domains = np.array([f.domain for f in faces])
-    by_label = {side: _summary(weights[labels == label]) for side, label in (("real", 0), ("fake", 1))
-                if (labels == label).any()}
+    by_label = {
+        side: _summary(weights[labels == label])
+        for side, label in (("real", 0), ("fake", 1))
+        if (labels == label).any()
+    }
     by_domain = {d: _summary(weights[domains == d]) for d in sorted(set(domains.tolist()))}
     return {"all": _summary(weights), "by_label": by_label, "by_domain": by_domain}
 
@@ -193,8 +229,13 @@ def extreme_faces(faces, weights: np.ndarray, n: int) -> dict:
 
         def entry(row):
             weight, _, face = row
-            return {"weight": weight, "path": face.path, "domain": face.domain, "video_id": face.video_id,
-                    "frame": face.frame}
+            return {
+                "weight": weight,
+                "path": face.path,
+                "domain": face.domain,
+                "video_id": face.video_id,
+                "frame": face.frame,
+            }
 
         out[side] = {"highest": [entry(r) for r in rows[::-1][:top]], "lowest": [entry(r) for r in rows[:bottom]]}
     return out

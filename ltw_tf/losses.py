@@ -36,8 +36,9 @@ def icc_loss(labels, logits) -> tf.Tensor:
     probs = tf.sigmoid(logits)
     real = 1.0 - labels
     fake = labels
-    n_real, n_fake, real_sum = cross_replica_sum([tf.reduce_sum(real), tf.reduce_sum(fake),
-                                                  tf.reduce_sum(probs * real)])
+    n_real, n_fake, real_sum = cross_replica_sum(
+        [tf.reduce_sum(real), tf.reduce_sum(fake), tf.reduce_sum(probs * real)]
+    )
     centre = tf.math.divide_no_nan(real_sum, n_real)  # Eq. 7
     sq = tf.square(probs - centre)
     l_pos = tf.math.divide_no_nan(tf.reduce_sum(sq * real), n_real)  # Eq. 8
@@ -49,8 +50,7 @@ def icc_loss(labels, logits) -> tf.Tensor:
 def focal_per_sample(labels, logits, gamma: float = 2.0) -> tf.Tensor:
     """Focal loss per sample (Lin et al. 2017) via Keras' BinaryFocalCrossentropy: shape (B,)."""
     labels, logits = _flat(labels, logits)
-    loss = keras.losses.BinaryFocalCrossentropy(gamma=gamma, from_logits=True, reduction=None,
-                                               dtype=logits.dtype)
+    loss = keras.losses.BinaryFocalCrossentropy(gamma=gamma, from_logits=True, reduction=None, dtype=logits.dtype)
     return loss(labels[:, None], logits[:, None])
 
 

@@ -62,8 +62,13 @@ def roc_figure(curves: Curves, title: str = "", size: tuple[float, float] = (5.0
         fpr, tpr, _ = roc_curve(np.asarray(labels), np.asarray(probs, np.float64), drop_intermediate=False)
         (line,) = ax.plot(fpr, tpr, linewidth=1.8, label=f"{name} (AUC {auc:.3f}, EER {rate:.3f})")
         ax.plot([rate], [1.0 - rate], marker="o", markersize=5, color=line.get_color())
-    ax.set(xlim=(-0.01, 1.01), ylim=(-0.01, 1.01), xlabel="False positive rate (real called fake)",
-           ylabel="True positive rate (fake detected)", title=title)
+    ax.set(
+        xlim=(-0.01, 1.01),
+        ylim=(-0.01, 1.01),
+        xlabel="False positive rate (real called fake)",
+        ylabel="True positive rate (fake detected)",
+        title=title,
+    )
     ax.set_aspect("equal")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize="small")
@@ -71,8 +76,9 @@ def roc_figure(curves: Curves, title: str = "", size: tuple[float, float] = (5.0
     return fig
 
 
-def save_roc_png(path: str | os.PathLike, curves: Curves, title: str = "", size: tuple[float, float] = (5.0, 5.0),
-                 dpi: int = 100) -> Path:
+def save_roc_png(
+    path: str | os.PathLike, curves: Curves, title: str = "", size: tuple[float, float] = (5.0, 5.0), dpi: int = 100
+) -> Path:
     """``roc_figure`` as a PNG of ``size * dpi`` pixels, written atomically."""
     fig = roc_figure(curves, title, size, dpi)
     buffer = io.BytesIO()
@@ -171,8 +177,9 @@ def read_face(path: str | os.PathLike) -> np.ndarray:
     return image[..., ::-1]
 
 
-def extremes_grid(extremes: Mapping[str, Mapping[str, Sequence[Mapping]]], root: str | os.PathLike, n: int,
-                  tile: int = TILE) -> np.ndarray:
+def extremes_grid(
+    extremes: Mapping[str, Mapping[str, Sequence[Mapping]]], root: str | os.PathLike, n: int, tile: int = TILE
+) -> np.ndarray:
     """Fig. 4 from ``evaluate.extreme_faces`` output: a panel per side (fake left, real right), rows highest then
     lowest weights; crops read from ``root``."""
     root = Path(root)
@@ -181,7 +188,12 @@ def extremes_grid(extremes: Mapping[str, Mapping[str, Sequence[Mapping]]], root:
         rows = []
         for which in ("highest", "lowest"):
             entries = extremes[side][which]
-            rows.append(GridRow(f"{side}: {len(entries)} {which} weights",
-                                [read_face(root / e["path"]) for e in entries], [e["weight"] for e in entries]))
+            rows.append(
+                GridRow(
+                    f"{side}: {len(entries)} {which} weights",
+                    [read_face(root / e["path"]) for e in entries],
+                    [e["weight"] for e in entries],
+                )
+            )
         panels.append(rows)
     return weight_grid(panels, n, tile)

@@ -49,8 +49,14 @@ def run_inputs(config: RunConfig) -> RunInputs:
         val = None
     else:  # a missing crop here is an error, not "no validation set"
         val = eval_dataset(val_faces, root, config.model.image_size, config.train.batch_size)
-    train = ManifestEpochs(train_faces, root, benchmark.sources, seed=config.train.seed,
-                           batch_size=config.train.batch_size, image_size=config.model.image_size)
+    train = ManifestEpochs(
+        train_faces,
+        root,
+        benchmark.sources,
+        seed=config.train.seed,
+        batch_size=config.train.batch_size,
+        image_size=config.model.image_size,
+    )
     return RunInputs(train, val, root)
 
 

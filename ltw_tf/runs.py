@@ -37,11 +37,14 @@ def resolve_data_root(config: RunConfig) -> Path:
         raise RunSetupError(
             f"no data root: pass --data-root DIR, set data.data_root in --config, or export {DATA_ROOT_ENV}=DIR "
             "(a folder made by `ltw-tf prepare`; without real data try `ltw-tf synth data/synthff && "
-            "ltw-tf prepare data/synthff --dataset synthff --out data/synthff-faces`)")
+            "ltw-tf prepare data/synthff --dataset synthff --out data/synthff-faces`)"
+        )
     root = Path(root).expanduser()
     if not (root / MANIFEST_NAME).is_file():
-        raise RunSetupError(f"{root} has no {MANIFEST_NAME}: prepare it first with "
-                            f"`ltw-tf prepare VIDEO_ROOT --dataset ffpp|synthff|celebdf|dfdc --out {root}`")
+        raise RunSetupError(
+            f"{root} has no {MANIFEST_NAME}: prepare it first with "
+            f"`ltw-tf prepare VIDEO_ROOT --dataset ffpp|synthff|celebdf|dfdc --out {root}`"
+        )
     return root
 
 
@@ -69,8 +72,9 @@ def latest_run(runs_dir: str | os.PathLike = DEFAULT_RUNS_DIR) -> Path:
     runs_dir = Path(runs_dir)
     candidates = [p for p in runs_dir.iterdir() if is_run_dir(p)] if runs_dir.is_dir() else []
     if not candidates:
-        raise RunNotFoundError(f"no trained run under {runs_dir}/: train one with `ltw-tf train BENCHMARK` "
-                               "or pass a run directory")
+        raise RunNotFoundError(
+            f"no trained run under {runs_dir}/: train one with `ltw-tf train BENCHMARK` or pass a run directory"
+        )
 
     def stamp(run: Path) -> float:
         files = [run / sub / "checkpoint" for sub in ("checkpoints", "best")]
@@ -98,8 +102,9 @@ def resolve_run(path: str | os.PathLike, which: str = "best") -> RunRef:
     elif Path(f"{path}.index").is_file() and is_run_dir(path.parent.parent):
         run_dir, checkpoint, kind = path.parent.parent, str(path), "explicit"
     else:
-        raise RunNotFoundError(f"{path} is not a run directory (config.json + checkpoints/) or a checkpoint "
-                               "prefix such as RUN/best/ckpt-3")
+        raise RunNotFoundError(
+            f"{path} is not a run directory (config.json + checkpoints/) or a checkpoint prefix such as RUN/best/ckpt-3"
+        )
     return RunRef(run_dir, load_config(run_dir / CONFIG_NAME), checkpoint, kind)
 
 
@@ -116,6 +121,8 @@ def load_detector(path: str | os.PathLike, which: str = "best") -> tuple[keras.M
     try:
         status.assert_existing_objects_matched()
     except AssertionError as err:
-        raise ValueError(f"{ref.checkpoint} does not match a {model.backbone} detector at "
-                         f"{model.image_size}px: {str(err).splitlines()[0]}") from None
+        raise ValueError(
+            f"{ref.checkpoint} does not match a {model.backbone} detector at "
+            f"{model.image_size}px: {str(err).splitlines()[0]}"
+        ) from None
     return detector, ref

@@ -99,10 +99,15 @@ def _unique(values: Sequence[Any]) -> list[Any]:
     return list(dict.fromkeys(values))
 
 
-def plan_study(methods: Sequence[str], benchmarks: Sequence[str], seeds: Sequence[int],
-               backbones: Sequence[str] = (), overrides: dict[str, Any] | None = None,
-               config_file: str | os.PathLike | None = None, runs_dir: str | os.PathLike = DEFAULT_RUNS_DIR,
-               ) -> list[Cell]:
+def plan_study(
+    methods: Sequence[str],
+    benchmarks: Sequence[str],
+    seeds: Sequence[int],
+    backbones: Sequence[str] = (),
+    overrides: dict[str, Any] | None = None,
+    config_file: str | os.PathLike | None = None,
+    runs_dir: str | os.PathLike = DEFAULT_RUNS_DIR,
+) -> list[Cell]:
     """The grid's cells, every name validated and the data root resolved before any work.
 
     ``overrides``: ``{"section.key": value}`` shared by all cells (None values ignored), applied over the
@@ -129,8 +134,14 @@ def plan_study(methods: Sequence[str], benchmarks: Sequence[str], seeds: Sequenc
         for benchmark in benchmarks:
             for method in methods:
                 for seed in _unique(int(s) for s in seeds):
-                    config = base.override({"model.backbone": backbone, "data.benchmark": benchmark,
-                                            "train.method": method, "train.seed": seed})
+                    config = base.override(
+                        {
+                            "model.backbone": backbone,
+                            "data.benchmark": benchmark,
+                            "train.method": method,
+                            "train.seed": seed,
+                        }
+                    )
                     run_dir = Path(runs_dir) / f"{benchmark}-{method}-s{seed}-{settings_hash(config)}"
                     cells.append(Cell(method, benchmark, seed, backbone, config, run_dir))
     return cells
@@ -184,8 +195,9 @@ def run_state(cell: Cell) -> RunState:
         except (OSError, ValueError):
             same = False
         if not same:
-            return RunState("conflict", 0, detail=f"{saved} holds other settings: move the run away or use "
-                                                  "another --runs-dir")
+            return RunState(
+                "conflict", 0, detail=f"{saved} holds other settings: move the run away or use another --runs-dir"
+            )
     epochs = cell.config.train.epochs
     latest = _latest(cell.run_dir / "checkpoints")
     if latest is not None and history_complete(cell.run_dir, epochs):
@@ -240,8 +252,9 @@ def run_cell(cell: Cell, progress: bool = True) -> CellResult:
     return CellResult(cell, status, time.perf_counter() - start, cached, evaluation)
 
 
-def run_study(cells: Sequence[Cell], progress: bool = True,
-              on_result: Callable[[int, int, CellResult], None] | None = None) -> list[CellResult]:
+def run_study(
+    cells: Sequence[Cell], progress: bool = True, on_result: Callable[[int, int, CellResult], None] | None = None
+) -> list[CellResult]:
     """Run every cell in order; ``on_result(k, n, result)`` after each (k from 1)."""
     results = []
     for k, cell in enumerate(cells, start=1):

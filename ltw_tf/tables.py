@@ -83,27 +83,57 @@ def _gid(*names: str) -> tuple[Group, ...]:
     return tuple(Group(f"GID-{n.upper()}", f"gid-{n}") for n in names)
 
 
-TABLES: dict[str, TableSpec] = {spec.id: spec for spec in (
-    TableSpec("2", "Performance on the GID-DF23/40 and GID-F2F23/40 benchmarks", COMPARED,
-              _gid("df23", "df40", "f2f23", "f2f40")),
-    TableSpec("3", "Comparative results on GID-FS23/40 and GID-NT23/40", COMPARED,
-              _gid("fs23", "fs40", "nt23", "nt40")),
-    TableSpec("4", "Performance comparison on the GCD benchmark (OthersAVG: mean over the four FF++ test sets)",
-              COMPARED, (Group("GCD-CeleDF", "gcd", ("Celeb-DF",)), Group("GCD-DFDC", "gcd", ("DFDC",)),
-                         Group("GCD-OthersAVG", "gcd", FF_METHODS))),
-    TableSpec("5", "Ablation study on the GID-DF23 benchmark", ABLATIONS, _gid("df23")),
-    TableSpec("6", "Backbones with and without LTW (GCD-AVG: mean over all GCD test sets)", ("alltrain", "ltw"),
-              (Group("GCD-AVG", "gcd"),),
-              backbones=("efficientnet_b2", "efficientnet_b4", "xception", "resnet50", "vgg19")),
-)}
+TABLES: dict[str, TableSpec] = {
+    spec.id: spec
+    for spec in (
+        TableSpec(
+            "2",
+            "Performance on the GID-DF23/40 and GID-F2F23/40 benchmarks",
+            COMPARED,
+            _gid("df23", "df40", "f2f23", "f2f40"),
+        ),
+        TableSpec(
+            "3", "Comparative results on GID-FS23/40 and GID-NT23/40", COMPARED, _gid("fs23", "fs40", "nt23", "nt40")
+        ),
+        TableSpec(
+            "4",
+            "Performance comparison on the GCD benchmark (OthersAVG: mean over the four FF++ test sets)",
+            COMPARED,
+            (
+                Group("GCD-CeleDF", "gcd", ("Celeb-DF",)),
+                Group("GCD-DFDC", "gcd", ("DFDC",)),
+                Group("GCD-OthersAVG", "gcd", FF_METHODS),
+            ),
+        ),
+        TableSpec("5", "Ablation study on the GID-DF23 benchmark", ABLATIONS, _gid("df23")),
+        TableSpec(
+            "6",
+            "Backbones with and without LTW (GCD-AVG: mean over all GCD test sets)",
+            ("alltrain", "ltw"),
+            (Group("GCD-AVG", "gcd"),),
+            backbones=("efficientnet_b2", "efficientnet_b4", "xception", "resnet50", "vgg19"),
+        ),
+    )
+}
 
-METHOD_LABELS = {"alltrain": "Alltrain-Basemodel", "focal": "FocalLoss-Basemodel", "mldg": "MLDG", "ltw": "Ours",
-                 "ltw-no-icc": "w/o ICC Loss", "ltw-no-weight": "w/o Weight-aware",
-                 "ltw-no-meta-test": "w/o Meta-testing"}
-BACKBONE_LABELS = {"efficientnet_b0": "EfficientNet-B0", "efficientnet_b2": "EfficientNet-B2",
-                   "efficientnet_b4": "EfficientNet-B4", "efficientnet_lite0": "EfficientNet-Lite0",
-                   "xception": "Xception", "resnet50": "ResNet50",
-                   "vgg19": "VGG19"}
+METHOD_LABELS = {
+    "alltrain": "Alltrain-Basemodel",
+    "focal": "FocalLoss-Basemodel",
+    "mldg": "MLDG",
+    "ltw": "Ours",
+    "ltw-no-icc": "w/o ICC Loss",
+    "ltw-no-weight": "w/o Weight-aware",
+    "ltw-no-meta-test": "w/o Meta-testing",
+}
+BACKBONE_LABELS = {
+    "efficientnet_b0": "EfficientNet-B0",
+    "efficientnet_b2": "EfficientNet-B2",
+    "efficientnet_b4": "EfficientNet-B4",
+    "efficientnet_lite0": "EfficientNet-Lite0",
+    "xception": "Xception",
+    "resnet50": "ResNet50",
+    "vgg19": "VGG19",
+}
 
 
 @dataclass(frozen=True)
@@ -181,19 +211,30 @@ def backbone_label(backbone: str) -> str:
     return BACKBONE_LABELS.get(backbone, backbone)
 
 
-def paper_table(table_id: str, records: Sequence[RunRecord], methods: Sequence[str] | None = None,
-                benchmarks: Sequence[str] | None = None, backbones: Sequence[str] | None = None) -> Table:
+def paper_table(
+    table_id: str,
+    records: Sequence[RunRecord],
+    methods: Sequence[str] | None = None,
+    benchmarks: Sequence[str] | None = None,
+    backbones: Sequence[str] | None = None,
+) -> Table:
     """Table ``table_id`` (2-6): rows backbone x method, the paper's column groups restricted to ``benchmarks``."""
     spec = TABLES[table_id]
     methods = list(methods or spec.methods)
     backbones = list(backbones or spec.backbones or _ordered(r.backbone for r in records))
     groups = [g for g in spec.groups if benchmarks is None or g.benchmark in benchmarks]
     if not groups:
-        raise ValueError(f"table {table_id} has no column for {', '.join(benchmarks or [])}; its benchmarks: "
-                         f"{', '.join(spec.benchmarks)}")
+        raise ValueError(
+            f"table {table_id} has no column for {', '.join(benchmarks or [])}; its benchmarks: "
+            f"{', '.join(spec.benchmarks)}"
+        )
     multi = len(spec.groups) > 1  # tables 5 and 6 name their one group in the title
-    table = Table(table_id, f"Table {table_id}. {spec.title}", ("Method",) if table_id != "6" else ("Backbone",),
-                  [(g.header if multi else "", m) for g in groups for m in PAPER_METRICS])
+    table = Table(
+        table_id,
+        f"Table {table_id}. {spec.title}",
+        ("Method",) if table_id != "6" else ("Backbone",),
+        [(g.header if multi else "", m) for g in groups for m in PAPER_METRICS],
+    )
     for backbone in backbones:
         for method in methods:
             if table_id == "6":
@@ -210,14 +251,22 @@ def paper_table(table_id: str, records: Sequence[RunRecord], methods: Sequence[s
     return table
 
 
-def long_table(records: Sequence[RunRecord], methods: Sequence[str] | None = None,
-               benchmarks: Sequence[str] | None = None, backbones: Sequence[str] | None = None) -> Table:
+def long_table(
+    records: Sequence[RunRecord],
+    methods: Sequence[str] | None = None,
+    benchmarks: Sequence[str] | None = None,
+    backbones: Sequence[str] | None = None,
+) -> Table:
     """Every metric per backbone x method x benchmark x target set (targets as evaluated; "–" if none ran)."""
     methods = list(methods or _ordered(r.method for r in records))
     benchmarks = list(benchmarks or _ordered(r.benchmark for r in records))
     backbones = list(backbones or _ordered(r.backbone for r in records))
-    table = Table("all", "All metrics per method, benchmark and target set (frame level; video AUC per video)",
-                  ("Backbone", "Method", "Benchmark", "Target"), [("", m) for m in LONG_METRICS])
+    table = Table(
+        "all",
+        "All metrics per method, benchmark and target set (frame level; video AUC per video)",
+        ("Backbone", "Method", "Benchmark", "Target"),
+        [("", m) for m in LONG_METRICS],
+    )
     for backbone in backbones:
         for method in methods:
             for benchmark in benchmarks:
@@ -229,8 +278,13 @@ def long_table(records: Sequence[RunRecord], methods: Sequence[str] | None = Non
     return table
 
 
-def build_table(table_id: str, records: Sequence[RunRecord], methods: Sequence[str] | None = None,
-                benchmarks: Sequence[str] | None = None, backbones: Sequence[str] | None = None) -> Table:
+def build_table(
+    table_id: str,
+    records: Sequence[RunRecord],
+    methods: Sequence[str] | None = None,
+    benchmarks: Sequence[str] | None = None,
+    backbones: Sequence[str] | None = None,
+) -> Table:
     """``table_id`` "2"-"6" (the paper's layouts) or "all" (the long table)."""
     if table_id not in TABLE_IDS:
         raise ValueError(f"unknown table {table_id!r}; valid: {', '.join(TABLE_IDS)}")
@@ -259,11 +313,15 @@ def to_markdown(table: Table, digits: int = 3) -> str:
     max_n = table.max_n
     header = [*table.index, *(f"{g} {m.label}".strip() for g, m in table.columns)]
     best = [None if table.id == "all" else _best(table, i) for i in range(len(table.columns))]
-    lines = [f"**{table.title}**", "",
-             f"Mean ± std over seeds (sample std, ddof={DDOF}); n = {max_n} seed(s) per cell unless marked; "
-             f"{MISSING} = no finished run" + ("." if table.id == "all" else "; best mean per column in bold."), "",
-             "| " + " | ".join(header) + " |",
-             "|" + "|".join([" --- "] * len(table.index) + [" ---: "] * len(table.columns)) + "|"]
+    lines = [
+        f"**{table.title}**",
+        "",
+        f"Mean ± std over seeds (sample std, ddof={DDOF}); n = {max_n} seed(s) per cell unless marked; "
+        f"{MISSING} = no finished run" + ("." if table.id == "all" else "; best mean per column in bold."),
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join([" --- "] * len(table.index) + [" ---: "] * len(table.columns)) + "|",
+    ]
     for row in table.rows:
         cells = []
         for i, stat in enumerate(row.cells):
@@ -300,5 +358,7 @@ def write_table(table: Table, out_dir: str | os.PathLike) -> tuple[Path, Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"table{table.id}"
-    return (atomic_write_text(out_dir / f"{stem}.md", to_markdown(table)),
-            atomic_write_text(out_dir / f"{stem}.csv", to_csv(table)))
+    return (
+        atomic_write_text(out_dir / f"{stem}.md", to_markdown(table)),
+        atomic_write_text(out_dir / f"{stem}.csv", to_csv(table)),
+    )

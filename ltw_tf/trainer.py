@@ -72,9 +72,17 @@ def build_from_config(config: RunConfig, strategy: tf.distribute.Strategy | None
 class Trainer:
     """Runs ``config.train.epochs`` epochs of ``method`` over ``train_data`` into ``run_dir``."""
 
-    def __init__(self, method: Method, train_data: EpochSource, run_dir: str | os.PathLike, config: RunConfig,
-                 val_data: Iterable | None = None, callbacks: Sequence[EpochCallback] = (),
-                 progress: bool = True, max_to_keep: int = 3):
+    def __init__(
+        self,
+        method: Method,
+        train_data: EpochSource,
+        run_dir: str | os.PathLike,
+        config: RunConfig,
+        val_data: Iterable | None = None,
+        callbacks: Sequence[EpochCallback] = (),
+        progress: bool = True,
+        max_to_keep: int = 3,
+    ):
         self.method = method
         self.train_data = train_data
         self.val_data = val_data
@@ -91,10 +99,12 @@ class Trainer:
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.best_auc = tf.Variable(-1.0, dtype=tf.float64, trainable=False)
         self._history = tf.Variable("[]", dtype=tf.string, trainable=False)
-        self.checkpoint = tf.train.Checkpoint(**method.trackables(), epoch=self.epoch, step=self.step,
-                                              best_auc=self.best_auc, history=self._history)
-        self.manager = tf.train.CheckpointManager(self.checkpoint, str(save_dir / "checkpoints"),
-                                                  max_to_keep=max_to_keep)
+        self.checkpoint = tf.train.Checkpoint(
+            **method.trackables(), epoch=self.epoch, step=self.step, best_auc=self.best_auc, history=self._history
+        )
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, str(save_dir / "checkpoints"), max_to_keep=max_to_keep
+        )
         best = tf.train.Checkpoint(detector=method.detector, epoch=self.epoch, best_auc=self.best_auc)
         self.best_manager = tf.train.CheckpointManager(best, str(save_dir / "best"), max_to_keep=1)
 
@@ -117,15 +127,17 @@ class Trainer:
         try:
             self.checkpoint.restore(latest).assert_existing_objects_matched()
         except (tf.errors.OpError, ValueError, AssertionError, IndexError) as err:  # IndexError: a short file
-            raise TrainingError(f"{latest}: cannot be restored ({first_line(err, 'damaged')}); "
-                                "delete it to resume from the one before") from None
+            raise TrainingError(
+                f"{latest}: cannot be restored ({first_line(err, 'damaged')}); delete it to resume from the one before"
+            ) from None
         return True
 
     def fit(self, resume: bool = False) -> list[dict]:
         """Train to ``config.train.epochs``; with ``resume`` continue from the latest checkpoint."""
         if self._latest_checkpoint() is not None and not resume:
-            raise TrainingError(f"{self.run_dir} already holds checkpoints: resume it (--resume) or choose "
-                                "another output directory")
+            raise TrainingError(
+                f"{self.run_dir} already holds checkpoints: resume it (--resume) or choose another output directory"
+            )
         if resume:
             self.restore()
         check_in_sync(self.strategy, self.epoch, "the epoch to start from")
@@ -157,16 +169,23 @@ class Trainer:
             total = cfg.steps_per_epoch if total is None else min(total, cfg.steps_per_epoch)
         sums: dict[str, float] = {}
         n = 0
-        bar = tqdm(batches, total=total, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step",
-                   disable=not self.progress, leave=False)
+        bar = tqdm(
+            batches,
+            total=total,
+            desc=f"epoch {epoch + 1}/{cfg.epochs}",
+            unit="step",
+            disable=not self.progress,
+            leave=False,
+        )
         for batch, meta_batch in bar:
             logs = {k: float(v) for k, v in self.method.train_step(batch, meta_batch).items()}
             step = int(self.step.numpy()) + 1
             if not all(math.isfinite(v) for v in logs.values()):
                 bad = ", ".join(f"{k}={v}" for k, v in logs.items() if not math.isfinite(v))
                 kept = self.manager.latest_checkpoint or "none yet"
-                raise TrainingError(f"non-finite loss at step {step} (epoch {epoch + 1}): {bad}; "
-                                    f"stopped, last good checkpoint: {kept}")
+                raise TrainingError(
+                    f"non-finite loss at step {step} (epoch {epoch + 1}): {bad}; stopped, last good checkpoint: {kept}"
+                )
             self.step.assign(step)
             for key, value in logs.items():
                 sums[key] = sums.get(key, 0.0) + value
@@ -175,8 +194,13 @@ class Trainer:
             bar.set_postfix(loss=f"{logs['loss']:.4f}")
         if n == 0:
             raise TrainingError(f"epoch {epoch + 1} produced no batches")
-        record = {"epoch": epoch + 1, "steps": n, "lr": float(self.method.optimizer.learning_rate.numpy()),
-                  "train": {k: v / n for k, v in sums.items()}, "data": data.info}
+        record = {
+            "epoch": epoch + 1,
+            "steps": n,
+            "lr": float(self.method.optimizer.learning_rate.numpy()),
+            "train": {k: v / n for k, v in sums.items()},
+            "data": data.info,
+        }
         self._validate(record)
         improved = record.get("val", {}).get("auc", -np.inf) > float(self.best_auc.numpy())
         record["best"] = bool(improved)

@@ -29,9 +29,12 @@ from ltw_tf.trainer import build_from_config  # noqa: E402
 
 SIZE, BATCH = 16, 7  # 7 over 2 replicas: uneven shards, as the paper's batch of 25 on 2 GPUs
 # No dropout: each replica draws its own masks, so with dropout the two sides match only in distribution.
-CONFIG = RunConfig(model=ModelConfig(backbone="tiny", weights=None, image_size=SIZE),
-                   train=TrainConfig(method="ltw", batch_size=BATCH, lr=1e-2, weight_lr=1e-2, alpha=0.1, lam=0.5,
-                                     weight_net_dropout=0.0, seed=3))
+CONFIG = RunConfig(
+    model=ModelConfig(backbone="tiny", weights=None, image_size=SIZE),
+    train=TrainConfig(
+        method="ltw", batch_size=BATCH, lr=1e-2, weight_lr=1e-2, alpha=0.1, lam=0.5, weight_net_dropout=0.0, seed=3
+    ),
+)
 
 
 def batches(dtype=np.float32):
@@ -64,8 +67,9 @@ def per_replica_gradients(method) -> list:
 
 def applied_gradients(method) -> list:
     """The gradients of the first step, from Adam's first moments m = (1 - beta_1) G."""
-    moments = [v for opt in (method.optimizer, method.weight_optimizer) for v in opt.variables
-               if v.path.endswith("_momentum")]
+    moments = [
+        v for opt in (method.optimizer, method.weight_optimizer) for v in opt.variables if v.path.endswith("_momentum")
+    ]
     return [v.numpy() / (1.0 - method.optimizer.beta_1) for v in moments]
 
 
@@ -75,18 +79,21 @@ def numbered(prefix: str, arrays) -> dict:
 
 def main() -> None:
     single = build_from_config(CONFIG)
-    mirrored = build_from_config(dataclasses.replace(CONFIG, train=dataclasses.replace(CONFIG.train,
-                                                                                       strategy="mirrored")))
+    mirrored = build_from_config(
+        dataclasses.replace(CONFIG, train=dataclasses.replace(CONFIG.train, strategy="mirrored"))
+    )
     strategy = mirrored.strategy
     assert strategy.num_replicas_in_sync == 2, strategy.extended.worker_devices
     models = {side: (m.detector, m.weight_net) for side, m in (("single", single), ("mirrored", mirrored))}
     for a, b in zip(models["single"], models["mirrored"]):
         b.set_weights(a.get_weights())
     opt = single.optimizer
-    out = {**numbered("grad/float64", float64_gradients(single)),
-           **numbered("grad/per_replica", per_replica_gradients(single)),
-           **numbered("trainable/before", [v.numpy() for m in models["single"] for v in m.trainable_variables]),
-           **numbered("adam", [opt.learning_rate.numpy(), opt.epsilon, opt.beta_2])}
+    out = {
+        **numbered("grad/float64", float64_gradients(single)),
+        **numbered("grad/per_replica", per_replica_gradients(single)),
+        **numbered("trainable/before", [v.numpy() for m in models["single"] for v in m.trainable_variables]),
+        **numbered("adam", [opt.learning_rate.numpy(), opt.epsilon, opt.beta_2]),
+    }
     batch, meta_batch = batches()
     logs = {"single": single._train_step(batch, meta_batch), "mirrored": mirrored.train_step(batch, meta_batch)}
     for side, method in (("single", single), ("mirrored", mirrored)):

@@ -24,9 +24,20 @@ from toy import DOMAINS, SIZE, toy_set  # noqa: E402
 
 
 def run_config(method: str, epochs: int, strategy: str = "multiworker") -> RunConfig:
-    return RunConfig(model=ModelConfig(backbone="tiny", weights=None, image_size=SIZE),
-                     train=TrainConfig(method=method, epochs=epochs, batch_size=8, lr=1e-2, weight_lr=1e-2,
-                                       alpha=1e-2, seed=3, steps_per_epoch=2, strategy=strategy))
+    return RunConfig(
+        model=ModelConfig(backbone="tiny", weights=None, image_size=SIZE),
+        train=TrainConfig(
+            method=method,
+            epochs=epochs,
+            batch_size=8,
+            lr=1e-2,
+            weight_lr=1e-2,
+            alpha=1e-2,
+            seed=3,
+            steps_per_epoch=2,
+            strategy=strategy,
+        ),
+    )
 
 
 def model_variables(method: Method) -> list[np.ndarray]:

@@ -23,8 +23,9 @@ def test_plain_swish_matches_silu_to_second_order():
     for ours, stock in zip(_derivatives(swish, x), _derivatives(keras.activations.silu, x)):
         np.testing.assert_allclose(ours.numpy(), stock.numpy(), rtol=1e-12, atol=1e-15)
     sig = 1 / (1 + np.exp(-x.numpy()))  # d2/dx2 x*s(x) = s(1-s)(2 + x(1-2s)), by hand
-    np.testing.assert_allclose(_derivatives(swish, x)[2].numpy(), sig * (1 - sig) * (2 + x.numpy() * (1 - 2 * sig)),
-                               rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(
+        _derivatives(swish, x)[2].numpy(), sig * (1 - sig) * (2 + x.numpy() * (1 - 2 * sig)), rtol=1e-10, atol=1e-15
+    )
 
 
 def test_efficientnet_detector_uses_plain_swish_with_unchanged_outputs():

@@ -47,6 +47,7 @@ def _no_temp_files(folder: Path) -> None:
 
 # --------------------------------------------------------------------------- 1. videos (prepare and screen)
 
+
 def _gray_video(path: Path, n_frames: int = 6) -> Path:
     """A genuinely single-channel H.264 video (pix_fmt gray)."""
     import av
@@ -76,13 +77,23 @@ def bad_videos(tmp_path_factory) -> dict[str, Path]:
     face_video(folder / "005.mp4", n_frames=1)
     _gray_video(folder / "006.mp4")
     write_video(folder / "007.mp4", [draw_face(2160, 3840, scale=6, seed=i) for i in range(2)])
-    return {"good": good, "zero": folder / "001.mp4", "random": folder / "002.mp4", "truncated": folder / "003.mp4",
-            "no_face": folder / "004.mp4", "one_frame": folder / "005.mp4", "gray": folder / "006.mp4",
-            "4k": folder / "007.mp4"}
+    return {
+        "good": good,
+        "zero": folder / "001.mp4",
+        "random": folder / "002.mp4",
+        "truncated": folder / "003.mp4",
+        "no_face": folder / "004.mp4",
+        "one_frame": folder / "005.mp4",
+        "gray": folder / "006.mp4",
+        "4k": folder / "007.mp4",
+    }
 
 
-def _ffpp_root(root: Path, videos: dict[str, Path], methods=("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures"),
-               ) -> tuple[Path, Path]:
+def _ffpp_root(
+    root: Path,
+    videos: dict[str, Path],
+    methods=("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures"),
+) -> tuple[Path, Path]:
     """An FF++ root: the case videos as reals 000-007, one good fake per method, official-style split files."""
     real_dir = root / "original_sequences" / "youtube" / "c23" / "videos"
     real_dir.mkdir(parents=True)
@@ -103,8 +114,24 @@ def _ffpp_root(root: Path, videos: dict[str, Path], methods=("Deepfakes", "Face2
 def test_prepare_reports_bad_videos_and_keeps_the_good_ones(tmp_path, bad_videos):
     root, splits = _ffpp_root(tmp_path / "ff", bad_videos)
     out = tmp_path / "faces"
-    result = _cli("--quiet", "prepare", root, "--dataset", "ffpp", "--splits", splits, "--out", out, "--frames", "2",
-                  "--size", "32", "--workers", "1", "--json")
+    result = _cli(
+        "--quiet",
+        "prepare",
+        root,
+        "--dataset",
+        "ffpp",
+        "--splits",
+        splits,
+        "--out",
+        out,
+        "--frames",
+        "2",
+        "--size",
+        "32",
+        "--workers",
+        "1",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["videos"] == 12 and report["skipped"] == 4
@@ -142,8 +169,11 @@ def models(tmp_path_factory) -> dict[str, Path]:
     model.save(folder / "detector.keras")
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint("serving_default", lambda images: {"probability": model(images)},
-                         input_signature=[tf.TensorSpec((None, MODEL_SIZE, MODEL_SIZE, 3), tf.uint8, name="images")])
+    archive.add_endpoint(
+        "serving_default",
+        lambda images: {"probability": model(images)},
+        input_signature=[tf.TensorSpec((None, MODEL_SIZE, MODEL_SIZE, 3), tf.uint8, name="images")],
+    )
     archive.write_out(str(folder / "savedmodel"), verbose=False)
     blob = tf.lite.TFLiteConverter.from_saved_model(str(folder / "savedmodel")).convert()
     (folder / "truncated.tflite").write_bytes(blob[: len(blob) // 2])
@@ -160,11 +190,19 @@ def models(tmp_path_factory) -> dict[str, Path]:
     marker.unlink(missing_ok=True)  # building the model above ran the lambda once
     inputs = keras.Input((24, MODEL_SIZE, 3))
     keras.Model(inputs, keras.layers.Dense(1)(keras.layers.GlobalAveragePooling2D()(inputs))).save(
-        folder / "non-square.keras")
-    return {"keras": folder / "detector.keras", "savedmodel": folder / "savedmodel", "folder": folder,
-            "truncated_tflite": folder / "truncated.tflite", "truncated_savedmodel": folder / "savedmodel-truncated",
-            "no_variables": folder / "savedmodel-no-variables", "lambda": folder / "lambda.keras",
-            "non_square": folder / "non-square.keras", "marker": marker}
+        folder / "non-square.keras"
+    )
+    return {
+        "keras": folder / "detector.keras",
+        "savedmodel": folder / "savedmodel",
+        "folder": folder,
+        "truncated_tflite": folder / "truncated.tflite",
+        "truncated_savedmodel": folder / "savedmodel-truncated",
+        "no_variables": folder / "savedmodel-no-variables",
+        "lambda": folder / "lambda.keras",
+        "non_square": folder / "non-square.keras",
+        "marker": marker,
+    }
 
 
 def test_screen_reports_bad_videos_and_images_and_goes_on(tmp_path, bad_videos, models):
@@ -184,8 +222,14 @@ def test_screen_reports_bad_videos_and_images_and_goes_on(tmp_path, bad_videos, 
     assert records["broken.png"]["error"].startswith("not a readable image")
     assert records["004.mp4"]["status"] == "ok" and records["004.mp4"]["verdict"] is None
     assert records["004.mp4"]["frames_without_face"] == 3
-    for name, scored in (("000.mp4", 3), ("005.mp4", 1), ("006.mp4", 3), ("007.mp4", 2), ("gray.png", 1),
-                         ("huge.png", 1)):
+    for name, scored in (
+        ("000.mp4", 3),
+        ("005.mp4", 1),
+        ("006.mp4", 3),
+        ("007.mp4", 2),
+        ("gray.png", 1),
+        ("huge.png", 1),
+    ):
         assert records[name]["status"] == "ok" and records[name]["frames_scored"] == scored, records[name]
         assert records[name]["verdict"] in ("real", "fake")  # crops resized to the model's 32 px input
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("error")]
@@ -195,6 +239,7 @@ def test_screen_reports_bad_videos_and_images_and_goes_on(tmp_path, bad_videos, 
 
 # --------------------------------------------------------------------------- 2. datasets
 
+
 def test_prepare_dataset_errors_write_nothing(tmp_path, bad_videos):
     good = {"good": bad_videos["good"]}
     out = tmp_path / "faces"
@@ -202,22 +247,50 @@ def test_prepare_dataset_errors_write_nothing(tmp_path, bad_videos):
     _one_line_error(result, 2, "does not exist")
     root, splits = _ffpp_root(tmp_path / "ff", good, methods=("Deepfakes", "Face2Face", "NeuralTextures"))
     missing = root / "manipulated_sequences" / "FaceSwap" / "c23" / "videos"
-    _one_line_error(_cli("prepare", root, "--dataset", "ffpp", "--splits", splits, "--out", out), 1,
-                    f"expected folder {missing} not found")
+    _one_line_error(
+        _cli("prepare", root, "--dataset", "ffpp", "--splits", splits, "--out", out),
+        1,
+        f"expected folder {missing} not found",
+    )
     (splits / "train.json").write_text(json.dumps({"000": "001"}))
     shutil.copytree(root / "manipulated_sequences" / "Deepfakes", root / "manipulated_sequences" / "FaceSwap")
-    _one_line_error(_cli("prepare", root, "--dataset", "ffpp", "--splits", splits, "--out", out), 1,
-                    "train.json: expected a JSON list of [id, id] pairs, got dict")
+    _one_line_error(
+        _cli("prepare", root, "--dataset", "ffpp", "--splits", splits, "--out", out),
+        1,
+        "train.json: expected a JSON list of [id, id] pairs, got dict",
+    )
     (splits / "train.json").write_text(json.dumps([["000", "001"], ["002"]]))
-    _one_line_error(_cli("prepare", root, "--dataset", "ffpp", "--splits", splits, "--out", out), 1,
-                    'train.json: entry 1 is ["002"]; expected a pair')
+    _one_line_error(
+        _cli("prepare", root, "--dataset", "ffpp", "--splits", splits, "--out", out),
+        1,
+        'train.json: entry 1 is ["002"]; expected a pair',
+    )
     assert not out.exists()
 
 
 def _train(root, out, *extra, method="alltrain", epochs=1):
-    return _cli("--quiet", "train", "gid-fs23", "--data-root", root, "--method", method, "--backbone", "tiny",
-                "--weights", "none", "--image-size", "16", "--batch-size", "6", "--epochs", epochs, "--out", out,
-                *extra)
+    return _cli(
+        "--quiet",
+        "train",
+        "gid-fs23",
+        "--data-root",
+        root,
+        "--method",
+        method,
+        "--backbone",
+        "tiny",
+        "--weights",
+        "none",
+        "--image-size",
+        "16",
+        "--batch-size",
+        "6",
+        "--epochs",
+        epochs,
+        "--out",
+        out,
+        *extra,
+    )
 
 
 def _faces_root(tmp_path) -> tuple[Path, list]:
@@ -238,8 +311,9 @@ def test_train_setup_errors_refuse_before_any_work(tmp_path):
     _one_line_error(_train(empty, out), 1, "source domain 'Deepfakes' (synthff c23 train) is empty in this manifest")
     gone = next(f for f in faces if f.split == "train" and f.domain == "Face2Face")
     (root / gone.path).unlink()
-    _one_line_error(_train(root, out), 1, f"{root / gone.path}: listed in the manifest but missing; re-run "
-                                          "`ltw-tf prepare`")
+    _one_line_error(
+        _train(root, out), 1, f"{root / gone.path}: listed in the manifest but missing; re-run `ltw-tf prepare`"
+    )
     assert not out.exists()
 
 
@@ -264,12 +338,16 @@ def test_odd_crops_train_and_a_corrupt_one_stops_naming_it_with_the_checkpoint_k
     (root / train[5].path).unlink()
     test_face = next(f for f in faces if f.split == "test")
     (root / test_face.path).write_bytes(b"not an image")
-    _one_line_error(_cli("evaluate", out, "--checkpoint", "latest", "--no-roc"), 1,
-                    f"{root / test_face.path}: not a decodable image (Unknown image file format")
+    _one_line_error(
+        _cli("evaluate", out, "--checkpoint", "latest", "--no-roc"),
+        1,
+        f"{root / test_face.path}: not a decodable image (Unknown image file format",
+    )
     assert not (out / "eval" / "gid-fs23.json").exists()
 
 
 # --------------------------------------------------------------------------- 3. training
+
 
 def test_nan_batch_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     from ltw_tf.data.pipeline import ManifestEpochs
@@ -289,8 +367,9 @@ def test_nan_batch_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_
     monkeypatch.setattr(ManifestEpochs, "epoch", poisoned)
     out = tmp_path / "run"
     result = _train(root, out, epochs=3)
-    steps = json.loads(tf.train.load_checkpoint(str(out / "checkpoints")).get_tensor(
-        "history/.ATTRIBUTES/VARIABLE_VALUE"))[0]["steps"]
+    steps = json.loads(
+        tf.train.load_checkpoint(str(out / "checkpoints")).get_tensor("history/.ATTRIBUTES/VARIABLE_VALUE")
+    )[0]["steps"]
     _one_line_error(result, 1, f"non-finite loss at step {steps + 2} (epoch 2): loss=nan")
     assert result.output.rstrip().endswith(f"last good checkpoint: {out / 'checkpoints' / 'ckpt-1'}")
     assert tf.train.latest_checkpoint(str(out / "checkpoints")).endswith("ckpt-1")
@@ -320,17 +399,45 @@ STEPS = ("--epochs", "2", "--steps-per-epoch", "2")
 
 def _train_process(root, out, *extra, kill_at=0):
     """``ltw-tf train`` in a fresh process that SIGKILLs itself before its ``kill_at``-th step (0: never)."""
-    args = ["--quiet", "train", "gid-fs23", "--data-root", root, "--method", "alltrain", "--backbone", "tiny",
-            "--weights", "none", "--image-size", "16", "--batch-size", "6", *STEPS, "--out", out, *extra]
+    args = [
+        "--quiet",
+        "train",
+        "gid-fs23",
+        "--data-root",
+        root,
+        "--method",
+        "alltrain",
+        "--backbone",
+        "tiny",
+        "--weights",
+        "none",
+        "--image-size",
+        "16",
+        "--batch-size",
+        "6",
+        *STEPS,
+        "--out",
+        out,
+        *extra,
+    ]
     env = {**os.environ, "KILL_AT_STEP": str(kill_at), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.run([sys.executable, "-c", KILLABLE, *map(str, args)], cwd=HERE.parent, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", KILLABLE, *map(str, args)],
+        cwd=HERE.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _variables(run_dir: Path) -> dict[str, np.ndarray]:
     reader = tf.train.load_checkpoint(str(run_dir / "checkpoints"))
-    return {k: np.asarray(reader.get_tensor(k)) for k in reader.get_variable_to_shape_map()
-            if "history" not in k and k != "_CHECKPOINTABLE_OBJECT_GRAPH"}  # the graph holds layer name counters
+    return {
+        k: np.asarray(reader.get_tensor(k))
+        for k in reader.get_variable_to_shape_map()
+        if "history" not in k and k != "_CHECKPOINTABLE_OBJECT_GRAPH"
+    }  # the graph holds layer name counters
 
 
 @pytest.mark.slow
@@ -384,11 +491,13 @@ def test_interrupted_checkpoint_write_never_replaces_the_good_one(tmp_path, monk
 
     data = next((out / "checkpoints").glob("ckpt-2.data-*"))  # a checkpoint damaged after the fact
     data.write_bytes(data.read_bytes()[:64])
-    _one_line_error(_train(root, out, "--resume", epochs=3), 1, f"{out / 'checkpoints' / 'ckpt-2'}: cannot be "
-                                                                "restored (")
+    _one_line_error(
+        _train(root, out, "--resume", epochs=3), 1, f"{out / 'checkpoints' / 'ckpt-2'}: cannot be restored ("
+    )
 
 
 # --------------------------------------------------------------------------- 4. models
+
 
 def test_models_from_strangers_are_refused_with_one_line(tmp_path, models, bad_videos):
     clip = bad_videos["good"]
@@ -404,8 +513,9 @@ def test_models_from_strangers_are_refused_with_one_line(tmp_path, models, bad_v
     assert not models["marker"].exists(), "the Lambda's code ran"
     assert not out.exists()
     root, _ = _faces_root(tmp_path)
-    _one_line_error(_train(root, tmp_path / "run", "--backbone", "tiny", "--weights", models["lambda"]), 1,
-                    "not a .weights.h5 file")
+    _one_line_error(
+        _train(root, tmp_path / "run", "--backbone", "tiny", "--weights", models["lambda"]), 1, "not a .weights.h5 file"
+    )
     assert not models["marker"].exists() and not (tmp_path / "run" / "checkpoints").exists()
 
 
@@ -423,18 +533,22 @@ def test_keras_model_file_screens_like_its_savedmodel(models, bad_videos):
 
 # --------------------------------------------------------------------------- 5. command line
 
-@pytest.mark.parametrize("args, code, text", [
-    (["train", "gid-zz23"], 1, "unknown benchmark 'gid-zz23'; valid: gid-df23, gid-df40"),
-    (["train", "gid-fs23", "--method", "ltw2"], 1, "unknown method 'ltw2'; valid: "),
-    (["train", "gid-fs23", "--backbone", "resnet9000"], 1, "unknown backbone 'resnet9000'; valid: efficientnet_b0"),
-    (["evaluate", "{tmp}", "--benchmark", "gid-xx23"], 1, "is not a run directory"),
-    (["benchmark", "--methods", "ltw2", "--benchmarks", "gid-df23"], 1, "unknown method 'ltw2'; valid:"),
-    (["prepare", "{tmp}", "--dataset", "ff", "--out", "{tmp}/out"], 2, "'ff' is not one of 'ffpp', 'celebdf'"),
-    (["-v", "-q", "info"], 2, "-v/--verbose and -q/--quiet exclude each other"),
-    (["screen", "x.mp4", "--frames", "3", "--all"], 2, "--frames and --all exclude each other"),
-    (["train", "gid-fs23", "--out", "{tmp}/none", "--resume"], 2, "has no checkpoints to resume"),
-    (["benchmark", "--table", "3", "--benchmarks", "gid-df23"], 2, "--table 3 has no column for gid-df23"),
-])
+
+@pytest.mark.parametrize(
+    "args, code, text",
+    [
+        (["train", "gid-zz23"], 1, "unknown benchmark 'gid-zz23'; valid: gid-df23, gid-df40"),
+        (["train", "gid-fs23", "--method", "ltw2"], 1, "unknown method 'ltw2'; valid: "),
+        (["train", "gid-fs23", "--backbone", "resnet9000"], 1, "unknown backbone 'resnet9000'; valid: efficientnet_b0"),
+        (["evaluate", "{tmp}", "--benchmark", "gid-xx23"], 1, "is not a run directory"),
+        (["benchmark", "--methods", "ltw2", "--benchmarks", "gid-df23"], 1, "unknown method 'ltw2'; valid:"),
+        (["prepare", "{tmp}", "--dataset", "ff", "--out", "{tmp}/out"], 2, "'ff' is not one of 'ffpp', 'celebdf'"),
+        (["-v", "-q", "info"], 2, "-v/--verbose and -q/--quiet exclude each other"),
+        (["screen", "x.mp4", "--frames", "3", "--all"], 2, "--frames and --all exclude each other"),
+        (["train", "gid-fs23", "--out", "{tmp}/none", "--resume"], 2, "has no checkpoints to resume"),
+        (["benchmark", "--table", "3", "--benchmarks", "gid-df23"], 2, "--table 3 has no column for gid-df23"),
+    ],
+)
 def test_bad_names_and_conflicting_flags_fail_before_any_work(tmp_path, args, code, text):
     result = _cli(*[a.replace("{tmp}", str(tmp_path)) for a in args], env={"LTW_DATA_ROOT": str(tmp_path)})
     _one_line_error(result, code, text)
@@ -444,9 +558,13 @@ def test_bad_names_and_conflicting_flags_fail_before_any_work(tmp_path, args, co
 def test_outputs_are_never_overwritten_without_overwrite(tmp_path, models, bad_videos):
     out = tmp_path / "verdicts.jsonl"
     out.write_text("old\n")
-    _one_line_error(_cli("screen", bad_videos["good"], "--model", models["keras"], "--json", out), 1,
-                    f"--json {out} exists; pass --overwrite to replace it")
+    _one_line_error(
+        _cli("screen", bad_videos["good"], "--model", models["keras"], "--json", out),
+        1,
+        f"--json {out} exists; pass --overwrite to replace it",
+    )
     assert out.read_text() == "old\n"
-    result = _cli("screen", bad_videos["good"], "--model", models["keras"], "--frames", "2", "--json", out,
-                  "--overwrite")
+    result = _cli(
+        "screen", bad_videos["good"], "--model", models["keras"], "--frames", "2", "--json", out, "--overwrite"
+    )
     assert result.exit_code == 0 and json.loads(out.read_text())["frames_sampled"] == 2

@@ -27,8 +27,27 @@ def test_console_script_version_and_help():
 
 
 def _train_args(root, out, *extra, epochs=2):
-    return ["--quiet", "train", "gid-fs23", "--data-root", str(root), "--backbone", "tiny", "--weights", "none",
-            "--image-size", "16", "--batch-size", "6", "--epochs", str(epochs), "--out", str(out), "--json", *extra]
+    return [
+        "--quiet",
+        "train",
+        "gid-fs23",
+        "--data-root",
+        str(root),
+        "--backbone",
+        "tiny",
+        "--weights",
+        "none",
+        "--image-size",
+        "16",
+        "--batch-size",
+        "6",
+        "--epochs",
+        str(epochs),
+        "--out",
+        str(out),
+        "--json",
+        *extra,
+    ]
 
 
 def test_train_resume_and_errors(tmp_path):

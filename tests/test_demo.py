@@ -10,8 +10,25 @@ from cli.main import main
 
 def test_demo_small_runs_every_stage_and_reuses_them(tmp_path):
     out = tmp_path / "demo"
-    args = ["demo", "--out", str(out), "--preset", "small", "--backbone", "tiny", "--image-size", "32",
-            "--epochs", "1", "--steps-per-epoch", "4", "--batch-size", "8", "--frames", "2"]
+    args = [
+        "demo",
+        "--out",
+        str(out),
+        "--preset",
+        "small",
+        "--backbone",
+        "tiny",
+        "--image-size",
+        "32",
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "4",
+        "--batch-size",
+        "8",
+        "--frames",
+        "2",
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     text = result.output

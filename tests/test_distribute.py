@@ -51,8 +51,13 @@ def _adam_first_step_bound(grad: np.ndarray, lr: float, eps: float, beta_2: floa
 
 def test_mirrored_ltw_step_equals_single_device_step_on_the_global_batch(tmp_path):
     out = tmp_path / "step.npz"
-    done = subprocess.run([sys.executable, str(HERE / "distribute_step.py"), str(out)], capture_output=True,
-                          text=True, timeout=300, env=ENV)
+    done = subprocess.run(
+        [sys.executable, str(HERE / "distribute_step.py"), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=ENV,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     raw = np.load(out)
     d = _groups(raw)
@@ -67,8 +72,9 @@ def test_mirrored_ltw_step_equals_single_device_step_on_the_global_batch(tmp_pat
     assert max(np.abs(p - s).max() for p, s in zip(per_replica, single)) > 100 * GRAD_ATOL  # choice matters
 
     lr, eps, beta_2 = d["adam"]
-    for i, (after_m, after_s, before, g) in enumerate(zip(d["trainable/mirrored"], d["trainable/single"],
-                                                          d["trainable/before"], single)):
+    for i, (after_m, after_s, before, g) in enumerate(
+        zip(d["trainable/mirrored"], d["trainable/single"], d["trainable/before"], single)
+    ):
         assert not np.array_equal(after_s, before)
         bound = _adam_first_step_bound(g, lr, eps, beta_2, GRAD_ATOL) + 1e-7  # + float32 ulps of the weights
         assert np.all(np.abs(after_m - after_s) <= bound), f"variable {i}"
@@ -102,11 +108,27 @@ def test_two_workers_train_chief_checkpoint_restores_to_the_other_workers_weight
     for index in range(2):
         scratch = tmp_path / f"tmp{index}"  # the worker's own temp dir: its scratch checkpoints must be gone
         scratch.mkdir()
-        env = dict(ENV, TMPDIR=str(scratch),
-                   TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
-        procs.append(subprocess.Popen([sys.executable, str(HERE / "distribute_worker.py"), str(run_dir),
-                                       str(tmp_path / f"worker{index}.npz"), MW_METHOD, str(MW_EPOCHS)],
-                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        env = dict(
+            ENV,
+            TMPDIR=str(scratch),
+            TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+        )
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    str(HERE / "distribute_worker.py"),
+                    str(run_dir),
+                    str(tmp_path / f"worker{index}.npz"),
+                    MW_METHOD,
+                    str(MW_EPOCHS),
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
     deadline = time.monotonic() + 360
     outputs = []
     try:
@@ -148,16 +170,40 @@ def test_cli_strategy_flag(tmp_path, monkeypatch):
 
     root = tmp_path / "faces"
     ff_manifest(root, n_targets=8, splits=lambda t: "val" if t >= 6 else "train")
-    args = ["--quiet", "train", "gid-fs23", "--data-root", str(root), "--method", "alltrain", "--backbone", "tiny",
-            "--weights", "none", "--image-size", "16", "--batch-size", "6", "--epochs", "1", "--steps-per-epoch",
-            "2", "--json", "--out", str(tmp_path / "run"), "--strategy"]
+    args = [
+        "--quiet",
+        "train",
+        "gid-fs23",
+        "--data-root",
+        str(root),
+        "--method",
+        "alltrain",
+        "--backbone",
+        "tiny",
+        "--weights",
+        "none",
+        "--image-size",
+        "16",
+        "--batch-size",
+        "6",
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "2",
+        "--json",
+        "--out",
+        str(tmp_path / "run"),
+        "--strategy",
+    ]
     runner = CliRunner()
     result = runner.invoke(main, [*args, "mirrored"])  # one CPU device here: a one-replica mirrored run
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["checkpoint"].endswith("ckpt-1")
     assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["strategy"] == "mirrored"
     monkeypatch.delenv("TF_CONFIG", raising=False)
-    for strategy, text in (("bogus", "unknown strategy 'bogus'; valid: default, mirrored, multiworker"),
-                           ("multiworker", "--strategy multiworker needs $TF_CONFIG")):
+    for strategy, text in (
+        ("bogus", "unknown strategy 'bogus'; valid: default, mirrored, multiworker"),
+        ("multiworker", "--strategy multiworker needs $TF_CONFIG"),
+    ):
         result = runner.invoke(main, [*args, strategy])
         assert result.exit_code == 1 and text in result.output, result.output

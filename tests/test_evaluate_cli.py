@@ -106,8 +106,10 @@ def test_evaluate_bad_inputs_write_nothing(runs, tmp_path):
     run, root = runs["alltrain"], runs["root"]
     out = tmp_path / "never"
     _one_line_error(_invoke("evaluate", root, "--out", out), "is not a run directory")
-    _one_line_error(_invoke("evaluate", run, "--benchmark", "gid-fs40", "--out", out),
-                    "target FaceSwap (synthff c40 test): reals is empty")
+    _one_line_error(
+        _invoke("evaluate", run, "--benchmark", "gid-fs40", "--out", out),
+        "target FaceSwap (synthff c40 test): reals is empty",
+    )
     _one_line_error(_invoke("evaluate", run, "--benchmark", "gcd"), "target Celeb-DF (celebdf no quality test)")
     _one_line_error(_invoke("evaluate", run, "--benchmark", "gid-xx23"), "unknown benchmark 'gid-xx23'")
     assert not out.exists() and not (run / "eval" / "gcd.json").exists()
@@ -119,7 +121,8 @@ def _independent_weights(run, root):
     detector = build_detector("tiny", SIZE, weights=None)
     weight_net = build_weight_net(tuple(detector.outputs[0].shape[1:]))
     tf.train.Checkpoint(detector=detector, weight_net=weight_net).restore(
-        tf.train.latest_checkpoint(str(run / "checkpoints"))).expect_partial()
+        tf.train.latest_checkpoint(str(run / "checkpoints"))
+    ).expect_partial()
     faces = _faces(root, ["real", "Deepfakes", "Face2Face", "NeuralTextures"], "train")
     features, _ = detector(_images(root, faces), training=False)
     weights = weight_net(features, training=False).numpy().reshape(-1)
@@ -141,7 +144,11 @@ def test_weights_grid_stats_and_values(runs, tmp_path):
     assert stats["all"]["mean"] == pytest.approx(values.mean(), abs=1e-7)
     assert stats["all"]["max"] == pytest.approx(values.max(), abs=1e-7)
     assert {d: s["n"] for d, s in stats["by_domain"].items()} == {
-        "Deepfakes": 8, "Face2Face": 8, "NeuralTextures": 8, "real": 8}
+        "Deepfakes": 8,
+        "Face2Face": 8,
+        "NeuralTextures": 8,
+        "real": 8,
+    }
     assert (stats["by_label"]["real"]["n"], stats["by_label"]["fake"]["n"]) == (8, 24)
     for side, label in (("fake", 1), ("real", 0)):
         chosen = summary["faces"][side]
@@ -167,8 +174,18 @@ def test_weights_refuses_a_run_without_weight_net(runs, tmp_path):
 
 
 def _face(path, label, domain, weight_rank):
-    return Face(path=path, label=label, dataset="synthff", domain=domain, quality="c23", split="train",
-                video_id=path, target_id="000", source_id="", frame=weight_rank)
+    return Face(
+        path=path,
+        label=label,
+        dataset="synthff",
+        domain=domain,
+        quality="c23",
+        split="train",
+        video_id=path,
+        target_id="000",
+        source_id="",
+        frame=weight_rank,
+    )
 
 
 def test_extreme_faces_and_weight_stats():
@@ -181,8 +198,9 @@ def test_extreme_faces_and_weight_stats():
     assert [e["path"] for e in chosen["real"]["highest"]] == ["r1", "r2"]  # 3 faces: split 2 + 1, never shared
     assert [e["path"] for e in chosen["real"]["lowest"]] == ["r0"]
     stats = weight_stats(faces, weights)
-    assert stats["by_label"]["fake"] == pytest.approx({"n": 5, "mean": 0.5, "std": np.sqrt(0.08), "min": 0.1,
-                                                       "max": 0.9})
+    assert stats["by_label"]["fake"] == pytest.approx(
+        {"n": 5, "mean": 0.5, "std": np.sqrt(0.08), "min": 0.1, "max": 0.9}
+    )
     assert stats["by_domain"]["Deepfakes"] == pytest.approx({"n": 2, "mean": 0.8, "std": 0.1, "min": 0.7, "max": 0.9})
     assert stats["all"]["n"] == 8
     with pytest.raises(ValueError, match="n must be >= 1"):

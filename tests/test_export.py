@@ -127,8 +127,9 @@ def test_no_weight_net_in_any_artefact(run, exported, tmp_path):
     detector = build_detector("tiny", SIZE)  # an Alltrain-shaped detector, given the LTW run's trained weights
     detector.set_weights(load_detector(run[0])[0].get_weights())
     weight_net = build_weight_net(feature_shape(detector))
-    weight_net_names = {v.path.split("/")[0] for v in weight_net.weights} - {v.path.split("/")[0]
-                                                                            for v in detector.weights}
+    weight_net_names = {v.path.split("/")[0] for v in weight_net.weights} - {
+        v.path.split("/")[0] for v in detector.weights
+    }
     assert weight_net_names  # block1_dw, block2_pw, weight, ...
     names = list(savedmodel_variables(out / "savedmodel"))
     assert len(names) == len(detector.weights)
@@ -187,10 +188,20 @@ def test_lite0_int8_is_integer_end_to_end_apart_from_its_head(tmp_path):
     interpreter = Interpreter(model_content=quantizer.quantize())
     dtypes = {t["index"]: np.dtype(t["dtype"]).name for t in interpreter.get_tensor_details()}
     names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
-    body = [(op["op_name"], dtypes[op["outputs"][0]]) for op in interpreter._get_ops_details()
-            if names[op["outputs"][0]] not in quantizer.head]
-    assert {name for name, _ in body} <= {"CAST", "QUANTIZE", "CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MEAN",
-                                           "DEQUANTIZE"}
+    body = [
+        (op["op_name"], dtypes[op["outputs"][0]])
+        for op in interpreter._get_ops_details()
+        if names[op["outputs"][0]] not in quantizer.head
+    ]
+    assert {name for name, _ in body} <= {
+        "CAST",
+        "QUANTIZE",
+        "CONV_2D",
+        "DEPTHWISE_CONV_2D",
+        "ADD",
+        "MEAN",
+        "DEQUANTIZE",
+    }
     assert [name for name, _ in body].count("MEAN") == 1  # the global pool only: no SE
     assert all(dtype == "int8" for name, dtype in body if name in ("CONV_2D", "DEPTHWISE_CONV_2D", "ADD"))
     assert sum(name == "CONV_2D" for name, _ in body) == 33
@@ -203,8 +214,7 @@ def test_cli_export_tflite_picks_the_newest_run_and_never_overwrites(run, tmp_pa
     assert result.exit_code == 0, result.output
     assert "runs/only-run" in result.stderr
     out = tmp_path / "runs" / "only-run" / "export"
-    assert sorted(p.name for p in out.iterdir()) == ["detector_fp16.tflite", "detector_fp32.tflite",
-                                                    "model_card.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["detector_fp16.tflite", "detector_fp32.tflite", "model_card.json"]
     card = json.loads((out / "model_card.json").read_text())
     for key in ("tflite_fp32", "tflite_fp16"):
         entry = card["artefacts"][key]
@@ -217,8 +227,9 @@ def test_cli_export_tflite_picks_the_newest_run_and_never_overwrites(run, tmp_pa
     assert len(again.stderr.strip().splitlines()) == 2  # "exporting the newest run: ..." + the one error line
     assert "already holds an export" in again.stderr and "--overwrite" in again.stderr
     assert {p.name: (p.stat().st_mtime_ns, sha256_path(p)) for p in out.iterdir()} == before
-    replaced = CliRunner().invoke(main, ["--quiet", "export", "runs/only-run", "--quantize", "fp32", "--overwrite",
-                                         "--json"])
+    replaced = CliRunner().invoke(
+        main, ["--quiet", "export", "runs/only-run", "--quantize", "fp32", "--overwrite", "--json"]
+    )
     assert replaced.exit_code == 0, replaced.output
     assert sorted(json.loads(replaced.stdout)["artefacts"]) == ["card", "savedmodel", "tflite_fp32"]
     assert sorted(p.name for p in out.iterdir()) == ["detector_fp32.tflite", "model_card.json", "savedmodel"]
@@ -272,7 +283,12 @@ def test_export_never_imports_training_code():
     banned = ("ltw_tf.methods", "ltw_tf.trainer", "ltw_tf.run")
     for path in (REPO / "export").glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            modules = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                       else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            modules = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             for module in modules:
                 assert not any(module == b or module.startswith(b + ".") for b in banned), f"{path.name}: {module}"

@@ -30,8 +30,15 @@ from ltw_tf.data.faces import (
 # --------------------------------------------------------------------------- helpers (shared with test_prepare)
 
 
-def draw_face(height: int = 240, width: int = 320, *, cx: float | None = None, cy: float | None = None,
-              scale: float = 1.0, seed: int = 0) -> np.ndarray:
+def draw_face(
+    height: int = 240,
+    width: int = 320,
+    *,
+    cx: float | None = None,
+    cy: float | None = None,
+    scale: float = 1.0,
+    seed: int = 0,
+) -> np.ndarray:
     """A BGR frame with one cartoon face (about 110 x 145 px at scale 1) that MTCNN detects."""
     rng = np.random.default_rng(seed)
     img = np.empty((height, width, 3), np.uint8)
@@ -75,8 +82,9 @@ def write_video(path, frames) -> pathlib.Path:
 
 def face_video(path, n_frames: int = 12, seed: int = 0, **kw) -> pathlib.Path:
     """A video of one face moving a little from frame to frame."""
-    return write_video(path, [draw_face(cx=160 + 3 * (i % 5) - 6, cy=120 + 2 * (i % 3), seed=seed + i, **kw)
-                              for i in range(n_frames)])
+    return write_video(
+        path, [draw_face(cx=160 + 3 * (i % 5) - 6, cy=120 + 2 * (i % 3), seed=seed + i, **kw) for i in range(n_frames)]
+    )
 
 
 def plain_video(path, n_frames: int = 8, colour=(40, 160, 90)) -> pathlib.Path:
@@ -142,8 +150,10 @@ def test_read_frames_survives_a_wrong_frame_count(tmp_path, monkeypatch):
     assert abs(got[19].mean() - 190) < 6
 
 
-@pytest.mark.parametrize("content, message", [(None, "no such file"), (b"", "empty file"),
-                                              (np.random.default_rng(0).bytes(4096), "not a readable video")])
+@pytest.mark.parametrize(
+    "content, message",
+    [(None, "no such file"), (b"", "empty file"), (np.random.default_rng(0).bytes(4096), "not a readable video")],
+)
 def test_unusable_videos_raise_one_line_video_error(tmp_path, content, message):
     path = tmp_path / "bad.mp4"
     if content is not None:
@@ -201,7 +211,7 @@ def test_mtcnn_finds_the_drawn_face_and_crops_it(tmp_path, detector):
 
 def test_large_frames_are_detected_downscaled_and_boxes_mapped_back(detector):
     big = cv2.cvtColor(draw_face(960, 1280, scale=4.0), cv2.COLOR_BGR2RGB)
-    (box, score), = detect_best_faces(detector, [big], sides=(320,))
+    ((box, score),) = detect_best_faces(detector, [big], sides=(320,))
     x, y, w, h = box
     assert score > 0.9 and abs(x + w / 2 - 640) < 60 and abs(y + h / 2 - 480) < 80 and 300 < h < 700
 
@@ -259,7 +269,7 @@ def test_planted_weights_in_cwd_are_never_unpickled(tmp_path, monkeypatch):
     assert not marker.exists(), "a weights file from the working directory was unpickled"
     assert all(p.is_absolute() and p.parent.name == "weights" for p in faces.weight_paths().values())
     face = cv2.cvtColor(draw_face(), cv2.COLOR_BGR2RGB)
-    (box, score), = detect_best_faces(det, [face])
+    ((box, score),) = detect_best_faces(det, [face])
     assert score > 0.9
     joblib.load(tmp_path / "pnet.lz4")  # control: the planted file is live -- loading it does run the payload
     assert marker.exists()

@@ -17,8 +17,13 @@ from ltw_tf.data.pipeline import unreadable_image
 from ltw_tf.screening.inputs import read_image
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(120)]
-FUZZ = settings(max_examples=250, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=250,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +39,9 @@ def mutated(data: bytes) -> st.SearchStrategy[bytes]:
     """The seed with a few bytes overwritten, a slice cut out or the tail cut off; or random bytes."""
     n = len(data)
     flips = st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, 255)), min_size=1, max_size=16).map(
-        lambda edits: bytes(_apply(data, edits)))
-    cut = st.tuples(st.integers(0, n), st.integers(0, n)).map(lambda ab: data[: min(ab)] + data[max(ab):])
+        lambda edits: bytes(_apply(data, edits))
+    )
+    cut = st.tuples(st.integers(0, n), st.integers(0, n)).map(lambda ab: data[: min(ab)] + data[max(ab) :])
     truncated = st.integers(0, n).map(lambda k: data[:k])
     return st.one_of(flips, cut, truncated, st.binary(max_size=2048))
 

@@ -87,8 +87,9 @@ def _directional_checks(detector, weight_net, batch, meta_batch, theta_grads, w_
 def test_second_order_matches_finite_differences():
     detector, weight_net = _models("float64")
     batch, meta_batch = _batches("float64")
-    theta_grads, w_grads, logs = meta_gradients(detector, weight_net, batch, meta_batch,
-                                                alpha=ALPHA, beta=BETA, lam=LAM)
+    theta_grads, w_grads, logs = meta_gradients(
+        detector, weight_net, batch, meta_batch, alpha=ALPHA, beta=BETA, lam=LAM
+    )
     assert all(g.dtype == tf.float64 for g in theta_grads + w_grads)
     errors = _directional_checks(detector, weight_net, batch, meta_batch, theta_grads, w_grads)
     print("relative errors", errors)
@@ -102,8 +103,9 @@ def test_second_order_matches_finite_differences():
 def test_first_order_variant_fails_the_same_check():
     detector, weight_net = _models("float64")
     batch, meta_batch = _batches("float64")
-    theta_grads, w_grads, _ = meta_gradients(detector, weight_net, batch, meta_batch,
-                                             alpha=ALPHA, beta=BETA, lam=LAM, first_order=True)
+    theta_grads, w_grads, _ = meta_gradients(
+        detector, weight_net, batch, meta_batch, alpha=ALPHA, beta=BETA, lam=LAM, first_order=True
+    )
     errors = _directional_checks(detector, weight_net, batch, meta_batch, theta_grads, w_grads)
     print("first-order relative errors", errors)
     assert min(errors["theta"]) > 1e-3
@@ -118,8 +120,7 @@ def test_meta_gradients_leave_every_variable_bit_identical(dtype):
     detector(batch[0], training=True)
     weight_net(detector(batch[0])[0], training=True)
     before = [v.numpy().copy() for v in detector.variables + weight_net.variables]
-    theta_grads, w_grads, _ = meta_gradients(detector, weight_net, batch, meta_batch,
-                                             alpha=1e-3, beta=1.0, lam=0.01)
+    theta_grads, w_grads, _ = meta_gradients(detector, weight_net, batch, meta_batch, alpha=1e-3, beta=1.0, lam=0.01)
     after = [v.numpy() for v in detector.variables + weight_net.variables]
     assert len(before) == len(after)
     for old, new in zip(before, after):
@@ -140,8 +141,7 @@ def test_meta_gradients_accept_any_detector_and_weight_net():
     rng = np.random.default_rng(0)
     batch = (tf.constant(rng.standard_normal((4, 4)), tf.float32), tf.constant([0.0, 1.0, 1.0, 0.0]))
     meta = (tf.constant(rng.standard_normal((4, 4)), tf.float32), tf.constant([1.0, 0.0, 0.0, 1.0]))
-    theta_grads, w_grads, logs = meta_gradients(detector, weight_net, batch, meta, alpha=0.1, beta=1.0,
-                                                lam=0.01)
+    theta_grads, w_grads, logs = meta_gradients(detector, weight_net, batch, meta, alpha=0.1, beta=1.0, lam=0.01)
     assert [g.shape for g in theta_grads] == [v.shape for v in detector.trainable_variables]
     assert [g.shape for g in w_grads] == [v.shape for v in weight_net.trainable_variables]
     assert any(float(tf.reduce_max(tf.abs(g))) > 0 for g in w_grads)

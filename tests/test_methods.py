@@ -21,9 +21,20 @@ def _epochs(name: str) -> int:
 def test_method_learns_toy_set(name, tmp_path):
     train_images, train_table = toy_set(range(12), seed=0)
     test_images, test_table = toy_set(range(100, 108), seed=1)
-    config = RunConfig(model=ModelConfig(backbone="tiny", weights=None, image_size=SIZE),
-                       train=TrainConfig(method=name, epochs=_epochs(name), batch_size=8, lr=1e-2, weight_lr=1e-2,
-                                         alpha=1e-2, lr_step=100, seed=0, steps_per_epoch=6))
+    config = RunConfig(
+        model=ModelConfig(backbone="tiny", weights=None, image_size=SIZE),
+        train=TrainConfig(
+            method=name,
+            epochs=_epochs(name),
+            batch_size=8,
+            lr=1e-2,
+            weight_lr=1e-2,
+            alpha=1e-2,
+            lr_step=100,
+            seed=0,
+            steps_per_epoch=6,
+        ),
+    )
     method = build_from_config(config)
     data = ArrayEpochs(train_images, train_table, DOMAINS, seed=0, batch_size=8)
     history = Trainer(method, data, tmp_path, config, progress=False).fit()
@@ -32,5 +43,4 @@ def test_method_learns_toy_set(name, tmp_path):
     print(name, metrics.as_dict())
     assert metrics.auc >= 0.95
     if method_class(name).uses_meta_split:
-        assert all(set(h["data"]["train_domains"]) | set(h["data"]["meta_domains"]) == set(DOMAINS)
-                   for h in history)
+        assert all(set(h["data"]["train_domains"]) | set(h["data"]["meta_domains"]) == set(DOMAINS) for h in history)

@@ -39,8 +39,11 @@ def _expected_weight_net_params(channels: int) -> int:
 
 
 def _bn_layers(model: keras.Model) -> list[keras.layers.BatchNormalization]:
-    return [layer for layer in model._flatten_layers(include_self=False, recursive=True)
-            if isinstance(layer, keras.layers.BatchNormalization)]
+    return [
+        layer
+        for layer in model._flatten_layers(include_self=False, recursive=True)
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -165,8 +168,11 @@ def test_larger_efficientnet_channels_match_keras_width_scaling(name, width_coef
 def test_lite0_is_b0_without_squeeze_excite_and_with_relu6():
     # EfficientNet-Lite0 = B0's convolutions exactly, minus every squeeze-and-excitation layer, ReLU6 for swish.
     def convs(model):
-        return {layer.name: tuple(layer.kernel.shape) for layer in model._flatten_layers(include_self=False)
-                if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D))}
+        return {
+            layer.name: tuple(layer.kernel.shape)
+            for layer in model._flatten_layers(include_self=False)
+            if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D))
+        }
 
     b0 = build_backbone("efficientnet_b0", SMALL, weights=None)
     lite = build_backbone("efficientnet_lite0", SMALL, weights=None)
@@ -249,8 +255,9 @@ def test_bn_momentum_sets_every_backbone_batch_norm():
     from ltw_tf.study import settings_hash
 
     def momenta(detector):
-        return {layer.momentum for layer in detector._flatten_layers()
-                if isinstance(layer, keras.layers.BatchNormalization)}
+        return {
+            layer.momentum for layer in detector._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)
+        }
 
     assert momenta(build_detector("efficientnet_b0", 32)) == {0.99}  # Keras' own
     assert momenta(build_detector("efficientnet_b0", 32, bn_momentum=0.9)) == {0.9}

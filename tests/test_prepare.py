@@ -23,8 +23,17 @@ KW = {"frames": 4, "size": 64, "progress": False}
 
 def _video(path, domain="real", vid="000", **kw) -> Video:
     label = int(domain != "real")
-    fields = {"path": str(path), "label": label, "dataset": "synthff", "domain": domain, "quality": "c23",
-              "split": "train", "video_id": vid, "target_id": vid.split("_")[0], "source_id": ""}
+    fields = {
+        "path": str(path),
+        "label": label,
+        "dataset": "synthff",
+        "domain": domain,
+        "quality": "c23",
+        "split": "train",
+        "video_id": vid,
+        "target_id": vid.split("_")[0],
+        "source_id": "",
+    }
     return Video(**{**fields, **kw})
 
 
@@ -167,8 +176,23 @@ def _fake_sources(monkeypatch, videos):
 def test_cli_prepare_json_summary_and_errors(tmp_path, videos, monkeypatch):
     calls = _fake_sources(monkeypatch, videos[:2] + videos[3:4])
     runner = CliRunner()
-    args = [str(tmp_path / "videos"), "--dataset", "synthff", "--out", str(tmp_path / "faces"), "--frames", "2",
-            "--size", "32", "--margin", "0.3", "--qualities", "c23,c40", "--workers", "1"]
+    args = [
+        str(tmp_path / "videos"),
+        "--dataset",
+        "synthff",
+        "--out",
+        str(tmp_path / "faces"),
+        "--frames",
+        "2",
+        "--size",
+        "32",
+        "--margin",
+        "0.3",
+        "--qualities",
+        "c23,c40",
+        "--workers",
+        "1",
+    ]
     result = runner.invoke(prepare_command, [*args, "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -194,8 +218,16 @@ def test_other_datasets_in_the_same_folder_are_kept(tmp_path, videos, detector):
     """GCD needs FF++, Celeb-DF and DFDC in one manifest: a second prepare call adds rows, never drops them."""
     out = tmp_path / "faces"
     prepare([videos[0], videos[3]], out, detector=detector, **KW)  # synthff c23: a real + a corrupt one
-    celeb = _video(videos[1].path, "Celeb-synthesis", "id1_0001", dataset="celebdf", quality="", split="test",
-                   target_id="id1", source_id="")
+    celeb = _video(
+        videos[1].path,
+        "Celeb-synthesis",
+        "id1_0001",
+        dataset="celebdf",
+        quality="",
+        split="test",
+        target_id="id1",
+        source_id="",
+    )
     prepare([celeb, _video(videos[5].path, vid="009", dataset="celebdf", quality="")], out, detector=detector, **KW)
     faces = read_manifest(out)
     assert {f.dataset for f in faces} == {"synthff", "celebdf"}

@@ -56,15 +56,19 @@ def test_save_roc_png_size_and_atomicity(tmp_path):
 
 def test_grid_geometry_and_tile_placement(tmp_path):
     assert grid_size(1) == (2 * MARGIN + 2 * (HEADER + TILE + CAPTION) + PAD, 2 * MARGIN + 2 * TILE + GAP)
-    assert grid_size(8) == (2 * MARGIN + 2 * (HEADER + TILE + CAPTION) + PAD, 2 * MARGIN + 2 * (8 * TILE + 7 * PAD)
-                            + GAP)
+    assert grid_size(8) == (
+        2 * MARGIN + 2 * (HEADER + TILE + CAPTION) + PAD,
+        2 * MARGIN + 2 * (8 * TILE + 7 * PAD) + GAP,
+    )
     single = grid_size(3, panels=1, rows=1, tile=32)
     assert single == (2 * MARGIN + HEADER + 32 + CAPTION, 2 * MARGIN + 3 * 32 + 2 * PAD)
     red, green = np.zeros((10, 20, 3)), np.zeros((30, 30), np.uint8)
     red[..., 0] = 255
     green[:] = 200  # grey: a 2-D face is broadcast to RGB
-    panels = [[GridRow("fake hi", [red], [0.91]), GridRow("fake lo", [], [])],
-              [GridRow("real hi", [green, green], [0.5, 0.25]), GridRow("real lo", [green], [0.125])]]
+    panels = [
+        [GridRow("fake hi", [red], [0.91]), GridRow("fake lo", [], [])],
+        [GridRow("real hi", [green, green], [0.5, 0.25]), GridRow("real lo", [green], [0.125])],
+    ]
     grid = weight_grid(panels, n=3)
     assert grid.shape == (*grid_size(3), 3) and grid.dtype == np.uint8
     panel = 3 * TILE + 2 * PAD

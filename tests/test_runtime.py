@@ -46,6 +46,6 @@ def test_ltw_step_is_the_same_with_and_without_grappler(restore_grappler):
         step = tf.function(lambda b, m: meta_gradients(detector, weight_net, b, m, alpha=0.1, beta=1.0, lam=0.5)[:2])
         theta_grads, w_grads = step(batch, meta)
         grads[mode] = [g.numpy() for g in theta_grads + w_grads]
-    assert any(np.abs(g).max() > 0 for g in grads["off"][-len(weight_net.trainable_variables):])
+    assert any(np.abs(g).max() > 0 for g in grads["off"][-len(weight_net.trainable_variables) :])
     for on, off in zip(grads["on"], grads["off"]):
         np.testing.assert_allclose(off, on, rtol=1e-4, atol=1e-6)

@@ -39,6 +39,7 @@ FRAMES = 12  # frames per synthetic clip (10 are sampled)
 
 # --------------------------------------------------------------------------- fixtures (module scope: built once)
 
+
 def _make_run(run_dir):
     """A run directory as ``ltw-tf train`` leaves it (config.json + best/ckpt-1): tiny backbone, seeded weights,
     the head rescaled so that logits on random images have mean 0 and std 2 (P(fake) differs clearly by face)."""
@@ -75,8 +76,11 @@ def models(tmp_path_factory):
     model = serving_model(_make_run(run))
     archive = keras.export.ExportArchive()  # Keras' own model.export names the output "output_0"
     archive.track(model)
-    archive.add_endpoint("serving_default", lambda images: {"probability": model(images)},
-                         input_signature=[tf.TensorSpec((None, SIZE, SIZE, 3), tf.uint8, name="images")])
+    archive.add_endpoint(
+        "serving_default",
+        lambda images: {"probability": model(images)},
+        input_signature=[tf.TensorSpec((None, SIZE, SIZE, 3), tf.uint8, name="images")],
+    )
     archive.write_out(str(root / "saved_model"), verbose=False)
     converter = tf.lite.TFLiteConverter.from_saved_model(str(root / "saved_model"))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -101,8 +105,14 @@ def media(tmp_path_factory):
     write_video(bad / "faceless.mp4", [np.full((120, 160, 3), (40, 160, 90), np.uint8)] * 8, "c23")
     (bad / "corrupt.mp4").write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
     (bad / "empty.mp4").write_bytes(b"")
-    return {"clips": [out / "real_000.mp4", out / "fake_000_001.mp4"], "image": out / "photo.png", "dir": out,
-            "faceless": bad / "faceless.mp4", "corrupt": bad / "corrupt.mp4", "empty": bad / "empty.mp4"}
+    return {
+        "clips": [out / "real_000.mp4", out / "fake_000_001.mp4"],
+        "image": out / "photo.png",
+        "dir": out,
+        "faceless": bad / "faceless.mp4",
+        "corrupt": bad / "corrupt.mp4",
+        "empty": bad / "empty.mp4",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +137,7 @@ def _reference(path, detector, model):
 
 
 # --------------------------------------------------------------------------- parity with prepare + serving_model
+
 
 def test_model_kinds_signatures_and_sizes(models):
     paths, _ = models
@@ -193,8 +204,9 @@ def _write_h264(path, frames, options):
     return path
 
 
-@pytest.mark.parametrize("options", [{"g": "7", "bf": "3"}, {"g": "250"}, {"g": "10", "bf": "2", "x264-params":
-                                                                            "open-gop=1"}])
+@pytest.mark.parametrize(
+    "options", [{"g": "7", "bf": "3"}, {"g": "250"}, {"g": "10", "bf": "2", "x264-params": "open-gop=1"}]
+)
 def test_decoder_gives_opencv_frames_decoding_only_what_they_need(options, tmp_path):
     base = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
     path = _write_h264(tmp_path / "clip.mp4", [np.roll(base, 2 * i, axis=1) for i in range(60)], options)
@@ -211,6 +223,7 @@ def test_decoder_gives_opencv_frames_decoding_only_what_they_need(options, tmp_p
 
 
 # --------------------------------------------------------------------------- tracking
+
 
 class _PlannedDetector:
     """An MTCNN stand-in: frame i (an image filled with i) has the face ``plan[i]`` ((x, y, w, h) or None)."""
@@ -246,8 +259,9 @@ def test_track_faces_interpolates_between_detections_and_detects_gaps():
 def test_all_frames_with_tracking_scores_every_frame(models, media, detector):
     paths, _ = models
     clip = media["clips"][0]
-    screener = Screener(load_runner(paths["tflite"]), ScreenSettings(all_frames=True, detect_every=3),
-                        detector=detector)
+    screener = Screener(
+        load_runner(paths["tflite"]), ScreenSettings(all_frames=True, detect_every=3), detector=detector
+    )
     result = screener.screen(MediaItem(str(clip), "video"))
     assert result.error is None and [f.frame for f in result.frames] == list(range(FRAMES))
     assert [f.tracked for f in result.frames] == [i % 3 != 0 and i != FRAMES - 1 for i in range(FRAMES)]
@@ -259,6 +273,7 @@ def test_all_frames_with_tracking_scores_every_frame(models, media, detector):
 
 
 # --------------------------------------------------------------------------- faceless and broken inputs
+
 
 def test_faceless_corrupt_and_empty_files_are_reported(models, media, detector):
     paths, _ = models
@@ -284,10 +299,14 @@ def test_find_media_recurses_and_keeps_order(media, tmp_path):
     (tmp_path / ".hidden.mp4").write_bytes(b"")
     items = find_media([media["clips"][1], tmp_path, media["clips"][1], tmp_path / "missing.mov"])
     assert [(os.path.basename(i.path), i.kind) for i in items] == [
-        ("fake_000_001.mp4", "video"), ("x.JPG", "image"), ("missing.mov", "video")]
+        ("fake_000_001.mp4", "video"),
+        ("x.JPG", "image"),
+        ("missing.mov", "video"),
+    ]
 
 
 # --------------------------------------------------------------------------- the command
+
 
 def _screen(*args):
     return CliRunner().invoke(main, ["screen", *map(str, args)])
@@ -304,14 +323,21 @@ def test_cli_json_lines_records_and_exit_codes(models, media, tmp_path):
     assert result.exit_code == 1, result.output
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert [os.path.basename(r["path"]) for r in records] == [
-        "fake_000_001.mp4", "photo.png", "real_000.mp4", "faceless.mp4", "corrupt.mp4", "empty.mp4"]
+        "fake_000_001.mp4",
+        "photo.png",
+        "real_000.mp4",
+        "faceless.mp4",
+        "corrupt.mp4",
+        "empty.mp4",
+    ]
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # atomic: no temp file left
     fake, photo, real, faceless, corrupt, empty = records
     for record in (fake, real):
         assert record["status"] == "ok" and record["frames_sampled"] == 6 and record["n_frames"] == FRAMES
         assert record["frames_scored"] + record["frames_without_face"] == 6 and record["frames_scored"] >= 3
         assert [f["frame"] for f in record["no_face"]] == sorted(
-            set(sample_frame_indices(FRAMES, 6)) - {f["frame"] for f in record["frames"]})
+            set(sample_frame_indices(FRAMES, 6)) - {f["frame"] for f in record["frames"]}
+        )
         assert record["score"] == pytest.approx(np.mean([f["probability"] for f in record["frames"]]), abs=1e-6)
         assert record["verdict"] in ("fake", "real") and record["model"] == str(paths["tflite"])
         assert set(record["frames"][0]) == {"frame", "probability", "face_score", "box", "tracked"}
@@ -338,7 +364,8 @@ def test_cli_usage_errors_and_missing_model(media, tmp_path):
     assert result.exit_code == 1 and out.read_text() == "old\n"
     assert result.output.strip().splitlines() == [
         f"Error: model {tmp_path / 'nothing.tflite'}: no such file or directory (give a .tflite file, a SavedModel "
-        "folder or a run directory)"]
+        "folder or a run directory)"
+    ]
 
 
 def test_cli_defaults_to_latest_run(models, media, tmp_path, monkeypatch):

@@ -43,7 +43,7 @@ def official_pairs():
     """The official split's shape: 1000 ids in 500 pairs, 360 / 70 / 70 pairs."""
     ids = [f"{i:03d}" for i in range(1000)]
     random.Random(0).shuffle(ids)
-    pairs = [ids[i:i + 2] for i in range(0, 1000, 2)]
+    pairs = [ids[i : i + 2] for i in range(0, 1000, 2)]
     return {"train": pairs[:360], "val": pairs[360:430], "test": pairs[430:]}
 
 
@@ -73,17 +73,25 @@ def test_pair_puts_reals_and_both_fakes_in_its_split(tmp_path):
     by_id = {(v.quality, v.domain, v.video_id): v for v in videos}
     assert {by_id["c40", "real", vid].split for vid in ("004", "005")} == {"val"}
     assert pick(by_id["c23", "FaceSwap", "005_004"], "split label target_id source_id dataset") == (
-        "val", 1, "005", "004", "ffpp")
+        "val",
+        1,
+        "005",
+        "004",
+        "ffpp",
+    )
     assert pick(by_id["c23", "real", "006"], "split label target_id source_id") == ("test", 0, "006", "")
     assert all(Path(v.path).is_absolute() and Path(v.path).is_file() for v in videos)
 
 
-@pytest.mark.parametrize("content, message", [
-    ({"a": 1}, "train.json: expected a JSON list"),
-    ([["000", "001"], ["002"]], 'train.json: entry 1 is ["002"]'),
-    ([["000", 1]], 'entry 0 is ["000", 1]'),
-    ([["000", "000"]], "entry 0"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ({"a": 1}, "train.json: expected a JSON list"),
+        ([["000", "001"], ["002"]], 'train.json: entry 1 is ["002"]'),
+        ([["000", 1]], 'entry 0 is ["000", 1]'),
+        ([["000", "000"]], "entry 0"),
+    ],
+)
 def test_split_file_validation(tmp_path, content, message):
     folder = write_splits(tmp_path, {**SMALL, "train": content})
     with pytest.raises(ValueError, match=re.escape(message)):
@@ -176,8 +184,14 @@ def test_empty_quality_bad_method_unknown_dataset(tmp_path):
 
 
 def make_celebdf(root: Path, test_lines) -> Path:
-    for rel in ("Celeb-real/id0_0000.mp4", "Celeb-real/id1_0001.mp4", "YouTube-real/00170.mp4",
-                "YouTube-real/00171.mp4", "Celeb-synthesis/id0_id1_0000.mp4", "Celeb-synthesis/id1_id0_0001.mp4"):
+    for rel in (
+        "Celeb-real/id0_0000.mp4",
+        "Celeb-real/id1_0001.mp4",
+        "YouTube-real/00170.mp4",
+        "YouTube-real/00171.mp4",
+        "Celeb-synthesis/id0_id1_0000.mp4",
+        "Celeb-synthesis/id1_id0_0001.mp4",
+    ):
         touch(root / rel)
     (root / "List_of_testing_videos.txt").write_text("\n".join(test_lines) + "\n")
     return root
@@ -191,7 +205,12 @@ def test_celebdf_label_inversion_and_targets(tmp_path):
     # the list says 1 for the real YouTube video and 0 for the fake: our labels are the reverse
     assert pick(videos["00170"], "label split") == pick(videos["id1_0001"], "label split") == (0, "test")
     assert pick(videos["id0_id1_0000"], "label split domain target_id source_id") == (
-        1, "test", "Celeb-synthesis", "id0_0000", "id1")
+        1,
+        "test",
+        "Celeb-synthesis",
+        "id0_0000",
+        "id1",
+    )
     assert {vid for vid, v in videos.items() if v.split == "train"} == {"id0_0000", "00171", "id1_id0_0001"}
     assert {(v.dataset, v.quality) for v in videos.values()} == {("celebdf", "")}
     assert pick(videos["id1_id0_0001"], "target_id source_id") == ("id1_0001", "id0")
@@ -260,7 +279,15 @@ def test_deepfakebench_with_quality_level(tmp_path):
     assert {pick(f, "dataset domain quality split target_id") for f in real} == {("ffpp", "real", "c23", "train", "0")}
     (fake,) = [f for f in faces if f.label == 1]
     assert pick(fake, "domain quality split video_id target_id source_id frame path") == (
-        "Deepfakes", "c40", "val", "000_003", "000", "003", 12, "/abs/df/000_003/frame_0012.png")
+        "Deepfakes",
+        "c40",
+        "val",
+        "000_003",
+        "000",
+        "003",
+        12,
+        "/abs/df/000_003/frame_0012.png",
+    )
     assert import_deepfakebench(path)[0].path == "ff/000/000.png"  # no root: as written
 
 
@@ -272,8 +299,12 @@ def test_deepfakebench_without_quality_level(tmp_path):
             # DeepfakeBench copies test videos into train and val too: the test copy is kept
             "CelebDFv2_fake": {split: {"id0_id1_0000": celeb_test} for split in ("train", "val", "test")},
         },
-        "DFDC": {"DFDC_Fake": {"train": {"abc": {"label": "DFDC_Fake", "frames": ["d/abc/007.png"]}},
-                               "val": {"label": "DFDC_Fake", "frames": ["d/x/001.png"]}}},  # its bare-entry quirk
+        "DFDC": {
+            "DFDC_Fake": {
+                "train": {"abc": {"label": "DFDC_Fake", "frames": ["d/abc/007.png"]}},
+                "val": {"label": "DFDC_Fake", "frames": ["d/x/001.png"]},
+            }
+        },  # its bare-entry quirk
         "UADFV": {"UADFV_Fake": {"test": {"u1": {"label": "UADFV_Fake", "frames": ["u/1.png"], "masks": []}}}},
     }
     path = tmp_path / "cdf.json"
@@ -283,7 +314,13 @@ def test_deepfakebench_without_quality_level(tmp_path):
     assert len(faces) == 5
     fake = rows["id0_id1_0000", 1]  # names without digits: frame = position
     assert pick(fake, "split quality dataset domain target_id source_id") == (
-        "test", "", "celebdf", "Celeb-synthesis", "id0_0000", "id1")
+        "test",
+        "",
+        "celebdf",
+        "Celeb-synthesis",
+        "id0_0000",
+        "id1",
+    )
     assert pick(rows["00170", 0], "label domain") == (0, "real")
     assert pick(rows["abc", 7], "dataset domain split") == ("dfdc", "DFDC", "train")
     assert pick(rows["u1", 1], "dataset label domain") == ("uadfv", 1, "UADFV_Fake")

@@ -25,8 +25,20 @@ def grid(tmp_path_factory):
     root = base / "faces"
     ff_manifest(root, n_targets=8, splits=lambda t: ("val", "test")[t % 2] if t >= 4 else "train")
     runs = base / "runs"
-    args = ["benchmark", "--methods", "alltrain,focal", "--benchmarks", "gid-fs23", "--seeds", "0,1",
-            "--data-root", str(root), *TINY, "--runs-dir", str(runs)]
+    args = [
+        "benchmark",
+        "--methods",
+        "alltrain,focal",
+        "--benchmarks",
+        "gid-fs23",
+        "--seeds",
+        "0,1",
+        "--data-root",
+        str(root),
+        *TINY,
+        "--runs-dir",
+        str(runs),
+    ]
     result = CliRunner().invoke(main, [*args, "--epochs", "1", "--json"])
     assert result.exit_code == 0, result.output
     return root, runs, args, result
@@ -37,15 +49,22 @@ def _eval(run_dir):
 
 
 def _checkpoint_mtimes(runs):
-    return {str(p): p.stat().st_mtime_ns for p in runs.rglob("*") if p.is_file() and
-            p.parent.name in ("checkpoints", "best")}
+    return {
+        str(p): p.stat().st_mtime_ns
+        for p in runs.rglob("*")
+        if p.is_file() and p.parent.name in ("checkpoints", "best")
+    }
 
 
 def test_grid_trains_every_cell_and_the_table_aggregates_their_evaluations(grid):
     root, runs, _, result = grid
     report = json.loads(result.stdout)
     assert [(r["method"], r["seed"], r["status"]) for r in report["runs"]] == [  # seed-major order
-        ("alltrain", 0, "trained"), ("focal", 0, "trained"), ("alltrain", 1, "trained"), ("focal", 1, "trained")]
+        ("alltrain", 0, "trained"),
+        ("focal", 0, "trained"),
+        ("alltrain", 1, "trained"),
+        ("focal", 1, "trained"),
+    ]
     assert report["failed"] == 0 and report["wall_s"] > 0
     for run in report["runs"]:
         run_dir = Path(run["run_dir"])
@@ -59,8 +78,13 @@ def test_grid_trains_every_cell_and_the_table_aggregates_their_evaluations(grid)
     assert report["csv"] == str(runs / "tables" / "tableall.csv")
     for method in ("alltrain", "focal"):
         evals = [_eval(Path(r["run_dir"])) for r in report["runs"] if r["method"] == method]
-        for column, level, key in (("ACC", "frame", "acc"), ("LogLoss", "frame", "logloss"),
-                                   ("AUC", "frame", "auc"), ("EER", "frame", "eer"), ("video AUC", "video", "auc")):
+        for column, level, key in (
+            ("ACC", "frame", "acc"),
+            ("LogLoss", "frame", "logloss"),
+            ("AUC", "frame", "auc"),
+            ("EER", "frame", "eer"),
+            ("video AUC", "video", "auc"),
+        ):
             values = [e[level][key] for e in evals]
             assert float(rows[method][f"{column} mean"]) == pytest.approx(np.mean(values), abs=1e-12)
             assert float(rows[method][f"{column} std"]) == pytest.approx(np.std(values, ddof=1), abs=1e-12)
@@ -109,8 +133,22 @@ def test_interrupted_run_resumes_and_a_broken_cell_fails_alone(grid):
     (interrupted / "history.json").unlink()  # as if stopped after the epoch's checkpoint
     faces = [f for f in read_manifest(root) if not (f.domain == "NeuralTextures" and f.split == "test")]
     write_manifest(root, faces)  # GID-NT23 trains (NT is not a source) but has no target test set
-    args = ["benchmark", "--methods", "alltrain", "--benchmarks", "gid-fs23,gid-nt23", "--seeds", "0",
-            "--data-root", str(root), *TINY, "--epochs", "1", "--runs-dir", str(runs)]
+    args = [
+        "benchmark",
+        "--methods",
+        "alltrain",
+        "--benchmarks",
+        "gid-fs23,gid-nt23",
+        "--seeds",
+        "0",
+        "--data-root",
+        str(root),
+        *TINY,
+        "--epochs",
+        "1",
+        "--runs-dir",
+        str(runs),
+    ]
     dry = CliRunner().invoke(main, [*args, "--dry-run"])
     assert "[1/2] alltrain gid-fs23 seed 0: resume (from epoch 1)" in dry.stdout, dry.output
     result = CliRunner().invoke(main, args)
@@ -130,10 +168,15 @@ def test_plan_names_runs_by_settings_and_validates_names(tmp_path, monkeypatch):
     root = tmp_path / "faces"
     ff_manifest(root, n_targets=2)
     monkeypatch.setenv("LTW_DATA_ROOT", str(root))
-    cells = plan_study(["ltw", "mldg"], ["GID-DF23", "gid-df23"], [0, 1], overrides={"train.epochs": 3},
-                       runs_dir=tmp_path / "runs")
-    assert [(c.method, c.benchmark, c.seed) for c in cells] == [("ltw", "gid-df23", 0), ("ltw", "gid-df23", 1),
-                                                               ("mldg", "gid-df23", 0), ("mldg", "gid-df23", 1)]
+    cells = plan_study(
+        ["ltw", "mldg"], ["GID-DF23", "gid-df23"], [0, 1], overrides={"train.epochs": 3}, runs_dir=tmp_path / "runs"
+    )
+    assert [(c.method, c.benchmark, c.seed) for c in cells] == [
+        ("ltw", "gid-df23", 0),
+        ("ltw", "gid-df23", 1),
+        ("mldg", "gid-df23", 0),
+        ("mldg", "gid-df23", 1),
+    ]
     tag = settings_hash(cells[0].config)
     assert {settings_hash(c.config) for c in cells} == {tag} and len(tag) == 8
     assert cells[1].run_dir == tmp_path / "runs" / f"gid-df23-ltw-s1-{tag}"
@@ -149,14 +192,31 @@ def test_plan_names_runs_by_settings_and_validates_names(tmp_path, monkeypatch):
 
 def test_several_tables_share_one_grid(grid):
     root, runs, args, _ = grid
-    plan = CliRunner().invoke(main, ["benchmark", "--table", "2,5", "--benchmarks", "gid-df23", "--seeds", "0",
-                                     "--data-root", str(root), *TINY, "--runs-dir", str(runs), "--dry-run",
-                                     "--json"])
+    plan = CliRunner().invoke(
+        main,
+        [
+            "benchmark",
+            "--table",
+            "2,5",
+            "--benchmarks",
+            "gid-df23",
+            "--seeds",
+            "0",
+            "--data-root",
+            str(root),
+            *TINY,
+            "--runs-dir",
+            str(runs),
+            "--dry-run",
+            "--json",
+        ],
+    )
     assert plan.exit_code == 0, plan.output
     planned = [(p["method"], p["benchmark"]) for p in json.loads(plan.stdout)["runs"]]
     # Table 2's four methods and Table 5's ablations on GID-DF23; Alltrain and LTW are in both, planned once
-    assert planned == [(m, "gid-df23") for m in ("alltrain", "focal", "mldg", "ltw", "ltw-no-icc", "ltw-no-weight",
-                                                 "ltw-no-meta-test")]
+    assert planned == [
+        (m, "gid-df23") for m in ("alltrain", "focal", "mldg", "ltw", "ltw-no-icc", "ltw-no-weight", "ltw-no-meta-test")
+    ]
 
     out = runs.parent / "tables-3-all"
     both = CliRunner().invoke(main, [*args, "--epochs", "1", "--table", "3,all", "--out", str(out), "--json"])
@@ -200,10 +260,12 @@ def test_study_curves_average_each_epoch_over_seeds(tmp_path, capsys):
     for seed, (weight, auc) in enumerate(((0.2, 0.6), (0.4, 0.8))):
         run = tmp_path / f"gid-fs23-ltw-s{seed}-abc"
         run.mkdir()
-        (run / "config.json").write_text(json.dumps({"data": {"benchmark": "gid-fs23"},
-                                                     "train": {"method": "ltw", "seed": seed}}))
-        history = [{"epoch": 1, "train": {"loss": 1.0, "meta_loss": 0.5 + seed, "weight_mean": weight},
-                    "val": {"auc": auc}}]
+        (run / "config.json").write_text(
+            json.dumps({"data": {"benchmark": "gid-fs23"}, "train": {"method": "ltw", "seed": seed}})
+        )
+        history = [
+            {"epoch": 1, "train": {"loss": 1.0, "meta_loss": 0.5 + seed, "weight_mean": weight}, "val": {"auc": auc}}
+        ]
         (run / "history.json").write_text(json.dumps(history))
     out = tmp_path / "curves.json"
     assert study_curves.main(["--runs-dir", str(tmp_path), "--json", str(out)]) == 0
@@ -232,8 +294,18 @@ def test_study_significance_scores_runs_pairs_them_on_videos_and_caches(grid, tm
     for run in report["runs"]:
         (runs / Path(run["run_dir"]).name).symlink_to(run["run_dir"])
     out, cache = tmp_path / "sig.json", tmp_path / "cache"
-    args = ["--runs-dir", str(runs), "--reference", "alltrain", "--rounds", "200", "--json", str(out),
-            "--cache", str(cache)]
+    args = [
+        "--runs-dir",
+        str(runs),
+        "--reference",
+        "alltrain",
+        "--rounds",
+        "200",
+        "--json",
+        str(out),
+        "--cache",
+        str(cache),
+    ]
     assert significance.main(args) == 0
     rows = json.loads(out.read_text())["gid-fs23"]
     for method in ("alltrain", "focal"):
@@ -245,8 +317,7 @@ def test_study_significance_scores_runs_pairs_them_on_videos_and_caches(grid, tm
     assert focal["diff"] == pytest.approx(rows["focal"]["mean"] - rows["alltrain"]["mean"])
     assert focal["diff_seed_se"] == pytest.approx(np.sqrt((focal["std"] ** 2 + rows["alltrain"]["std"] ** 2) / 2))
     assert "diff" not in rows["alltrain"] and "| focal |" in capsys.readouterr().out
-    assert sorted(p.name for p in cache.iterdir()) == sorted(f"{Path(r['run_dir']).name}.npz"
-                                                             for r in report["runs"])
+    assert sorted(p.name for p in cache.iterdir()) == sorted(f"{Path(r['run_dir']).name}.npz" for r in report["runs"])
     stamps = {p: p.stat().st_mtime_ns for p in cache.iterdir()}
     assert significance.main(args) == 0  # second call: every run from the cache
     assert {p: p.stat().st_mtime_ns for p in cache.iterdir()} == stamps
@@ -259,7 +330,9 @@ def test_study_significance_scores_runs_pairs_them_on_videos_and_caches(grid, tm
     settings = first.name.rsplit("-", 1)[1]
     assert set(groups) == {"gid-fs23 @0other00", f"gid-fs23 @{settings}"}
     assert sorted(groups[f"gid-fs23 @{settings}"]["alltrain"]) == [
-        (0, runs / first.name), (1, runs / Path(report["runs"][2]["run_dir"]).name)]
+        (0, runs / first.name),
+        (1, runs / Path(report["runs"][2]["run_dir"]).name),
+    ]
 
 
 def test_study_significance_bootstrap_moves_whole_videos():
@@ -277,8 +350,12 @@ def test_study_significance_bootstrap_moves_whole_videos():
         per_video = weights.reshape(50, 5, 8)
         assert (per_video == per_video[:, :, :1]).all() and (weights.sum(1) == 40).all()
     aucs = significance.weighted_auc(matrix, w_real, w_fake)
-    index = np.concatenate([np.repeat(np.flatnonzero(labels == 0), w_real[7].astype(int)),
-                            np.repeat(np.flatnonzero(labels == 1), w_fake[7].astype(int))])
+    index = np.concatenate(
+        [
+            np.repeat(np.flatnonzero(labels == 0), w_real[7].astype(int)),
+            np.repeat(np.flatnonzero(labels == 1), w_fake[7].astype(int)),
+        ]
+    )
     assert aucs[7] == pytest.approx(roc_auc_score(labels[index], probs[index]))
     assert aucs.std() > 0
 

@@ -85,9 +85,15 @@ def test_videos_hold_the_rendered_frames_c40_coarser_than_c23(small):
     out, _ = small
     a, b = make_pairs(0, SMALL.identities)[0]
     rendered = pair_frames(0, SMALL, a, b).videos[("NeuralTextures", f"{a:03d}", f"{b:03d}")]
-    err = {q: np.mean([np.abs(x.astype(int) - y).mean() for x, y in
-                       zip(read_video(fake_path(out, "NeuralTextures", q, f"{a:03d}", f"{b:03d}")), rendered)])
-           for q in ("c23", "c40")}
+    err = {
+        q: np.mean(
+            [
+                np.abs(x.astype(int) - y).mean()
+                for x, y in zip(read_video(fake_path(out, "NeuralTextures", q, f"{a:03d}", f"{b:03d}")), rendered)
+            ]
+        )
+        for q in ("c23", "c40")
+    }
     assert err["c23"] < 4 < err["c40"] < 20, err
 
 
@@ -107,7 +113,7 @@ def _zone(points, pad, shape):
     margin = (hi - lo) * pad
     zone = np.zeros(shape, bool)
     (x0, y0), (x1, y1) = np.floor(lo - margin).astype(int).clip(0), np.ceil(hi + margin).astype(int)
-    zone[y0:y1 + 1, x0:x1 + 1] = True
+    zone[y0 : y1 + 1, x0 : x1 + 1] = True
     return zone
 
 
@@ -125,8 +131,10 @@ def test_each_family_edits_only_its_regions():
     for fam in FAMILIES:
         diff = np.abs(np.array(rendered.videos[(fam, t, s)]).astype(int) - real).max(-1)
         assert diff.sum() > 0 and diff[far].max() == 0, fam  # background, hair, body: untouched
-        share[fam] = {k: diff[z].sum() / diff.sum() for k, z in
-                      (("face", face), ("eyes", eyes), ("mouth", mouth), ("eyes+mouth", eyes | mouth))}
+        share[fam] = {
+            k: diff[z].sum() / diff.sum()
+            for k, z in (("face", face), ("eyes", eyes), ("mouth", mouth), ("eyes+mouth", eyes | mouth))
+        }
         assert share[fam]["face"] > 0.99, (fam, share[fam])
     assert share["NeuralTextures"]["mouth"] > 0.75 and share["NeuralTextures"]["eyes"] < 0.01, share
     f2f = share["Face2Face"]
@@ -155,8 +163,12 @@ def test_mtcnn_finds_the_faces(small):
     out, _ = small
     detector = MTCNN()
     paths = [real_path(out, q, f"{i:03d}") for q in ("c23", "c40") for i in range(SMALL.identities)]
-    paths += [p for fam in FAMILIES for q in ("c23", "c40")
-              for p in sorted((out / "manipulated_sequences" / fam / q / "videos").glob("*.mp4"))[:1]]
+    paths += [
+        p
+        for fam in FAMILIES
+        for q in ("c23", "c40")
+        for p in sorted((out / "manipulated_sequences" / fam / q / "videos").glob("*.mp4"))[:1]
+    ]
     found = total = 0
     for k, path in enumerate(paths):
         frames = read_video(path)

@@ -25,13 +25,14 @@ GCD_TARGETS = ("Celeb-DF", "DFDC", *FF_METHODS)
 
 
 def _metrics(acc, logloss=0.5, auc=0.9, eer=0.1, video_auc=0.95):
-    return {"frame": {"acc": acc, "logloss": logloss, "auc": auc, "eer": eer, "n": 40},
-            "video": {"acc": acc, "logloss": logloss, "auc": video_auc, "eer": eer, "n": 4}}
+    return {
+        "frame": {"acc": acc, "logloss": logloss, "auc": auc, "eer": eer, "n": 40},
+        "video": {"acc": acc, "logloss": logloss, "auc": video_auc, "eer": eer, "n": 4},
+    }
 
 
 def _gid(method, benchmark, seed, acc, backbone="tiny", **kw):
-    target = {"df": "Deepfakes", "f2f": "Face2Face", "fs": "FaceSwap", "nt": "NeuralTextures"}[
-        benchmark[4:-2]]
+    target = {"df": "Deepfakes", "f2f": "Face2Face", "fs": "FaceSwap", "nt": "NeuralTextures"}[benchmark[4:-2]]
     return RunRecord(method, benchmark, seed, backbone, {target: _metrics(acc, **kw)})
 
 
@@ -62,8 +63,11 @@ def test_table2_layout_values_missing_cells_and_csv():
     records += [_gid("ltw", "gid-f2f40", 0, 0.61)]
     table = build_table("2", records)
     markdown = to_markdown(table)
-    header = ("| Method | " + " | ".join(f"GID-{b} {m}" for b in ("DF23", "DF40", "F2F23", "F2F40")
-                                       for m in ("ACC", "LOSS", "AUC", "EER")) + " |")
+    header = (
+        "| Method | "
+        + " | ".join(f"GID-{b} {m}" for b in ("DF23", "DF40", "F2F23", "F2F40") for m in ("ACC", "LOSS", "AUC", "EER"))
+        + " |"
+    )
     assert header in markdown.splitlines()
     assert markdown.startswith("**Table 2. Performance on the GID-DF23/40 and GID-F2F23/40 benchmarks**")
     assert "ddof=1" in markdown and "n = 3 seed(s)" in markdown
@@ -80,8 +84,7 @@ def test_table2_layout_values_missing_cells_and_csv():
     assert _md_row(markdown, "MLDG")[1:] == [MISSING] * 16
 
     rows = _rows(to_csv(table))
-    assert list(rows[0])[:6] == ["row", "method", "backbone", "GID-DF23 ACC mean", "GID-DF23 ACC std",
-                                 "GID-DF23 ACC n"]
+    assert list(rows[0])[:6] == ["row", "method", "backbone", "GID-DF23 ACC mean", "GID-DF23 ACC std", "GID-DF23 ACC n"]
     assert len(rows[0]) == 3 + 16 * 3
     row = next(r for r in rows if r["method"] == "ltw")
     assert float(row["GID-DF23 ACC mean"]) == statistics.fmean([0.80, 0.83, 0.89])
@@ -94,8 +97,12 @@ def test_table2_layout_values_missing_cells_and_csv():
 def test_table3_columns_and_benchmark_subset():
     records = [_gid("mldg", "gid-nt23", s, 0.6 + s / 100) for s in range(2)]
     table = build_table("3", records, methods=["mldg", "ltw"], benchmarks=["gid-nt23"])
-    assert [f"{g} {m.label}" for g, m in table.columns] == ["GID-NT23 ACC", "GID-NT23 LOSS", "GID-NT23 AUC",
-                                                            "GID-NT23 EER"]
+    assert [f"{g} {m.label}" for g, m in table.columns] == [
+        "GID-NT23 ACC",
+        "GID-NT23 LOSS",
+        "GID-NT23 AUC",
+        "GID-NT23 EER",
+    ]
     assert [row.labels[0] for row in table.rows] == ["MLDG", "Ours"]
     assert table.rows[0].cells[0].mean == pytest.approx(0.605) and table.rows[1].cells[0].n == 0
     assert [g.header for g in TABLES["3"].groups] == ["GID-FS23", "GID-FS40", "GID-NT23", "GID-NT40"]
@@ -112,13 +119,13 @@ def _gcd(method, seed, accs, backbone="tiny"):
 def test_table4_gcd_others_avg_averages_the_four_ff_sets_within_a_run():
     runs = {0: (0.60, 0.62, 0.90, 0.92, 0.94, 0.96), 1: (0.64, 0.60, 0.80, 0.82, 0.84, 0.86)}
     table = build_table("4", [_gcd("ltw", s, accs) for s, accs in runs.items()])
-    assert [f"{g} {m.label}" for g, m in table.columns][::4] == ["GCD-CeleDF ACC", "GCD-DFDC ACC",
-                                                                 "GCD-OthersAVG ACC"]
+    assert [f"{g} {m.label}" for g, m in table.columns][::4] == ["GCD-CeleDF ACC", "GCD-DFDC ACC", "GCD-OthersAVG ACC"]
     ours = table.rows[-1]
     assert ours.labels == ("Ours",)
     others = [np.mean(accs[2:]) for accs in runs.values()]  # per run: mean of the four FF++ test sets
     assert ours.cells[8].mean == pytest.approx(np.mean(others)) and ours.cells[8].std == pytest.approx(
-        np.std(others, ddof=1))
+        np.std(others, ddof=1)
+    )
     assert ours.cells[0].mean == pytest.approx(0.62) and ours.cells[4].mean == pytest.approx(0.61)
     partial = RunRecord("ltw", "gcd", 2, "tiny", {"Celeb-DF": _metrics(0.5)})  # no FF++ sets: not in OthersAVG
     table = build_table("4", [_gcd("ltw", s, accs) for s, accs in runs.items()] + [partial])
@@ -130,8 +137,13 @@ def test_table5_ablation_rows():
     table = build_table("5", records)
     markdown = to_markdown(table)
     assert "| Method | ACC | LOSS | AUC | EER |" in markdown
-    assert [row.labels[0] for row in table.rows] == ["Alltrain-Basemodel", "w/o ICC Loss", "w/o Weight-aware",
-                                                     "w/o Meta-testing", "Ours-full"]
+    assert [row.labels[0] for row in table.rows] == [
+        "Alltrain-Basemodel",
+        "w/o ICC Loss",
+        "w/o Weight-aware",
+        "w/o Meta-testing",
+        "Ours-full",
+    ]
     assert _md_row(markdown, "Ours-full")[1] == "**0.860**" and _md_row(markdown, "w/o ICC Loss")[1] == "0.840"
     assert _md_row(markdown, "w/o Weight-aware")[1:] == [MISSING] * 4
     assert [r["method"] for r in _rows(to_csv(table))] == list(TABLES["5"].methods)
@@ -141,8 +153,12 @@ def test_table6_backbone_rows_with_and_without_ltw_on_gcd_avg():
     records = [_gcd("alltrain", 0, (0.6,) * 6, "xception"), _gcd("ltw", 0, (0.5, 0.7, 0.8, 0.8, 0.8, 0.8), "xception")]
     table = build_table("6", records, backbones=["efficientnet_b2", "xception"])
     assert table.index == ("Backbone",) and [f"{g} {m.label}".strip() for g, m in table.columns][0] == "ACC"
-    assert [row.labels[0] for row in table.rows] == ["EfficientNet-B2", "EfficientNet-B2+Ours", "Xception",
-                                                     "Xception+Ours"]
+    assert [row.labels[0] for row in table.rows] == [
+        "EfficientNet-B2",
+        "EfficientNet-B2+Ours",
+        "Xception",
+        "Xception+Ours",
+    ]
     assert table.rows[3].cells[0].mean == pytest.approx(np.mean([0.5, 0.7, 0.8, 0.8, 0.8, 0.8]))
     assert table.rows[0].cells[0].n == 0 and "| EfficientNet-B2 | – | – | – | – |" in to_markdown(table)
     assert TABLES["6"].backbones == ("efficientnet_b2", "efficientnet_b4", "xception", "resnet50", "vgg19")
@@ -157,10 +173,14 @@ def test_long_table_has_every_metric_per_target_and_marks_missing_benchmarks():
     assert "| Backbone | Method | Benchmark | Target | ACC | LogLoss | AUC | EER | video AUC |" in markdown
     assert "**" not in markdown.split("|", 1)[1]  # no "best" across unrelated rows
     assert len(table.rows) == 2 * (6 + 1)
-    assert "| tiny | ltw | gcd | DFDC | 0.650 ± 0.071 | 0.500 ± 0.000 | 0.900 ± 0.000 | 0.100 ± 0.000 | " \
-           "0.950 ± 0.000 |" in markdown
-    assert "| tiny | ltw | gid-fs23 | FaceSwap | 0.700 (n=1) | 0.500 (n=1) | 0.900 (n=1) | 0.100 (n=1) | " \
-           "0.750 (n=1) |" in markdown
+    assert (
+        "| tiny | ltw | gcd | DFDC | 0.650 ± 0.071 | 0.500 ± 0.000 | 0.900 ± 0.000 | 0.100 ± 0.000 | "
+        "0.950 ± 0.000 |" in markdown
+    )
+    assert (
+        "| tiny | ltw | gid-fs23 | FaceSwap | 0.700 (n=1) | 0.500 (n=1) | 0.900 (n=1) | 0.100 (n=1) | "
+        "0.750 (n=1) |" in markdown
+    )
     assert "| tiny | focal | gid-fs23 | FaceSwap | – | – | – | – | – |" in markdown
     rows = _rows(to_csv(table))
     assert list(rows[0])[:5] == ["backbone", "method", "benchmark", "target", "ACC mean"]

@@ -21,8 +21,12 @@ HERE = Path(__file__).parent
 
 
 def _train(run_dir, method, epochs, *extra):
-    return subprocess.run([sys.executable, str(HERE / "train_toy.py"), str(run_dir), method, str(epochs), *extra],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(HERE / "train_toy.py"), str(run_dir), method, str(epochs), *extra],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _restore_all(run_dir, method):
@@ -60,8 +64,10 @@ def test_kill_and_resume_matches_straight_run(tmp_path, method):
 
 
 def _tiny_run(tmp_path, epochs=2):
-    config = RunConfig(model=ModelConfig(backbone="tiny", weights=None, image_size=SIZE),
-                       train=TrainConfig(method="alltrain", epochs=epochs, batch_size=8, seed=0, steps_per_epoch=3))
+    config = RunConfig(
+        model=ModelConfig(backbone="tiny", weights=None, image_size=SIZE),
+        train=TrainConfig(method="alltrain", epochs=epochs, batch_size=8, seed=0, steps_per_epoch=3),
+    )
     return config, build_from_config(config)
 
 
@@ -84,8 +90,12 @@ def test_nan_batch_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
     with pytest.raises(TrainingError, match=r"non-finite loss at step 5 \(epoch 2\).*ckpt-1"):
         trainer.fit()
     assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-1")
-    assert json.loads(tf.train.load_checkpoint(str(tmp_path / "checkpoints")).get_tensor(
-        "history/.ATTRIBUTES/VARIABLE_VALUE"))[0]["epoch"] == 1
+    assert (
+        json.loads(
+            tf.train.load_checkpoint(str(tmp_path / "checkpoints")).get_tensor("history/.ATTRIBUTES/VARIABLE_VALUE")
+        )[0]["epoch"]
+        == 1
+    )
 
 
 def test_existing_run_is_not_overwritten_without_resume(tmp_path):

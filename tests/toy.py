@@ -67,9 +67,20 @@ def ff_manifest(root, n_targets=8, frames=(0, 5), split="train", splits=None):
         videos = [("real", 0, target, "")] + [(m, 1, f"{target}_{t + 100:03d}", f"{t + 100:03d}") for m in FF_METHODS]
         for domain, label, video_id, source in videos:
             for frame in frames:
-                faces.append(Face(path=f"{domain}/{video_id}/{frame:04d}.png", label=label, dataset="synthff",
-                                  domain=domain, quality="c23", split=split, video_id=video_id, target_id=target,
-                                  source_id=source, frame=frame))
+                faces.append(
+                    Face(
+                        path=f"{domain}/{video_id}/{frame:04d}.png",
+                        label=label,
+                        dataset="synthff",
+                        domain=domain,
+                        quality="c23",
+                        split=split,
+                        video_id=video_id,
+                        target_id=target,
+                        source_id=source,
+                        frame=frame,
+                    )
+                )
     for row, face in enumerate(faces):
         path = root / face.path
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,11 +101,34 @@ def trained_run(tmp_path, method: str = "alltrain", image_size: int = 16, epochs
 
     root = tmp_path / "faces"
     if not (root / "manifest.csv").is_file():
-        ff_manifest(root, n_targets=n_targets, splits=lambda t: ("val", "test")[t % 2] if t >= n_targets - 4
-                    else "train")
+        ff_manifest(
+            root, n_targets=n_targets, splits=lambda t: ("val", "test")[t % 2] if t >= n_targets - 4 else "train"
+        )
     out = tmp_path / f"run-{method}"
-    result = CliRunner().invoke(main, ["--quiet", "train", "gid-fs23", "--data-root", str(root), "--method", method,
-                                       "--backbone", "tiny", "--weights", "none", "--image-size", str(image_size),
-                                       "--batch-size", "6", "--epochs", str(epochs), "--out", str(out), "--json"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "--quiet",
+            "train",
+            "gid-fs23",
+            "--data-root",
+            str(root),
+            "--method",
+            method,
+            "--backbone",
+            "tiny",
+            "--weights",
+            "none",
+            "--image-size",
+            str(image_size),
+            "--batch-size",
+            "6",
+            "--epochs",
+            str(epochs),
+            "--out",
+            str(out),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     return out, root

@@ -28,10 +28,21 @@ def main() -> None:
     args = parser.parse_args()
     images, table = toy_set(range(12))
     val_images, val_table = toy_set(range(50, 54), seed=2)
-    config = RunConfig(model=ModelConfig(backbone="tiny", weights=None, image_size=SIZE),
-                       train=TrainConfig(method=args.method, epochs=args.epochs, batch_size=8, lr=1e-2,
-                                         weight_lr=1e-2, alpha=1e-2, lr_step=2, seed=3, steps_per_epoch=4,
-                                         deterministic=True))
+    config = RunConfig(
+        model=ModelConfig(backbone="tiny", weights=None, image_size=SIZE),
+        train=TrainConfig(
+            method=args.method,
+            epochs=args.epochs,
+            batch_size=8,
+            lr=1e-2,
+            weight_lr=1e-2,
+            alpha=1e-2,
+            lr_step=2,
+            seed=3,
+            steps_per_epoch=4,
+            deterministic=True,
+        ),
+    )
     method = build_from_config(config)
 
     def kill(trainer, epoch, record):
@@ -39,8 +50,15 @@ def main() -> None:
             os.kill(os.getpid(), signal.SIGKILL)
 
     data = ArrayEpochs(images, table, DOMAINS, seed=config.train.seed, batch_size=8)
-    Trainer(method, data, args.run_dir, config, val_data=eval_batches(val_images, val_table),
-            callbacks=[kill], progress=False).fit(resume=args.resume)
+    Trainer(
+        method,
+        data,
+        args.run_dir,
+        config,
+        val_data=eval_batches(val_images, val_table),
+        callbacks=[kill],
+        progress=False,
+    ).fit(resume=args.resume)
 
 
 if __name__ == "__main__":

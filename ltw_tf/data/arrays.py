@@ -17,8 +17,9 @@ from ltw_tf.data.source import BatchRequest, EpochData
 class ArrayEpochs:
     """An EpochSource over images of shape (N, S, S, 3) described row by row by ``table``."""
 
-    def __init__(self, images: np.ndarray, table: SampleTable, source_domains: Sequence[str], *,
-                 seed: int, batch_size: int):
+    def __init__(
+        self, images: np.ndarray, table: SampleTable, source_domains: Sequence[str], *, seed: int, batch_size: int
+    ):
         self.images = images
         self.table = table
         self.source_domains = list(source_domains)
@@ -26,9 +27,15 @@ class ArrayEpochs:
         self.batch_size = batch_size
 
     def plan(self, epoch: int, request: BatchRequest) -> EpochPlan:
-        return plan_epoch(self.table, self.source_domains, seed=self.seed, epoch=epoch,
-                          batch_size=self.batch_size, uses_meta_split=request.uses_meta_split,
-                          paired=request.paired)
+        return plan_epoch(
+            self.table,
+            self.source_domains,
+            seed=self.seed,
+            epoch=epoch,
+            batch_size=self.batch_size,
+            uses_meta_split=request.uses_meta_split,
+            paired=request.paired,
+        )
 
     def _tensors(self, rows: np.ndarray):
         labels = self.table.labels[rows].astype(self.images.dtype)

@@ -47,6 +47,7 @@ class FaceExtraction:
 
 # --------------------------------------------------------------------------- frames
 
+
 def sample_frame_indices(n_frames: int, k: int = 10) -> list[int]:
     """``k`` frame indices evenly spaced over the whole video (``np.linspace``); all frames when there are fewer."""
     if n_frames <= 0 or k <= 0:
@@ -140,6 +141,7 @@ def read_frames(path: str | os.PathLike, k: int = 10) -> tuple[int, dict[int, np
 
 # --------------------------------------------------------------------------- detector
 
+
 def weight_paths() -> dict[str, Path]:
     """Absolute paths of the MTCNN weights shipped inside the ``mtcnn`` package (never the working directory)."""
     import mtcnn
@@ -164,8 +166,11 @@ def load_detector(device: str = "CPU:0", *, compiled: bool = True) -> Any:
     from mtcnn.stages import StageONet, StagePNet, StageRNet
 
     paths = weight_paths()
-    stages = [StagePNet(weights=str(paths["pnet.lz4"])), StageRNet(weights=str(paths["rnet.lz4"])),
-              StageONet(weights=str(paths["onet.lz4"]))]
+    stages = [
+        StagePNet(weights=str(paths["pnet.lz4"])),
+        StageRNet(weights=str(paths["rnet.lz4"])),
+        StageONet(weights=str(paths["onet.lz4"])),
+    ]
     if compiled:
         import tensorflow as tf
 
@@ -199,8 +204,9 @@ def _detect_at(detector: Any, images: list[np.ndarray], side: int) -> list[Detec
     return found
 
 
-def detect_best_faces(detector: Any, images: list[np.ndarray], *, sides: Sequence[int] = DETECT_SIDES,
-                      min_score: float = MIN_SCORE) -> list[Detection | None]:
+def detect_best_faces(
+    detector: Any, images: list[np.ndarray], *, sides: Sequence[int] = DETECT_SIDES, min_score: float = MIN_SCORE
+) -> list[Detection | None]:
     """The most confident face per RGB image as ((x, y, w, h) in image pixels, score), or None.
 
     Coarse to fine, for speed: detect on a copy downscaled to ``sides[0]`` (longest side; MTCNN's cost grows
@@ -228,14 +234,16 @@ def detect_best_faces(detector: Any, images: list[np.ndarray], *, sides: Sequenc
 
 # --------------------------------------------------------------------------- crop geometry
 
+
 def check_margin(margin: int | float) -> int | float:
     """A margin is an int >= 0 (pixels per side, the paper's 16) or a float in [0, 1) (fraction of the box side)."""
     if isinstance(margin, bool) or not isinstance(margin, (int, float, np.integer, np.floating)):
         raise ValueError(f"margin must be an int (pixels) or a float < 1 (relative), got {margin!r}")
     if isinstance(margin, (float, np.floating)):
         if not 0.0 <= margin < 1.0:
-            raise ValueError(f"a float margin is relative to the box and must be in [0, 1), got {margin}; "
-                             "give pixels as an int")
+            raise ValueError(
+                f"a float margin is relative to the box and must be in [0, 1), got {margin}; give pixels as an int"
+            )
         return float(margin)
     if margin < 0:
         raise ValueError(f"margin must be >= 0 pixels, got {margin}")
@@ -264,7 +272,7 @@ def crop_square(image: np.ndarray, square: tuple[int, int, int], size: int) -> n
     out = np.zeros((side, side) + image.shape[2:], dtype=image.dtype)
     sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x0 + side, w), min(y0 + side, h)
     if sx1 > sx0 and sy1 > sy0:
-        out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = image[sy0:sy1, sx0:sx1]
+        out[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = image[sy0:sy1, sx0:sx1]
     if side == size:
         return out
     interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
@@ -273,8 +281,17 @@ def crop_square(image: np.ndarray, square: tuple[int, int, int], size: int) -> n
 
 # --------------------------------------------------------------------------- one video
 
-def extract_faces(video_path: str | os.PathLike, detector: Any, *, frames: int = 10, margin: int | float = 16,
-                  size: int = 224, min_score: float = MIN_SCORE, sides: Sequence[int] = DETECT_SIDES) -> FaceExtraction:
+
+def extract_faces(
+    video_path: str | os.PathLike,
+    detector: Any,
+    *,
+    frames: int = 10,
+    margin: int | float = 16,
+    size: int = 224,
+    min_score: float = MIN_SCORE,
+    sides: Sequence[int] = DETECT_SIDES,
+) -> FaceExtraction:
     """Sample ``frames`` frames, keep the most confident face of each, crop it with the margin, square, resize.
 
     Raises ``VideoError`` for a video that cannot be read at all; frames without a usable face are listed in

@@ -40,6 +40,7 @@ TRACK_BATCH = 32  # frames held (full resolution) while their detections are res
 
 # --------------------------------------------------------------------------- decoding
 
+
 class VideoFrames:
     """A video opened for sampled decoding: ``n_frames`` up front, then ``frames(indices)`` in frame order.
 
@@ -83,8 +84,12 @@ class VideoFrames:
         """GOPs to decode, and those of them to decode to the end (their frames are references of the next GOP's
         wanted leading pictures, the B-frames shown before its keyframe in an open GOP)."""
         needed = {self._frame_segment[i] for i in wanted if i in self._frame_segment}
-        whole = {g - 1 for g in needed for i in wanted
-                 if self._frame_segment.get(i) == g and i < self._first_frame[g] and g > 0}
+        whole = {
+            g - 1
+            for g in needed
+            for i in wanted
+            if self._frame_segment.get(i) == g and i < self._first_frame[g] and g > 0
+        }
         return needed | whole, whole
 
     def frames(self, indices: Sequence[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
@@ -154,6 +159,7 @@ def _decode(context: Any, packet: Any) -> list:
 
 
 # --------------------------------------------------------------------------- tracking
+
 
 @dataclass(frozen=True)
 class FrameFace:
@@ -232,9 +238,17 @@ class _Tracker:
         return [results[p] for p in range(len(buffer))]
 
 
-def track_faces(frames: Iterable[tuple[int, np.ndarray]], detector: Any, *, detect_every: int = 1,
-                margin: int | float = 16, size: int = 224, min_score: float = MIN_SCORE,
-                sides: Sequence[int] = DETECT_SIDES, batch: int = TRACK_BATCH) -> Iterator[FrameFace]:
+def track_faces(
+    frames: Iterable[tuple[int, np.ndarray]],
+    detector: Any,
+    *,
+    detect_every: int = 1,
+    margin: int | float = 16,
+    size: int = 224,
+    min_score: float = MIN_SCORE,
+    sides: Sequence[int] = DETECT_SIDES,
+    batch: int = TRACK_BATCH,
+) -> Iterator[FrameFace]:
     """The most confident face of each (frame index, RGB image), cropped as ``faces.extract_faces`` crops it.
 
     MTCNN runs on every ``detect_every``-th frame of ``frames`` (and on the last one), batched; the boxes of the

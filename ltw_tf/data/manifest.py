@@ -69,8 +69,10 @@ def _parse(row: dict[str, str], where: str) -> Face:
     if missing:
         raise ValueError(f"{where}: manifest lacks column(s) {missing}")
     try:
-        values = {k: (int(row[k]) if _TYPES[k] == "int" else float(row[k]) if _TYPES[k] == "float" else row[k])
-                  for k in FIELDS}
+        values = {
+            k: (int(row[k]) if _TYPES[k] == "int" else float(row[k]) if _TYPES[k] == "float" else row[k])
+            for k in FIELDS
+        }
     except ValueError as err:
         raise ValueError(f"{where}: {err}") from None
     if values["label"] not in (0, 1):
@@ -103,13 +105,23 @@ def write_manifest(path: str | os.PathLike, faces: Iterable[Face]) -> Path:
     return path
 
 
-def select(faces: Iterable[Face], *, datasets: Sequence[str] | None = None, domains: Sequence[str] | None = None,
-           qualities: Sequence[str] | None = None, splits: Sequence[str] | None = None) -> list[Face]:
+def select(
+    faces: Iterable[Face],
+    *,
+    datasets: Sequence[str] | None = None,
+    domains: Sequence[str] | None = None,
+    qualities: Sequence[str] | None = None,
+    splits: Sequence[str] | None = None,
+) -> list[Face]:
     """Faces matching every given filter (None = any)."""
 
     def keep(face: Face) -> bool:
-        return ((datasets is None or face.dataset in datasets) and (domains is None or face.domain in domains)
-                and (qualities is None or face.quality in qualities) and (splits is None or face.split in splits))
+        return (
+            (datasets is None or face.dataset in datasets)
+            and (domains is None or face.domain in domains)
+            and (qualities is None or face.quality in qualities)
+            and (splits is None or face.split in splits)
+        )
 
     return [face for face in faces if keep(face)]
 

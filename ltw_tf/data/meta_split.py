@@ -62,8 +62,9 @@ def _balanced_batches(rng, fakes: np.ndarray, reals: np.ndarray, batch_size: int
     n_real = batch_size // 2
     n_fake = batch_size - n_real
     if len(fakes) < n_fake or len(reals) < max(n_real, 1):
-        raise ValueError(f"too few samples for one balanced batch of {batch_size}: "
-                         f"{len(fakes)} fakes, {len(reals)} reals")
+        raise ValueError(
+            f"too few samples for one balanced batch of {batch_size}: {len(fakes)} fakes, {len(reals)} reals"
+        )
     n_batches = len(fakes) // n_fake
     fakes = rng.permutation(fakes)[: n_batches * n_fake].reshape(n_batches, n_fake)
     reals = np.resize(rng.permutation(reals), n_batches * n_real).reshape(n_batches, n_real)
@@ -94,8 +95,13 @@ class _PartnerIndex:
         return int(members[i])
 
 
-def paired_meta_batch(table: SampleTable, batch: np.ndarray, meta_domains: Sequence[str],
-                      partners: _PartnerIndex, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+def paired_meta_batch(
+    table: SampleTable,
+    batch: np.ndarray,
+    meta_domains: Sequence[str],
+    partners: _PartnerIndex,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, int]:
     """Label-flipped partners: fake t_s frame f -> real t at f; real t frame f -> a D_meta fake of t at f.
 
     A missing partner falls back to a random D_meta sample of the required label; returns (rows, fallbacks).
@@ -119,8 +125,16 @@ def paired_meta_batch(table: SampleTable, batch: np.ndarray, meta_domains: Seque
     return np.array(out, dtype=np.int64), fallbacks
 
 
-def plan_epoch(table: SampleTable, source_domains: Sequence[str], *, seed: int, epoch: int, batch_size: int,
-               uses_meta_split: bool, paired: bool) -> EpochPlan:
+def plan_epoch(
+    table: SampleTable,
+    source_domains: Sequence[str],
+    *,
+    seed: int,
+    epoch: int,
+    batch_size: int,
+    uses_meta_split: bool,
+    paired: bool,
+) -> EpochPlan:
     """The batches of one epoch: plain (all sources) or meta-split with paired or unpaired meta batches."""
     rng = epoch_rng(seed, epoch)
     reals = np.flatnonzero(table.labels == 0)
@@ -129,8 +143,11 @@ def plan_epoch(table: SampleTable, source_domains: Sequence[str], *, seed: int, 
             raise ValueError(f"source domain {domain!r} has no samples")
     if not uses_meta_split:
         fakes = np.flatnonzero(np.isin(table.domains, list(source_domains)))
-        return EpochPlan(_balanced_batches(rng, fakes, reals, batch_size), None,
-                         {"train_domains": list(source_domains), "meta_domains": []})
+        return EpochPlan(
+            _balanced_batches(rng, fakes, reals, batch_size),
+            None,
+            {"train_domains": list(source_domains), "meta_domains": []},
+        )
     train_domains, meta_domains = meta_split(source_domains, seed, epoch)
     fakes = np.flatnonzero(np.isin(table.domains, train_domains))
     batches = _balanced_batches(rng, fakes, reals, batch_size)

@@ -54,8 +54,10 @@ def check_files(paths: Sequence[str]) -> None:
     missing = [p for p in paths if not os.path.isfile(p)]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise ImageReadError(f"{missing[0]}: listed in the manifest but missing{more}; re-run `ltw-tf prepare` "
-                             "into this folder to restore it")
+        raise ImageReadError(
+            f"{missing[0]}: listed in the manifest but missing{more}; re-run `ltw-tf prepare` "
+            "into this folder to restore it"
+        )
 
 
 def read_batches(dataset, paths_of_batch: Callable[[int], Sequence[str]]) -> Iterator:
@@ -75,8 +77,9 @@ def read_batches(dataset, paths_of_batch: Callable[[int], Sequence[str]]) -> Ite
             for path in paths_of_batch(n):
                 reason = unreadable_image(str(path))
                 if reason:
-                    raise ImageReadError(f"{path}: {reason}; re-run `ltw-tf prepare` or drop its manifest row") \
-                        from None
+                    raise ImageReadError(
+                        f"{path}: {reason}; re-run `ltw-tf prepare` or drop its manifest row"
+                    ) from None
             raise ImageReadError(f"reading face crops of batch {n + 1} failed: {_op_message(err)}") from None
         yield batch
         n += 1
@@ -91,8 +94,9 @@ def _decoder(image_size: int):
     return load
 
 
-def image_dataset(paths: Sequence[str], labels: Sequence[int], image_size: int, batch_size: int,
-                  drop_remainder: bool = False) -> tf.data.Dataset:
+def image_dataset(
+    paths: Sequence[str], labels: Sequence[int], image_size: int, batch_size: int, drop_remainder: bool = False
+) -> tf.data.Dataset:
     """(images float32 0-255, labels float32) batches in the given order; decoding is parallel and ordered."""
     load = _decoder(image_size)
     ds = tf.data.Dataset.from_tensor_slices((list(paths), np.asarray(labels, np.float32)))
@@ -108,8 +112,16 @@ def _absolute(faces: Sequence[Face], root: str | os.PathLike) -> list[str]:
 class ManifestEpochs:
     """An ``EpochSource`` over source-domain faces: per epoch, the method's requested batches from ``plan_epoch``."""
 
-    def __init__(self, faces: Sequence[Face], root: str | os.PathLike, source_domains: Sequence[str], *,
-                 seed: int, batch_size: int, image_size: int):
+    def __init__(
+        self,
+        faces: Sequence[Face],
+        root: str | os.PathLike,
+        source_domains: Sequence[str],
+        *,
+        seed: int,
+        batch_size: int,
+        image_size: int,
+    ):
         if not faces:
             raise ValueError("no training faces")
         self.faces = list(faces)
@@ -120,20 +132,30 @@ class ManifestEpochs:
         self.seed, self.batch_size, self.image_size = seed, batch_size, image_size
 
     def plan(self, epoch: int, request: BatchRequest) -> EpochPlan:
-        return plan_epoch(self.table, self.source_domains, seed=self.seed, epoch=epoch,
-                          batch_size=self.batch_size, uses_meta_split=request.uses_meta_split,
-                          paired=request.paired)
+        return plan_epoch(
+            self.table,
+            self.source_domains,
+            seed=self.seed,
+            epoch=epoch,
+            batch_size=self.batch_size,
+            uses_meta_split=request.uses_meta_split,
+            paired=request.paired,
+        )
 
     def _dataset(self, batches: list[np.ndarray]) -> tf.data.Dataset:
         rows = np.concatenate(batches)
-        return image_dataset(self.paths[rows], self.table.labels[rows], self.image_size, self.batch_size,
-                             drop_remainder=True)
+        return image_dataset(
+            self.paths[rows], self.table.labels[rows], self.image_size, self.batch_size, drop_remainder=True
+        )
 
     def epoch(self, epoch: int, request: BatchRequest) -> EpochData:
         plan = self.plan(epoch, request)
         if plan.info.get("pair_fallbacks"):
-            log.info("epoch %d: %d meta-batch partners missing, replaced by random D_meta samples",
-                     epoch + 1, plan.info["pair_fallbacks"])
+            log.info(
+                "epoch %d: %d meta-batch partners missing, replaced by random D_meta samples",
+                epoch + 1,
+                plan.info["pair_fallbacks"],
+            )
         train = self._dataset(plan.batches)
         if plan.meta_batches is None:
             pairs = train.map(lambda x, y: ((x, y), ()))
@@ -163,8 +185,7 @@ class ImageBatches:
         return read_batches(self.dataset, lambda n: self.paths[n * size : (n + 1) * size])
 
 
-def eval_dataset(faces: Sequence[Face], root: str | os.PathLike, image_size: int,
-                 batch_size: int = 64) -> ImageBatches:
+def eval_dataset(faces: Sequence[Face], root: str | os.PathLike, image_size: int, batch_size: int = 64) -> ImageBatches:
     """Batches of (images, labels) over ``faces`` in manifest order (for frame and video metrics)."""
     if not faces:
         raise ValueError("no evaluation faces")

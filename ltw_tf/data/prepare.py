@@ -58,6 +58,7 @@ class PrepareReport:
 
 # --------------------------------------------------------------------------- keys, records, atomic writes
 
+
 def _component(value: str, what: str) -> str:
     clean = value.replace("/", "_").replace("\\", "_")
     if clean in ("", ".", ".."):
@@ -67,8 +68,15 @@ def _component(value: str, what: str) -> str:
 
 def video_key(video: Video | Face) -> str:
     """``<dataset>/<quality or 'na'>/<domain>/<video_id>``: the crop folder and the done-record name."""
-    return "/".join(_component(v, w) for v, w in ((video.dataset, "dataset"), (video.quality or "na", "quality"),
-                                                  (video.domain, "domain"), (video.video_id, "video_id")))
+    return "/".join(
+        _component(v, w)
+        for v, w in (
+            (video.dataset, "dataset"),
+            (video.quality or "na", "quality"),
+            (video.domain, "domain"),
+            (video.video_id, "video_id"),
+        )
+    )
 
 
 def _record_path(out_dir: Path, key: str) -> Path:
@@ -103,6 +111,7 @@ def _load_record(out_dir: Path, key: str, params: dict, source: str) -> dict | N
 
 # --------------------------------------------------------------------------- one video (in a worker or in-process)
 
+
 @dataclass(frozen=True)
 class _Task:
     video: Video
@@ -115,11 +124,26 @@ class _Task:
 def _extract_and_save(task: _Task, detector: Any) -> dict:
     """Extract one video, write its crops and its done-record; return the record (``persist`` False: retry later)."""
     out_dir, params = Path(task.out_dir), task.params
-    record = {"version": RECORD_VERSION, "video": task.video.path, "source": _fingerprint(task.source),
-              "params": params, "status": "skipped", "reason": "", "n_frames": 0, "crops": [], "missing": {}}
+    record = {
+        "version": RECORD_VERSION,
+        "video": task.video.path,
+        "source": _fingerprint(task.source),
+        "params": params,
+        "status": "skipped",
+        "reason": "",
+        "n_frames": 0,
+        "crops": [],
+        "missing": {},
+    }
     try:
-        result = extract_faces(task.source, detector, frames=params["frames"], margin=params["margin"],
-                               size=params["size"], min_score=params["min_score"])
+        result = extract_faces(
+            task.source,
+            detector,
+            frames=params["frames"],
+            margin=params["margin"],
+            size=params["size"],
+            min_score=params["min_score"],
+        )
     except VideoError as err:
         record["reason"] = str(err)
     except Exception as err:  # one bad video must not stop the dataset; retried on the next run
@@ -193,6 +217,7 @@ def _run(tasks: list[_Task], workers: int | None, detector: Any) -> Iterator[tup
 
 # --------------------------------------------------------------------------- the dataset
 
+
 def _unique(videos: Sequence[Video]) -> dict[str, Video]:
     by_key: dict[str, Video] = {}
     for video in videos:
@@ -233,9 +258,19 @@ def _other_faces(out: Path, keys: set[str]) -> list[Face]:
     return [f for f in read_manifest(out) if video_key(f) not in keys and (out / f.path).is_file()]
 
 
-def prepare(videos: Sequence[Video], out_dir: str | os.PathLike, *, root: str | os.PathLike | None = None,
-            frames: int = 10, margin: int | float = 16, size: int = 224, min_score: float = MIN_SCORE,
-            workers: int | None = None, progress: bool = True, detector: Any = None) -> PrepareReport:
+def prepare(
+    videos: Sequence[Video],
+    out_dir: str | os.PathLike,
+    *,
+    root: str | os.PathLike | None = None,
+    frames: int = 10,
+    margin: int | float = 16,
+    size: int = 224,
+    min_score: float = MIN_SCORE,
+    workers: int | None = None,
+    progress: bool = True,
+    detector: Any = None,
+) -> PrepareReport:
     """Extract faces from every video into ``out_dir`` and write its manifest and skip log.
 
     Args:
@@ -281,20 +316,36 @@ def prepare(videos: Sequence[Video], out_dir: str | os.PathLike, *, root: str | 
             skipped.append((video, record["reason"]))
             continue
         without_face += len(record["missing"])
-        faces.extend(Face.from_video(video, path=rel, frame=frame, score=score)
-                     for rel, frame, score in record["crops"])
+        faces.extend(
+            Face.from_video(video, path=rel, frame=frame, score=score) for rel, frame, score in record["crops"]
+        )
     keys = set(by_key)
     manifest = write_manifest(out / MANIFEST_NAME, _other_faces(out, keys) + faces)
     _write_skip_log(out / SKIP_LOG, skipped, keys)
     return PrepareReport(
-        videos=len(by_key), extracted=extracted, skipped=len(skipped), reused=reused, faces=len(faces),
-        faces_written=written, frames_without_face=without_face, seconds=round(time.perf_counter() - start, 3),
-        manifest=os.fspath(manifest), skip_log=os.fspath(out / SKIP_LOG))
+        videos=len(by_key),
+        extracted=extracted,
+        skipped=len(skipped),
+        reused=reused,
+        faces=len(faces),
+        faces_written=written,
+        frames_without_face=without_face,
+        seconds=round(time.perf_counter() - start, 3),
+        manifest=os.fspath(manifest),
+        skip_log=os.fspath(out / SKIP_LOG),
+    )
 
 
-def prepare_dataset(dataset: str, root: str | os.PathLike, out_dir: str | os.PathLike, *,
-                    qualities: Sequence[str] = ("c23",), splits_dir: str | os.PathLike | None = None,
-                    methods: Sequence[str] | None = None, **kwargs: Any) -> PrepareReport:
+def prepare_dataset(
+    dataset: str,
+    root: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    qualities: Sequence[str] = ("c23",),
+    splits_dir: str | os.PathLike | None = None,
+    methods: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> PrepareReport:
     """List a dataset's videos with its reader (``ltw_tf.data.sources``) and ``prepare`` them."""
     from ltw_tf.data.sources import list_videos
 

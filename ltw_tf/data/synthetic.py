@@ -25,8 +25,16 @@ from ltw_tf.data.synth.forgery import FAMILIES, ForgeryStrength
 from ltw_tf.data.synth.videos import SynthPreset, identity_of, pair_outputs, render_pair, video_id
 from ltw_tf.io import atomic_write_text
 
-__all__ = ["FAMILIES", "GENERATOR_VERSION", "PRESETS", "ForgeryStrength", "SynthPreset", "generate", "make_pairs",
-           "split_pairs"]
+__all__ = [
+    "FAMILIES",
+    "GENERATOR_VERSION",
+    "PRESETS",
+    "ForgeryStrength",
+    "SynthPreset",
+    "generate",
+    "make_pairs",
+    "split_pairs",
+]
 
 # 1.1: artifacts that survive 64 px; 1.2: less shared blur/brightness, so every GID split has a held-out gap
 # (docs/RESULTS.md, synthff domain gap)
@@ -61,13 +69,21 @@ def split_pairs(pairs: Sequence[tuple[int, int]]) -> dict[str, list[tuple[int, i
         raise ValueError(f"synthff needs at least 3 pairs (6 identities) for train/val/test, got {n}")
     n_val = n_test = max(1, round(n * SPLIT_SHARES[1]))
     n_train = n - n_val - n_test
-    return {"train": list(pairs[:n_train]), "val": list(pairs[n_train:n_train + n_val]),
-            "test": list(pairs[n_train + n_val:])}
+    return {
+        "train": list(pairs[:n_train]),
+        "val": list(pairs[n_train : n_train + n_val]),
+        "test": list(pairs[n_train + n_val :]),
+    }
 
 
 def _config(preset: SynthPreset, seed: int, qualities: tuple[str, ...]) -> dict:
-    return {"generator": "synthff", "version": GENERATOR_VERSION, "seed": seed, "qualities": list(qualities),
-            "preset": dataclasses.asdict(preset)}
+    return {
+        "generator": "synthff",
+        "version": GENERATOR_VERSION,
+        "seed": seed,
+        "qualities": list(qualities),
+        "preset": dataclasses.asdict(preset),
+    }
 
 
 def _owned_paths(out: Path) -> list[Path]:
@@ -104,8 +120,10 @@ def _prepare_out_dir(out: Path, config: dict, overwrite: bool) -> bool:
         _remove(_owned_paths(out))
     elif out.exists() and any(out.iterdir()):
         if not overwrite:
-            raise FileExistsError(f"{out} is not empty and holds no {META_NAME}; choose an empty folder "
-                                  "or pass overwrite=True (--overwrite) to replace the synthff paths in it")
+            raise FileExistsError(
+                f"{out} is not empty and holds no {META_NAME}; choose an empty folder "
+                "or pass overwrite=True (--overwrite) to replace the synthff paths in it"
+            )
         _remove(_owned_paths(out))
     out.mkdir(parents=True, exist_ok=True)
     _write_json(meta, {"config": config, "complete": False, "note": NOTE})
@@ -124,8 +142,9 @@ def _resolve(preset: str | SynthPreset, qualities: Sequence[str]) -> tuple[Synth
     if preset.identities < 6 or preset.identities % 2:
         raise ValueError(f"a preset needs an even number of identities >= 6, got {preset.identities}")
     if preset.size % 16 or preset.size < 96 or preset.frames < 1:
-        raise ValueError(f"frame size must be a multiple of 16 and >= 96, frames >= 1 (got {preset.size}, "
-                         f"{preset.frames})")
+        raise ValueError(
+            f"frame size must be a multiple of 16 and >= 96, frames >= 1 (got {preset.size}, {preset.frames})"
+        )
     return preset, qualities
 
 
@@ -148,9 +167,15 @@ def _run_pairs(jobs: list[tuple], workers: int, progress: bool) -> dict[str, lis
     return boxes
 
 
-def generate(out_dir: str | os.PathLike, preset: str | SynthPreset = "small", seed: int = 0,
-             qualities: Sequence[str] = QUALITIES, progress: bool = True, overwrite: bool = False,
-             workers: int | None = None) -> dict:
+def generate(
+    out_dir: str | os.PathLike,
+    preset: str | SynthPreset = "small",
+    seed: int = 0,
+    qualities: Sequence[str] = QUALITIES,
+    progress: bool = True,
+    overwrite: bool = False,
+    workers: int | None = None,
+) -> dict:
     """Build synthff in ``out_dir``; returns a summary. Seeded and deterministic (same seed, same frames).
 
     A folder holding an earlier build of the same configuration is resumed (finished videos are kept); one
@@ -167,9 +192,15 @@ def generate(out_dir: str | os.PathLike, preset: str | SynthPreset = "small", se
     old_boxes = {}
     if resume and (out / BOXES_NAME).is_file():
         old_boxes = json.loads((out / BOXES_NAME).read_text(encoding="utf-8"))
-    todo = [(str(out), seed, preset, a, b, qualities) for a, b in pairs
-            if not (all(p.is_file() for p in pair_outputs(out, a, b, qualities))
-                    and video_id(a) in old_boxes and video_id(b) in old_boxes)]
+    todo = [
+        (str(out), seed, preset, a, b, qualities)
+        for a, b in pairs
+        if not (
+            all(p.is_file() for p in pair_outputs(out, a, b, qualities))
+            and video_id(a) in old_boxes
+            and video_id(b) in old_boxes
+        )
+    ]
     if workers is None:
         workers = 1 if preset.identities <= 8 else min(2, os.cpu_count() or 1)
     boxes = {**old_boxes, **_run_pairs(todo, workers, progress)}
@@ -178,18 +209,35 @@ def generate(out_dir: str | os.PathLike, preset: str | SynthPreset = "small", se
     _write_json(out / BOXES_NAME, dict(sorted(boxes.items())))
     files = [p for a, b in pairs for p in pair_outputs(out, a, b, qualities)]
     summary = {
-        "out_dir": str(out), "preset": preset.name, "seed": seed, "qualities": list(qualities),
-        "identities": preset.identities, "pairs": len(pairs), "frames": preset.frames, "size": preset.size,
+        "out_dir": str(out),
+        "preset": preset.name,
+        "seed": seed,
+        "qualities": list(qualities),
+        "identities": preset.identities,
+        "pairs": len(pairs),
+        "frames": preset.frames,
+        "size": preset.size,
         "splits": {s: len(m) for s, m in splits.items()},
-        "videos": {"real": preset.identities * len(qualities),
-                   **{fam: preset.identities * len(qualities) for fam in FAMILIES}},
-        "rendered_pairs": len(todo), "kept_pairs": len(pairs) - len(todo),
-        "bytes": sum(p.stat().st_size for p in files), "seconds": round(time.perf_counter() - started, 2),
-        "codec": codec_info(), "note": NOTE,
+        "videos": {
+            "real": preset.identities * len(qualities),
+            **{fam: preset.identities * len(qualities) for fam in FAMILIES},
+        },
+        "rendered_pairs": len(todo),
+        "kept_pairs": len(pairs) - len(todo),
+        "bytes": sum(p.stat().st_size for p in files),
+        "seconds": round(time.perf_counter() - started, 2),
+        "codec": codec_info(),
+        "note": NOTE,
     }
-    meta = {"config": config, "complete": True, "note": NOTE, "families": list(FAMILIES), "codec": summary["codec"],
-            "boxes": f"{BOXES_NAME}: per real video, per frame, the ground-truth face box [x0, y0, x1, y1] "
-                     "(landmark extent); a fake's boxes are its target's",
-            "layout": "FaceForensics++ (original_sequences/youtube, manipulated_sequences/<method>, splits/)"}
+    meta = {
+        "config": config,
+        "complete": True,
+        "note": NOTE,
+        "families": list(FAMILIES),
+        "codec": summary["codec"],
+        "boxes": f"{BOXES_NAME}: per real video, per frame, the ground-truth face box [x0, y0, x1, y1] "
+        "(landmark extent); a fake's boxes are its target's",
+        "layout": "FaceForensics++ (original_sequences/youtube, manipulated_sequences/<method>, splits/)",
+    }
     _write_json(out / META_NAME, meta)
     return summary

@@ -27,8 +27,17 @@ def _snapshot(variables) -> list[tf.Tensor]:
     return [tf.identity(v.value) for v in variables]
 
 
-def meta_step(detector: keras.Model, weight_net: keras.Model | None, batch: Batch, meta_batch: Batch | None,
-              *, alpha: float, beta: float, lam: float, first_order: bool = False):
+def meta_step(
+    detector: keras.Model,
+    weight_net: keras.Model | None,
+    batch: Batch,
+    meta_batch: Batch | None,
+    *,
+    alpha: float,
+    beta: float,
+    lam: float,
+    first_order: bool = False,
+):
     """One LTW step without side effects.
 
     Returns ``(theta_grads, w_grads, logs, detector_state, weight_net_state)``; the two states are the
@@ -75,19 +84,28 @@ def meta_step(detector: keras.Model, weight_net: keras.Model | None, batch: Batc
         meta_grads = [tf.zeros_like(v) for v in theta + w]
     theta_grads = [tf.stop_gradient(g) + beta * m for g, m in zip(inner_grads, meta_grads[: len(theta)])]
     w_grads = meta_grads[len(theta) :]
-    logs = cross_replica_sum({"loss": train_loss + beta * meta_loss, "train_loss": train_loss,
-                              "meta_loss": meta_loss})
+    logs = cross_replica_sum({"loss": train_loss + beta * meta_loss, "train_loss": train_loss, "meta_loss": meta_loss})
     if weights is not None:
         logs["weight_mean"] = batch_mean(weights)
         logs["weight_std"] = batch_std(weights)
     return theta_grads, w_grads, logs, new_det_state, new_wn_state
 
 
-def meta_gradients(detector: keras.Model, weight_net: keras.Model | None, batch: Batch, meta_batch: Batch,
-                   *, alpha: float, beta: float, lam: float, first_order: bool = False):
+def meta_gradients(
+    detector: keras.Model,
+    weight_net: keras.Model | None,
+    batch: Batch,
+    meta_batch: Batch,
+    *,
+    alpha: float,
+    beta: float,
+    lam: float,
+    first_order: bool = False,
+):
     """(G_theta, G_w, logs) of one LTW step (Eq. 4-6); changes no variable. See ``meta_step``."""
-    theta_grads, w_grads, logs, _, _ = meta_step(detector, weight_net, batch, meta_batch, alpha=alpha,
-                                                 beta=beta, lam=lam, first_order=first_order)
+    theta_grads, w_grads, logs, _, _ = meta_step(
+        detector, weight_net, batch, meta_batch, alpha=alpha, beta=beta, lam=lam, first_order=first_order
+    )
     return theta_grads, w_grads, logs
 
 
@@ -110,14 +128,16 @@ class LTW(Method):
         self.lam = config.lam if self.use_icc else 0.0
         self.weight_net = None
         if self.use_weight_net:
-            self.weight_net = build_weight_net(feature_shape(detector), dropout=config.weight_net_dropout,
-                                               dtype=detector.outputs[0].dtype)
+            self.weight_net = build_weight_net(
+                feature_shape(detector), dropout=config.weight_net_dropout, dtype=detector.outputs[0].dtype
+            )
             self.weight_optimizer = keras.optimizers.Adam(config.weight_lr)
             self.weight_optimizer.build(self.weight_net.trainable_variables)
 
     def _meta_update(self, batch, meta_batch, optimizer, beta: float) -> dict[str, tf.Tensor]:
         theta_grads, w_grads, logs, det_state, wn_state = meta_step(
-            self.detector, self.weight_net, batch, meta_batch, alpha=self.config.alpha, beta=beta, lam=self.lam)
+            self.detector, self.weight_net, batch, meta_batch, alpha=self.config.alpha, beta=beta, lam=self.lam
+        )
         optimizer.apply(theta_grads, self.detector.trainable_variables)  # Eq. 5
         _assign(self.detector.non_trainable_variables, det_state)  # BN stats from the meta-train forward
         if self.weight_net is not None and self.weight_net.trainable:
@@ -137,8 +157,11 @@ class LTW(Method):
     def trackables(self):
         items = super().trackables()
         if self.weight_net is not None:
-            items.update(weight_net=self.weight_net, weight_optimizer=self.weight_optimizer,
-                         rng=seed_states(self.detector, self.weight_net))
+            items.update(
+                weight_net=self.weight_net,
+                weight_optimizer=self.weight_optimizer,
+                rng=seed_states(self.detector, self.weight_net),
+            )
         return items
 
 
@@ -174,8 +197,9 @@ class LTWNoMetaTest(LTW):
         self.retraining = tf.Variable(False, trainable=False)
         self.retrain_optimizer = keras.optimizers.Adam(config.lr)
         self.retrain_optimizer.build(detector.trainable_variables)
-        self._retrain_compiled = compile_step(self._retrain_step, jit_compile=config.jit_compile,
-                                              reduce_retracing=False)
+        self._retrain_compiled = compile_step(
+            self._retrain_step, jit_compile=config.jit_compile, reduce_retracing=False
+        )
 
     def begin_epoch(self, epoch: int) -> None:
         if epoch < self.switch_epoch:
@@ -204,6 +228,7 @@ class LTWNoMetaTest(LTW):
 
     def trackables(self):
         items = super().trackables()
-        items.update(initial_detector=self.initial_detector, retraining=self.retraining,
-                     retrain_optimizer=self.retrain_optimizer)
+        items.update(
+            initial_detector=self.initial_detector, retraining=self.retraining, retrain_optimizer=self.retrain_optimizer
+        )
         return items

@@ -41,8 +41,9 @@ def _tiny(include_top: bool = False, weights=None, input_shape=(64, 64, 3), dtyp
     inputs = keras.Input(input_shape, dtype=dtype)
     x = keras.layers.Rescaling(1.0 / 255.0, dtype=dtype)(inputs)
     for i, width in enumerate((16, 32, 32)):
-        x = keras.layers.Conv2D(width, 3, strides=2, padding="same", use_bias=False, dtype=dtype,
-                                name=f"tiny_conv{i}")(x)
+        x = keras.layers.Conv2D(width, 3, strides=2, padding="same", use_bias=False, dtype=dtype, name=f"tiny_conv{i}")(
+            x
+        )
         x = keras.layers.BatchNormalization(momentum=0.9, dtype=dtype, name=f"tiny_bn{i}")(x)
         x = keras.layers.Activation("relu", dtype=dtype, name=f"tiny_relu{i}")(x)
     return keras.Model(inputs, x, name="tiny")
@@ -61,9 +62,17 @@ def _efficientnet_lite0(include_top: bool = False, weights=None, input_shape=(22
     from keras.src.applications import efficientnet  # the builder behind keras.applications.EfficientNetB0
 
     blocks = [dict(block, se_ratio=0.0) for block in efficientnet.DEFAULT_BLOCKS_ARGS]
-    return efficientnet.EfficientNet(1.0, 1.0, 224, activation="relu6", blocks_args=blocks,
-                                     name="efficientnet_lite0", include_top=False, weights=None,
-                                     input_shape=input_shape)
+    return efficientnet.EfficientNet(
+        1.0,
+        1.0,
+        224,
+        activation="relu6",
+        blocks_args=blocks,
+        name="efficientnet_lite0",
+        include_top=False,
+        weights=None,
+        input_shape=input_shape,
+    )
 
 
 BACKBONES: dict[str, BackboneSpec] = {
@@ -86,8 +95,7 @@ def backbone_spec(name: str) -> BackboneSpec:
         raise ValueError(f"unknown backbone {name!r}; valid: {', '.join(sorted(BACKBONES))}") from None
 
 
-def build_backbone(name: str, image_size: int, weights: str | None = None,
-                   dtype: str | None = None) -> keras.Model:
+def build_backbone(name: str, image_size: int, weights: str | None = None, dtype: str | None = None) -> keras.Model:
     """Build backbone ``name`` for ``image_size`` square inputs; returns a model image -> feature map.
 
     ``weights``: None / "none" (random init), "imagenet" (downloaded by Keras), or a path to a
@@ -103,8 +111,10 @@ def build_backbone(name: str, image_size: int, weights: str | None = None,
         if not os.path.isfile(weights):
             raise FileNotFoundError(f"backbone weights file not found: {weights}")
         if not str(weights).endswith(".weights.h5"):  # a .keras / .h5 model file is never deserialized here
-            raise ValueError(f"backbone weights {weights}: not a .weights.h5 file; give weights saved with "
-                             "`save_weights` (a .keras model file, which may carry code, is not loaded)")
+            raise ValueError(
+                f"backbone weights {weights}: not a .weights.h5 file; give weights saved with "
+                "`save_weights` (a .keras model file, which may carry code, is not loaded)"
+            )
         load_path, keras_weights = weights, None
     kwargs = {"dtype": dtype} if name == "tiny" else {}
     if dtype not in (None, "float32") and name != "tiny":

@@ -13,8 +13,13 @@ from ltw_tf.models.backbones import build_backbone
 from ltw_tf.models.exact_bn import use_exact_moments
 
 
-def build_detector(backbone: str = "efficientnet_b0", image_size: int = 224, weights: str | None = None,
-                   dtype: str | None = None, bn_momentum: float | None = None) -> keras.Model:
+def build_detector(
+    backbone: str = "efficientnet_b0",
+    image_size: int = 224,
+    weights: str | None = None,
+    dtype: str | None = None,
+    bn_momentum: float | None = None,
+) -> keras.Model:
     """Build f(theta) taking 0-255 RGB images of ``image_size`` and returning ``(features, logit)``.
 
     BN layers get exact second-order moments (``exact_bn``) so the meta step differentiates correctly, and swish

@@ -21,8 +21,9 @@ def _separable_block(x, out_channels: int, name: str, dtype):
     return keras.layers.ReLU(dtype=dtype, name=f"{name}_pw_relu")(x)
 
 
-def build_weight_net(feature_shape: tuple[int, int, int], dropout: float = 0.5,
-                     dtype: str | None = None) -> keras.Model:
+def build_weight_net(
+    feature_shape: tuple[int, int, int], dropout: float = 0.5, dtype: str | None = None
+) -> keras.Model:
     """Build p(w) for feature maps of shape (h, w, C); outputs a (B, 1) weight in (0, 1)."""
     channels = feature_shape[-1]
     if channels < 4:

@@ -25,7 +25,24 @@ from ltw_tf.screening.runners import (
 )
 
 __all__ = [
-    "ALL_FRAMES_DETECT_EVERY", "DEFAULT_FRAMES", "FrameScore", "ItemResult", "JsonLinesWriter", "KerasRunner",
-    "MediaItem", "ModelRunner", "SavedModelRunner", "ScreenSettings", "Screener", "TFLiteRunner", "find_media",
-    "load_runner", "media_kind", "model_kind", "resolve_model", "screen_items", "summary_line", "totals_line",
+    "ALL_FRAMES_DETECT_EVERY",
+    "DEFAULT_FRAMES",
+    "FrameScore",
+    "ItemResult",
+    "JsonLinesWriter",
+    "KerasRunner",
+    "MediaItem",
+    "ModelRunner",
+    "SavedModelRunner",
+    "ScreenSettings",
+    "Screener",
+    "TFLiteRunner",
+    "find_media",
+    "load_runner",
+    "media_kind",
+    "model_kind",
+    "resolve_model",
+    "screen_items",
+    "summary_line",
+    "totals_line",
 ]

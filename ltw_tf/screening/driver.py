@@ -43,8 +43,15 @@ class ScreenSettings:
     batch_size: int = 32
 
     def __post_init__(self):
-        chosen = [name for name, on in (("frames", self.frames is not None), ("every", self.every is not None),
-                                        ("all_frames", self.all_frames)) if on]
+        chosen = [
+            name
+            for name, on in (
+                ("frames", self.frames is not None),
+                ("every", self.every is not None),
+                ("all_frames", self.all_frames),
+            )
+            if on
+        ]
         if len(chosen) > 1:
             raise ValueError(f"choose one of frames / every / all_frames, not {' and '.join(chosen)}")
         for name in ("frames", "every", "detect_every"):
@@ -108,8 +115,15 @@ class Screener:
 
     def _faces(self, frames: Iterable[tuple[int, np.ndarray]]) -> Iterator[FrameFace]:
         s = self.settings
-        return track_faces(frames, self.detector, detect_every=s.detect_stride, margin=s.margin,
-                           size=self.runner.size, min_score=s.min_score, batch=max(32, s.batch_size))
+        return track_faces(
+            frames,
+            self.detector,
+            detect_every=s.detect_stride,
+            margin=s.margin,
+            size=self.runner.size,
+            min_score=s.min_score,
+            batch=max(32, s.batch_size),
+        )
 
     def _score(self, faces: Iterable[FrameFace], result: ItemResult) -> int:
         """Classify the faces in batches into ``result``; returns how many frames were seen."""
@@ -119,8 +133,11 @@ class Screener:
         def flush():
             probabilities = self.runner.predict(np.stack([f.crop.image for f in pending]))
             for face, p in zip(pending, probabilities):
-                result.frames.append(FrameScore(face.frame, float(p), float(face.crop.score),
-                                                tuple(int(v) for v in face.crop.box), face.tracked))
+                result.frames.append(
+                    FrameScore(
+                        face.frame, float(p), float(face.crop.score), tuple(int(v) for v in face.crop.box), face.tracked
+                    )
+                )
             pending.clear()
 
         for face in faces:
@@ -157,7 +174,7 @@ class Screener:
 
 def _without_path(message: str, path: str) -> str:
     prefix = f"{path}: "
-    return message[len(prefix):] if message.startswith(prefix) else message
+    return message[len(prefix) :] if message.startswith(prefix) else message
 
 
 def screen_items(screener: Screener, items: Sequence[MediaItem], *, progress: bool = False) -> Iterator[ItemResult]:

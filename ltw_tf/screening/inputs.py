@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
-VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv",
-                              ".ts", ".3gp"})
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".3gp"}
+)
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class MediaItem:
 
 
 def media_kind(path: str | os.PathLike) -> str | None:
-    """"image" or "video" by extension; None for anything else."""
+    """ "image" or "video" by extension; None for anything else."""
     suffix = Path(path).suffix.lower()
     return "image" if suffix in IMAGE_EXTENSIONS else "video" if suffix in VIDEO_EXTENSIONS else None
 

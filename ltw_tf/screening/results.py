@@ -23,8 +23,13 @@ class FrameScore:
     tracked: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"frame": self.frame, "probability": round(self.probability, 6), "face_score": round(self.face_score, 4),
-                "box": list(self.box), "tracked": self.tracked}
+        return {
+            "frame": self.frame,
+            "probability": round(self.probability, 6),
+            "face_score": round(self.face_score, 4),
+            "box": list(self.box),
+            "tracked": self.tracked,
+        }
 
 
 @dataclass
@@ -55,17 +60,24 @@ class ItemResult:
 
     @property
     def verdict(self) -> str | None:
-        """"fake" when the mean P(fake) >= threshold, "real" below it, None when nothing was scored."""
+        """ "fake" when the mean P(fake) >= threshold, "real" below it, None when nothing was scored."""
         score = self.score
         return None if score is None else "fake" if score >= self.threshold else "real"
 
     def to_dict(self, model: str | None = None) -> dict[str, Any]:
         score, fraction = self.score, self.fake_fraction
         record = {
-            "path": self.path, "kind": self.kind, "status": "error" if self.error else "ok", "error": self.error,
-            "verdict": self.verdict, "score": None if score is None else round(score, 6),
-            "fake_fraction": None if fraction is None else round(fraction, 4), "threshold": self.threshold,
-            "n_frames": self.n_frames, "frames_sampled": self.sampled, "frames_scored": len(self.frames),
+            "path": self.path,
+            "kind": self.kind,
+            "status": "error" if self.error else "ok",
+            "error": self.error,
+            "verdict": self.verdict,
+            "score": None if score is None else round(score, 6),
+            "fake_fraction": None if fraction is None else round(fraction, 4),
+            "threshold": self.threshold,
+            "n_frames": self.n_frames,
+            "frames_sampled": self.sampled,
+            "frames_scored": len(self.frames),
             "frames_without_face": len(self.no_face),
             "frames": [f.to_dict() for f in self.frames],
             "no_face": [{"frame": k, "reason": v} for k, v in sorted(self.no_face.items())],
@@ -83,8 +95,10 @@ def summary_line(result: ItemResult) -> str:
     if result.score is None:
         return f"-      no face in {result.sampled} sampled frame(s)  {result.path}"
     over = sum(f.probability >= result.threshold for f in result.frames)
-    return (f"{result.verdict:<6} {result.score:.3f}  {over}/{len(result.frames)} frames >= {result.threshold:g}"
-            f"  {len(result.no_face)} without face  {result.path}")
+    return (
+        f"{result.verdict:<6} {result.score:.3f}  {over}/{len(result.frames)} frames >= {result.threshold:g}"
+        f"  {len(result.no_face)} without face  {result.path}"
+    )
 
 
 def totals_line(results: list[ItemResult]) -> str:
@@ -93,8 +107,10 @@ def totals_line(results: list[ItemResult]) -> str:
         if not result.error:
             counts[result.verdict] += 1
     failed = sum(r.error is not None for r in results)
-    return (f"{len(results)} screened: {counts['fake']} fake, {counts['real']} real, {counts[None]} without a face, "
-            f"{failed} failed")
+    return (
+        f"{len(results)} screened: {counts['fake']} fake, {counts['real']} real, {counts[None]} without a face, "
+        f"{failed} failed"
+    )
 
 
 class JsonLinesWriter:

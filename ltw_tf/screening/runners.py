@@ -71,11 +71,15 @@ class SavedModelRunner:
         try:
             self._loaded = tf.saved_model.load(self.source)  # keeps the variables alive
         except Exception as err:  # noqa: BLE001 -- a damaged folder raises OpError, OSError, IndexError, ...
-            raise ValueError(f"{path}: not a loadable SavedModel (damaged or incomplete saved_model.pb or "
-                             f"variables/: {first_line(err)})") from None
+            raise ValueError(
+                f"{path}: not a loadable SavedModel (damaged or incomplete saved_model.pb or "
+                f"variables/: {first_line(err)})"
+            ) from None
         if SERVING_SIGNATURE not in self._loaded.signatures:
-            raise ValueError(f"{path}: SavedModel has no {SERVING_SIGNATURE!r} signature "
-                             f"(has {sorted(self._loaded.signatures) or 'none'}); export it with `ltw-tf export`")
+            raise ValueError(
+                f"{path}: SavedModel has no {SERVING_SIGNATURE!r} signature "
+                f"(has {sorted(self._loaded.signatures) or 'none'}); export it with `ltw-tf export`"
+            )
         self._fn = self._loaded.signatures[SERVING_SIGNATURE]
         inputs = self._fn.structured_input_signature[1]
         outputs = self._fn.structured_outputs
@@ -83,8 +87,9 @@ class SavedModelRunner:
         self._output = OUTPUT_NAME if OUTPUT_NAME in outputs else _only(outputs, "output", path)
         spec = inputs[self._input]
         if spec.dtype != tf.uint8 or spec.shape.rank != 4 or spec.shape[1] is None:
-            raise ValueError(f"{path}: input {self._input!r} is {spec.dtype.name} {spec.shape}, "
-                             "expected uint8 [N, S, S, 3]")
+            raise ValueError(
+                f"{path}: input {self._input!r} is {spec.dtype.name} {spec.shape}, expected uint8 [N, S, S, 3]"
+            )
         self.size = int(spec.shape[1])
         self._tf = tf
 
@@ -98,8 +103,10 @@ class SavedModelRunner:
 
 def _only(specs: dict, what: str, path) -> str:
     if len(specs) != 1:
-        raise ValueError(f"{path}: cannot tell which {what} to use among {sorted(specs)} "
-                         f"(expected {INPUT_NAME!r} -> {OUTPUT_NAME!r})")
+        raise ValueError(
+            f"{path}: cannot tell which {what} to use among {sorted(specs)} "
+            f"(expected {INPUT_NAME!r} -> {OUTPUT_NAME!r})"
+        )
     return next(iter(specs))
 
 
@@ -184,24 +191,28 @@ def load_keras_file(path: str | os.PathLike) -> Any:
     except Exception as err:  # noqa: BLE001 -- a damaged zip raises zipfile / OSError / ValueError / KeyError
         text = str(err).strip()
         if "safe_mode" in text or "Lambda" in text:
-            raise ValueError(f"model {path}: refused: it carries Python code (a Lambda layer) that Keras safe mode "
-                             "does not run; export the detector with `ltw-tf export` instead") from None
+            raise ValueError(
+                f"model {path}: refused: it carries Python code (a Lambda layer) that Keras safe mode "
+                "does not run; export the detector with `ltw-tf export` instead"
+            ) from None
         raise ValueError(f"model {path}: not a loadable .keras model ({first_line(err)})") from None
     inputs, outputs = model.inputs, model.outputs
     shape = tuple(inputs[0].shape) if len(inputs) == 1 else ()
     if len(shape) != 4 or shape[3] != 3 or shape[1] is None or shape[1] != shape[2]:
-        raise ValueError(f"model {path}: input {[tuple(i.shape) for i in inputs]} is not one [N, S, S, 3] image "
-                         "batch")
+        raise ValueError(f"model {path}: input {[tuple(i.shape) for i in inputs]} is not one [N, S, S, 3] image batch")
     if len(outputs) != 1 or tuple(outputs[0].shape)[1:] not in ((), (1,)):
-        raise ValueError(f"model {path}: output {[tuple(o.shape) for o in outputs]} is not one P(fake) per image "
-                         "([N] or [N, 1]); save `serving_model(detector)`, not the bare detector")
+        raise ValueError(
+            f"model {path}: output {[tuple(o.shape) for o in outputs]} is not one P(fake) per image "
+            "([N] or [N, 1]); save `serving_model(detector)`, not the bare detector"
+        )
     return model
 
 
 # --------------------------------------------------------------------------- choosing
 
+
 def model_kind(path: str | os.PathLike) -> str:
-    """"tflite" (a .tflite file), "keras" (a .keras file), "savedmodel" (a folder with saved_model.pb) or "run"
+    """ "tflite" (a .tflite file), "keras" (a .keras file), "savedmodel" (a folder with saved_model.pb) or "run"
     (anything else: a run directory or checkpoint, which ``ltw_tf.runs`` checks)."""
     path = Path(path)
     if path.is_file() and path.suffix.lower() == ".tflite":
@@ -221,8 +232,9 @@ def resolve_model(model: str | os.PathLike | None, runs_dir: str | os.PathLike =
         return os.fspath(latest_run(runs_dir)), True
     path = os.fspath(model)
     if not os.path.exists(path) and not os.path.isfile(f"{path}.index"):
-        raise FileNotFoundError(f"model {path}: no such file or directory (give a .tflite file, a SavedModel "
-                                "folder or a run directory)")
+        raise FileNotFoundError(
+            f"model {path}: no such file or directory (give a .tflite file, a SavedModel folder or a run directory)"
+        )
     return path, False
 
 
@@ -237,11 +249,12 @@ def load_runner(model: str | os.PathLike, num_threads: int | None = None) -> Mod
     if kind == "keras":
         return KerasRunner(load_keras_file(path), path, kind="keras")
     if os.path.isfile(path):
-        raise ValueError(f"model {path}: a file that is not a .tflite or .keras model; give a .tflite file, a "
-                         ".keras file, a SavedModel folder or a run directory")
+        raise ValueError(
+            f"model {path}: a file that is not a .tflite or .keras model; give a .tflite file, a "
+            ".keras file, a SavedModel folder or a run directory"
+        )
     from ltw_tf.models.serving import serving_model
     from ltw_tf.runs import load_detector
 
     detector, _ = load_detector(path)
     return KerasRunner(serving_model(detector), path)
-

@@ -34,9 +34,15 @@ DATASETS: dict[str, Callable[..., list[Video]]] = {
 }
 
 
-def list_videos(dataset: str, root: str | os.PathLike, *, qualities: Sequence[str] = ("c23",),
-                splits_dir: str | os.PathLike | None = None, methods: Sequence[str] | None = None,
-                **options: Any) -> list[Video]:
+def list_videos(
+    dataset: str,
+    root: str | os.PathLike,
+    *,
+    qualities: Sequence[str] = ("c23",),
+    splits_dir: str | os.PathLike | None = None,
+    methods: Sequence[str] | None = None,
+    **options: Any,
+) -> list[Video]:
     """The videos of ``dataset`` under ``root``, each with its split.
 
     Args:

@@ -47,8 +47,13 @@ def _test_list_path(root: Path, splits_dir: str | os.PathLike | None) -> Path:
     return splits_dir if splits_dir.is_file() else splits_dir / TEST_LIST
 
 
-def read_celebdf(root: str | os.PathLike, *, qualities: Sequence[str] = ("c23",),
-                 splits_dir: str | os.PathLike | None = None, methods: Sequence[str] | None = None) -> list[Video]:
+def read_celebdf(
+    root: str | os.PathLike,
+    *,
+    qualities: Sequence[str] = ("c23",),
+    splits_dir: str | os.PathLike | None = None,
+    methods: Sequence[str] | None = None,
+) -> list[Video]:
     """Celeb-DF videos: split "test" for those in the test list, "train" for the rest.
 
     Args:
@@ -68,8 +73,10 @@ def read_celebdf(root: str | os.PathLike, *, qualities: Sequence[str] = ("c23",)
             raise ValueError(f"{list_path}: {rel} is not in one of {', '.join(FOLDERS)}")
         if FOLDERS[folder] != label:
             flag = 1 - label
-            raise ValueError(f"{list_path}: {rel} is flagged {flag} ({'real' if flag else 'fake'}; in this file 1 = "
-                             f"real, 0 = fake) but {folder} holds {'fake' if FOLDERS[folder] else 'real'} videos")
+            raise ValueError(
+                f"{list_path}: {rel} is flagged {flag} ({'real' if flag else 'fake'}; in this file 1 = "
+                f"real, 0 = fake) but {folder} holds {'fake' if FOLDERS[folder] else 'real'} videos"
+            )
         if not (root / rel).is_file():
             raise FileNotFoundError(f"{list_path}: listed test video {root / rel} not found")
 
@@ -86,11 +93,23 @@ def read_celebdf(root: str | os.PathLike, *, qualities: Sequence[str] = ("c23",)
                 bad_names.append(str(path))
                 continue
             split = "test" if f"{folder}/{path.name}" in listed else "train"
-            videos.append(Video(path=str(path), label=label, dataset=DATASET, domain=FAKE_DOMAIN if label else "real",
-                                quality="", split=split, video_id=vid, target_id=target, source_id=source))
+            videos.append(
+                Video(
+                    path=str(path),
+                    label=label,
+                    dataset=DATASET,
+                    domain=FAKE_DOMAIN if label else "real",
+                    quality="",
+                    split=split,
+                    video_id=vid,
+                    target_id=target,
+                    source_id=source,
+                )
+            )
     if bad_names:
-        log.warning("%s: skipped %d fake video(s) not named idX_idY_NNNN.mp4, e.g. %s", DATASET, len(bad_names),
-                    bad_names[0])
+        log.warning(
+            "%s: skipped %d fake video(s) not named idX_idY_NNNN.mp4, e.g. %s", DATASET, len(bad_names), bad_names[0]
+        )
     if not videos:
         raise no_videos(DATASET, root, "")
     return videos

@@ -51,8 +51,10 @@ def label_info(key: str) -> tuple[str, str, int]:
         return LABEL_KEYS[key]
     match = _SUFFIX.match(key)
     if not match:
-        raise ValueError(f"unknown DeepfakeBench label key {key!r}: expected one of {', '.join(LABEL_KEYS)} "
-                         "or a <dataset>_real / <dataset>_fake key")
+        raise ValueError(
+            f"unknown DeepfakeBench label key {key!r}: expected one of {', '.join(LABEL_KEYS)} "
+            "or a <dataset>_real / <dataset>_fake key"
+        )
     dataset = re.sub(r"[^a-z0-9]", "", match["prefix"].lower())
     is_fake = match["kind"].lower() == "fake"
     return dataset, key if is_fake else "real", int(is_fake)
@@ -126,8 +128,10 @@ def import_deepfakebench(json_path: str | os.PathLike, root: str | os.PathLike |
             for split_key, node in _as_dict(splits, f"{json_path}: {name}/{label_key}").items():
                 split = SPLIT_NAMES.get(split_key)
                 if split is None:
-                    raise ValueError(f"{json_path}: {name}/{label_key} has unknown split {split_key!r}; "
-                                     f"expected one of {', '.join(SPLIT_NAMES)}")
+                    raise ValueError(
+                        f"{json_path}: {name}/{label_key} has unknown split {split_key!r}; "
+                        f"expected one of {', '.join(SPLIT_NAMES)}"
+                    )
                 where = f"{json_path}: {name}/{label_key}/{split_key}"
                 for quality, vid, entry in _videos(_as_dict(node, where), where):
                     frames = entry["frames"]
@@ -142,14 +146,26 @@ def import_deepfakebench(json_path: str | os.PathLike, root: str | os.PathLike |
                         if _KEEP_ORDER[kept[key][0]] <= _KEEP_ORDER[split]:
                             continue
                     target, source = _ids(dataset, label, vid)
-                    faces = [Face(path=_resolve(frame, root), label=label, dataset=dataset, domain=domain,
-                                  quality=quality, split=split, video_id=vid, target_id=target, source_id=source,
-                                  frame=index)
-                             for frame, index in zip(frames, frame_indices(frames))]
+                    faces = [
+                        Face(
+                            path=_resolve(frame, root),
+                            label=label,
+                            dataset=dataset,
+                            domain=domain,
+                            quality=quality,
+                            split=split,
+                            video_id=vid,
+                            target_id=target,
+                            source_id=source,
+                            frame=index,
+                        )
+                        for frame, index in zip(frames, frame_indices(frames))
+                    ]
                     kept[key] = (split, faces)
     if duplicates:
-        log.warning("deepfakebench: %d video(s) appear in several splits; kept one copy each (test > train > val)",
-                    duplicates)
+        log.warning(
+            "deepfakebench: %d video(s) appear in several splits; kept one copy each (test > train > val)", duplicates
+        )
     if empty:
         log.warning("deepfakebench: skipped %d video(s) with no frames", empty)
     faces = [face for _, video_faces in kept.values() for face in video_faces]

@@ -61,9 +61,14 @@ def read_metadata(part: Path) -> list[tuple[str, int, str]]:
     return entries
 
 
-def read_dfdc(root: str | os.PathLike, *, qualities: Sequence[str] = ("c23",),
-              splits_dir: str | os.PathLike | None = None, methods: Sequence[str] | None = None,
-              test_reals: int = TEST_REALS) -> list[Video]:
+def read_dfdc(
+    root: str | os.PathLike,
+    *,
+    qualities: Sequence[str] = ("c23",),
+    splits_dir: str | os.PathLike | None = None,
+    methods: Sequence[str] | None = None,
+    test_reals: int = TEST_REALS,
+) -> list[Video]:
     """DFDC videos: the last ``test_reals`` real videos (module docstring's order) and their fakes are "test".
 
     Args:
@@ -87,7 +92,7 @@ def read_dfdc(root: str | os.PathLike, *, qualities: Sequence[str] = ("c23",),
     reals = [path.name for path, label, _ in ordered if label == 0]
     if len(reals) < test_reals:
         log.warning("%s: only %d real videos, fewer than the %d test reals asked for", DATASET, len(reals), test_reals)
-    test = set(reals[len(reals) - min(test_reals, len(reals)):])
+    test = set(reals[len(reals) - min(test_reals, len(reals)) :])
 
     videos, missing, orphans = [], 0, 0
     for path, label, original in ordered:
@@ -100,8 +105,19 @@ def read_dfdc(root: str | os.PathLike, *, qualities: Sequence[str] = ("c23",),
             orphans += not original
             target = Path(original).stem if original else path.stem
             split = "test" if original in test else "train"
-        videos.append(Video(path=str(path), label=label, dataset=DATASET, domain=FAKE_DOMAIN if label else "real",
-                            quality="", split=split, video_id=path.stem, target_id=target, source_id=""))
+        videos.append(
+            Video(
+                path=str(path),
+                label=label,
+                dataset=DATASET,
+                domain=FAKE_DOMAIN if label else "real",
+                quality="",
+                split=split,
+                video_id=path.stem,
+                target_id=target,
+                source_id="",
+            )
+        )
     if missing:
         log.warning("%s: skipped %d video(s) listed in metadata.json but missing on disk", DATASET, missing)
     if orphans:

@@ -60,10 +60,16 @@ def read_split_files(splits_dir: str | os.PathLike) -> dict[str, list[Pair]]:
         if not isinstance(entries, list):
             raise ValueError(f"{path}: expected a JSON list of [id, id] pairs, got {type(entries).__name__}")
         for i, entry in enumerate(entries):
-            if not (isinstance(entry, list) and len(entry) == 2 and all(isinstance(x, str) and x for x in entry)
-                    and entry[0] != entry[1]):
-                raise ValueError(f"{path}: entry {i} is {json.dumps(entry)}; expected a pair of two different "
-                                 "id strings like [\"071\", \"054\"]")
+            if not (
+                isinstance(entry, list)
+                and len(entry) == 2
+                and all(isinstance(x, str) and x for x in entry)
+                and entry[0] != entry[1]
+            ):
+                raise ValueError(
+                    f"{path}: entry {i} is {json.dumps(entry)}; expected a pair of two different "
+                    'id strings like ["071", "054"]'
+                )
         pairs[split] = [(a, b) for a, b in entries]
     try:
         split_assignment(pairs)
@@ -88,8 +94,9 @@ def _hash_key(seed: int, group: tuple[str, ...]) -> str:
     return hashlib.sha256(f"{seed}/{'/'.join(group)}".encode()).hexdigest()
 
 
-def seeded_split(ids: Iterable[str], fake_pairs: Iterable[Pair] = (), *, seed: int = 0,
-                 fractions: Sequence[float] = SPLIT_FRACTIONS) -> dict[str, str]:
+def seeded_split(
+    ids: Iterable[str], fake_pairs: Iterable[Pair] = (), *, seed: int = 0, fractions: Sequence[float] = SPLIT_FRACTIONS
+) -> dict[str, str]:
     """A deterministic stand-in for the official split: video id -> split, 72/14/14 % of the ids.
 
     Ids are grouped in pairs as the fakes pair them (``T_S``: greedy over the sorted pairs, each id in at most one
@@ -138,9 +145,15 @@ def _list(root: Path, qualities: Sequence[str], methods: Sequence[str], dataset:
     return listing
 
 
-def read_ffpp(root: str | os.PathLike, *, qualities: Sequence[str] = ("c23",),
-              splits_dir: str | os.PathLike | None = None, methods: Sequence[str] | None = None,
-              dataset: str = "ffpp", seed: int = 0) -> list[Video]:
+def read_ffpp(
+    root: str | os.PathLike,
+    *,
+    qualities: Sequence[str] = ("c23",),
+    splits_dir: str | os.PathLike | None = None,
+    methods: Sequence[str] | None = None,
+    dataset: str = "ffpp",
+    seed: int = 0,
+) -> list[Video]:
     """FF++-layout videos with their split.
 
     Args:
@@ -162,9 +175,13 @@ def read_ffpp(root: str | os.PathLike, *, qualities: Sequence[str] = ("c23",),
     if splits_dir is not None:
         assign = split_assignment(read_split_files(splits_dir))
     else:
-        warnings.warn(f"{dataset}: no split files (pass splits_dir or put train/val/test.json in {root / 'splits'}); "
-                      f"using a seeded {'/'.join(str(round(f * 100)) for f in SPLIT_FRACTIONS)} split (seed {seed}), "
-                      "so numbers are not comparable with the paper", UserWarning, stacklevel=2)
+        warnings.warn(
+            f"{dataset}: no split files (pass splits_dir or put train/val/test.json in {root / 'splits'}); "
+            f"using a seeded {'/'.join(str(round(f * 100)) for f in SPLIT_FRACTIONS)} split (seed {seed}), "
+            "so numbers are not comparable with the paper",
+            UserWarning,
+            stacklevel=2,
+        )
         fake_pairs = [pair for p, _, domain in listing if domain != "real" and (pair := parse_pair(p.stem))]
         ids = {p.stem for p, _, domain in listing if domain == "real"} | {i for pair in fake_pairs for i in pair}
         assign = seeded_split(ids, fake_pairs, seed=seed)
@@ -183,20 +200,37 @@ def read_ffpp(root: str | os.PathLike, *, qualities: Sequence[str] = ("c23",),
         if split is None:
             dropped += 1
             continue
-        videos.append(Video(path=str(path), label=int(domain != "real"), dataset=dataset, domain=domain,
-                            quality=quality, split=split, video_id=vid, target_id=target, source_id=source))
+        videos.append(
+            Video(
+                path=str(path),
+                label=int(domain != "real"),
+                dataset=dataset,
+                domain=domain,
+                quality=quality,
+                split=split,
+                video_id=vid,
+                target_id=target,
+                source_id=source,
+            )
+        )
     if bad_names:
         log.warning("%s: skipped %d fake video(s) not named T_S.mp4, e.g. %s", dataset, len(bad_names), bad_names[0])
     if dropped:
         log.warning("%s: dropped %d video(s) whose id is in no split", dataset, dropped)
     if not videos:
-        raise ValueError(f"{dataset}: none of the {len(listing)} videos under {root} is in a split "
-                         f"({splits_dir or 'seeded split'})")
+        raise ValueError(
+            f"{dataset}: none of the {len(listing)} videos under {root} is in a split ({splits_dir or 'seeded split'})"
+        )
     return videos
 
 
-def read_synthff(root: str | os.PathLike, *, qualities: Sequence[str] = ("c23",),
-                 splits_dir: str | os.PathLike | None = None, methods: Sequence[str] | None = None,
-                 seed: int = 0) -> list[Video]:
+def read_synthff(
+    root: str | os.PathLike,
+    *,
+    qualities: Sequence[str] = ("c23",),
+    splits_dir: str | os.PathLike | None = None,
+    methods: Sequence[str] | None = None,
+    seed: int = 0,
+) -> list[Video]:
     """The embedded synthetic benchmark: FF++ layout, split files in ``ROOT/splits`` by default."""
     return read_ffpp(root, qualities=qualities, splits_dir=splits_dir, methods=methods, dataset="synthff", seed=seed)

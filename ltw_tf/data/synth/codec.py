@@ -35,11 +35,20 @@ def codec_info() -> dict:
     if h264_available():
         import av
 
-        return {"name": "h264", "encoder": "libx264 via PyAV", "av": av.__version__, "preset": X264_PRESET,
-                "crf": {q: CRF[q] for q in ("c23", "c40")}, "pix_fmt": "yuv420p"}
-    return {"name": "mp4v+jpeg", "encoder": f"OpenCV {cv2.__version__} mp4v after per-frame JPEG",
-            "jpeg_quality": {q: JPEG_SUBSTITUTE[q] for q in ("c23", "c40")},
-            "note": "substitute for H.264 CRF 23/40: PyAV with libx264 was not available"}
+        return {
+            "name": "h264",
+            "encoder": "libx264 via PyAV",
+            "av": av.__version__,
+            "preset": X264_PRESET,
+            "crf": {q: CRF[q] for q in ("c23", "c40")},
+            "pix_fmt": "yuv420p",
+        }
+    return {
+        "name": "mp4v+jpeg",
+        "encoder": f"OpenCV {cv2.__version__} mp4v after per-frame JPEG",
+        "jpeg_quality": {q: JPEG_SUBSTITUTE[q] for q in ("c23", "c40")},
+        "note": "substitute for H.264 CRF 23/40: PyAV with libx264 was not available",
+    }
 
 
 def _write_h264(path: Path, frames: Sequence[np.ndarray], quality: str, fps: int) -> None:

@@ -91,8 +91,9 @@ class TargetFrame:
 class FrameRenders:
     """The source-dependent renders one frame's fakes need, each rendered at most once (F2F and NT share one)."""
 
-    def __init__(self, target: TargetFrame, source: Identity, source_expression: Expression, source_noise: np.ndarray,
-                 size: int):
+    def __init__(
+        self, target: TargetFrame, source: Identity, source_expression: Expression, source_noise: np.ndarray, size: int
+    ):
         self.t, self.source_expression, self.source_noise, self.size = target, source_expression, source_noise, size
         # a swap aligns the source face to the target's: same place and size in the frame, the source's shape
         self.source = dataclasses.replace(source, scale=target.identity.scale, centre=target.identity.centre)
@@ -171,13 +172,13 @@ def deepfakes(t: TargetFrame, r: FrameRenders, s: ForgeryStrength, state: VideoS
     del state
     size = r.size
     x0, y0, side = _face_box(t, size)
-    crop = r.swapped[y0:y0 + side, x0:x0 + side]
+    crop = r.swapped[y0 : y0 + side, x0 : x0 + side]
     res = max(8, round(side * s.df_scale))
     low = cv2.resize(crop, (res, res), interpolation=cv2.INTER_AREA)
     if s.df_blur > 0:
         low = cv2.GaussianBlur(low, (0, 0), s.df_blur)
     decoded = r.swapped.copy()
-    decoded[y0:y0 + side, x0:x0 + side] = cv2.resize(low, (side, side), interpolation=cv2.INTER_LINEAR)
+    decoded[y0 : y0 + side, x0 : x0 + side] = cv2.resize(low, (side, side), interpolation=cv2.INTER_LINEAR)
     idn = t.identity
     mask = ellipse_mask(t.grid, [(0.0, 0.2, 0.72 * idn.face_w, 0.7 * idn.face_h)])
     decoded = _match_colour(decoded, t.real, mask, s.df_colour)
@@ -188,11 +189,13 @@ def face2face(t: TargetFrame, r: FrameRenders, s: ForgeryStrength, state: VideoS
     """T with S's eyes, brows and mouth motion, resampled through a smooth warp, seamed in with a gain offset."""
     size, idn = r.size, t.identity
     field = state.warp + state.warp_drift * np.sin(0.35 * frame)
-    flow = np.stack([cv2.resize(field[k].astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC)
-                     for k in range(2)]) * _px(s.f2f_warp, size)
+    flow = np.stack(
+        [cv2.resize(field[k].astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC) for k in range(2)]
+    ) * _px(s.f2f_warp, size)
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
-    warped = cv2.remap(r.reenacted + t.noise, xs + flow[0], ys + flow[1], cv2.INTER_LINEAR,
-                       borderMode=cv2.BORDER_REFLECT)
+    warped = cv2.remap(
+        r.reenacted + t.noise, xs + flow[0], ys + flow[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+    )
     if s.f2f_blur > 0:
         warped = cv2.GaussianBlur(warped, (0, 0), _px(s.f2f_blur, size))
     warped *= 1 + s.f2f_gain
@@ -239,8 +242,9 @@ def neural_textures(t: TargetFrame, r: FrameRenders, s: ForgeryStrength, state: 
     return _blend(t, out, _feather(mask, _px(s.nt_feather, size)))
 
 
-def forge(family: str, t: TargetFrame, r: FrameRenders, strength: ForgeryStrength, state: VideoState,
-          frame: int) -> np.ndarray:
+def forge(
+    family: str, t: TargetFrame, r: FrameRenders, strength: ForgeryStrength, state: VideoState, frame: int
+) -> np.ndarray:
     """One fake frame (float RGB, unclipped) of ``family`` for target frame ``t``."""
     if family == "Deepfakes":
         return deepfakes(t, r, strength, state)

@@ -12,15 +12,19 @@ from dataclasses import dataclass
 import numpy as np
 
 # Skin tones from light to dark (RGB); an identity interpolates between two neighbours.
-SKIN_TONES = np.array([(250, 218, 190), (236, 192, 160), (222, 170, 130), (198, 140, 100), (160, 105, 70),
-                       (128, 84, 58), (104, 70, 50)], dtype=np.float32)
+SKIN_TONES = np.array(
+    [(250, 218, 190), (236, 192, 160), (222, 170, 130), (198, 140, 100), (160, 105, 70), (128, 84, 58), (104, 70, 50)],
+    dtype=np.float32,
+)
 SKIN_WEIGHTS = np.array([0.2, 0.2, 0.18, 0.16, 0.14, 0.12])  # of each neighbouring pair of tones
-HAIR_COLOURS = np.array([(25, 20, 18), (55, 38, 25), (95, 62, 35), (150, 110, 60), (200, 165, 105),
-                         (120, 50, 25), (130, 128, 125)], dtype=np.float32)
-IRIS_COLOURS = np.array([(60, 38, 22), (35, 24, 18), (55, 85, 120), (65, 90, 55), (80, 80, 80)],
-                        dtype=np.float32)
-CLOTHES = np.array([(40, 50, 90), (150, 40, 40), (40, 100, 60), (200, 200, 200), (30, 30, 30), (150, 120, 60)],
-                   dtype=np.float32)
+HAIR_COLOURS = np.array(
+    [(25, 20, 18), (55, 38, 25), (95, 62, 35), (150, 110, 60), (200, 165, 105), (120, 50, 25), (130, 128, 125)],
+    dtype=np.float32,
+)
+IRIS_COLOURS = np.array([(60, 38, 22), (35, 24, 18), (55, 85, 120), (65, 90, 55), (80, 80, 80)], dtype=np.float32)
+CLOTHES = np.array(
+    [(40, 50, 90), (150, 40, 40), (40, 100, 60), (200, 200, 200), (30, 30, 30), (150, 120, 60)], dtype=np.float32
+)
 
 
 @dataclass(frozen=True)
@@ -90,8 +94,9 @@ class Track:
     expressions: tuple[Expression, ...]
 
 
-def _mix(rng: np.random.Generator, palette: np.ndarray, jitter: float,
-         weights: np.ndarray | None = None) -> tuple[float, float, float]:
+def _mix(
+    rng: np.random.Generator, palette: np.ndarray, jitter: float, weights: np.ndarray | None = None
+) -> tuple[float, float, float]:
     i = rng.choice(len(palette) - 1, p=weights)
     t = rng.random()
     colour = (1 - t) * palette[i] + t * palette[i + 1] + rng.normal(0, jitter, 3)
@@ -120,24 +125,40 @@ def sample_identity(rng: np.random.Generator) -> Identity:
     if abs(np.mean(hair) - np.mean(skin)) < 45:  # hair must stand out from the skin
         hair = tuple(c * 0.45 for c in hair)
     grey = rng.uniform(40, 215)
-    bg_a, bg_b = (_away_from(np.clip(0.55 * rng.uniform(20, 235, 3) + 0.45 * grey, 0, 255), np.mean(skin), 60)
-                  for _ in range(2))
+    bg_a, bg_b = (
+        _away_from(np.clip(0.55 * rng.uniform(20, 235, 3) + 0.45 * grey, 0, 255), np.mean(skin), 60) for _ in range(2)
+    )
     return Identity(
-        face_w=float(rng.uniform(0.92, 1.05)), face_h=float(rng.uniform(1.25, 1.4)),
-        jaw=float(rng.uniform(0.1, 0.35)), skin=skin, lip=lip,
-        hair=hair, hair_line=float(rng.uniform(-1.05, -0.82)),
-        hair_len=float(rng.uniform(-0.3, 1.2)), hair_volume=float(rng.uniform(0.05, 0.25)),
-        iris=_mix(rng, IRIS_COLOURS, 8), eye_dx=float(rng.uniform(0.36, 0.44)), eye_y=float(rng.uniform(-0.22, -0.12)),
-        eye_w=float(rng.uniform(0.2, 0.24)), eye_h=float(rng.uniform(0.095, 0.12)),
-        brow_y=float(rng.uniform(-0.45, -0.38)), brow_thick=float(rng.uniform(0.035, 0.065)),
-        brow_arch=float(rng.uniform(0.02, 0.08)), nose_len=float(rng.uniform(0.28, 0.4)),
-        nose_w=float(rng.uniform(0.13, 0.19)), mouth_y=float(rng.uniform(0.6, 0.72)),
-        mouth_w=float(rng.uniform(0.26, 0.34)), lip_thick=float(rng.uniform(0.055, 0.085)),
-        light=tuple(float(v) for v in light / np.linalg.norm(light)), ambient=float(rng.uniform(0.45, 0.6)),
+        face_w=float(rng.uniform(0.92, 1.05)),
+        face_h=float(rng.uniform(1.25, 1.4)),
+        jaw=float(rng.uniform(0.1, 0.35)),
+        skin=skin,
+        lip=lip,
+        hair=hair,
+        hair_line=float(rng.uniform(-1.05, -0.82)),
+        hair_len=float(rng.uniform(-0.3, 1.2)),
+        hair_volume=float(rng.uniform(0.05, 0.25)),
+        iris=_mix(rng, IRIS_COLOURS, 8),
+        eye_dx=float(rng.uniform(0.36, 0.44)),
+        eye_y=float(rng.uniform(-0.22, -0.12)),
+        eye_w=float(rng.uniform(0.2, 0.24)),
+        eye_h=float(rng.uniform(0.095, 0.12)),
+        brow_y=float(rng.uniform(-0.45, -0.38)),
+        brow_thick=float(rng.uniform(0.035, 0.065)),
+        brow_arch=float(rng.uniform(0.02, 0.08)),
+        nose_len=float(rng.uniform(0.28, 0.4)),
+        nose_w=float(rng.uniform(0.13, 0.19)),
+        mouth_y=float(rng.uniform(0.6, 0.72)),
+        mouth_w=float(rng.uniform(0.26, 0.34)),
+        lip_thick=float(rng.uniform(0.055, 0.085)),
+        light=tuple(float(v) for v in light / np.linalg.norm(light)),
+        ambient=float(rng.uniform(0.45, 0.6)),
         background=(tuple(float(c) for c in bg_a), tuple(float(c) for c in bg_b)),
-        bg_kind=int(rng.integers(4)), bg_freq=float(rng.uniform(2, 8)),
+        bg_kind=int(rng.integers(4)),
+        bg_freq=float(rng.uniform(2, 8)),
         clothes=_mix(rng, CLOTHES, 20),
-        scale=float(rng.uniform(0.25, 0.29)), centre=(float(rng.uniform(0.46, 0.54)), float(rng.uniform(0.49, 0.53))),
+        scale=float(rng.uniform(0.25, 0.29)),
+        centre=(float(rng.uniform(0.46, 0.54)), float(rng.uniform(0.49, 0.53))),
         texture_seed=int(rng.integers(2**31)),
     )
 
@@ -168,8 +189,11 @@ def sample_track(rng: np.random.Generator, n_frames: int, motion: float = 1.0) -
             if frame + k < n_frames:
                 eye_open[frame + k] = value
         frame += int(rng.integers(12, 40))
-    poses = tuple(Pose(float(dx[i]), float(dy[i]), float(roll[i]), float(zoom[i]), float(yaw[i]))
-                  for i in range(n_frames))
-    expressions = tuple(Expression(float(eye_open[i]), (float(gx[i]), float(gy[i])), float(brow[i]),
-                                   float(speech[i]), float(smile[i])) for i in range(n_frames))
+    poses = tuple(
+        Pose(float(dx[i]), float(dy[i]), float(roll[i]), float(zoom[i]), float(yaw[i])) for i in range(n_frames)
+    )
+    expressions = tuple(
+        Expression(float(eye_open[i]), (float(gx[i]), float(gy[i])), float(brow[i]), float(speech[i]), float(smile[i]))
+        for i in range(n_frames)
+    )
     return Track(poses, expressions)

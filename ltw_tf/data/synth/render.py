@@ -159,8 +159,9 @@ def _skin(img: np.ndarray, idn: Identity, pose: Pose, g: Grid) -> tuple[np.ndarr
     blush = _gauss(g, 0.5 + 0.1 * pose.yaw, 0.3, 0.18, 0.14) + _gauss(g, -0.5 + 0.1 * pose.yaw, 0.3, 0.18, 0.14)
     colour += (blush * 10.0)[..., None] * np.array([1.0, -0.6, -0.5], np.float32)
     lx0 = 0.25 * lx + 0.08 * pose.yaw  # specular sheen on the forehead and cheekbones, towards the light
-    sheen = _gauss(g, lx0, -0.6, 0.3, 0.12) + 0.6 * (_gauss(g, lx0 + 0.45, 0.02, 0.14, 0.08)
-                                                    + _gauss(g, lx0 - 0.45, 0.02, 0.14, 0.08))
+    sheen = _gauss(g, lx0, -0.6, 0.3, 0.12) + 0.6 * (
+        _gauss(g, lx0 + 0.45, 0.02, 0.14, 0.08) + _gauss(g, lx0 - 0.45, 0.02, 0.14, 0.08)
+    )
     colour += (sheen * (18.0 + 0.15 * max(0.0, 170.0 - float(np.mean(idn.skin)))))[..., None]
     face = _cov(_face_d(idn, g), g.px)
     _paint(img[sl], face, colour)
@@ -173,10 +174,19 @@ def _nose(img: np.ndarray, idn: Identity, pose: Pose, g: Grid) -> None:
     img = img[sl]
     side = -1.0 if idn.light[0] >= 0 else 1.0  # shadow on the side away from the light
     along = np.clip((g.v - idn.eye_y) / (tip - idn.eye_y), 0, 1) * (g.v < tip + 0.02)
-    _shade(img, along * (0.10 * _gauss(g, x0 - 0.3 * side * idn.nose_w, tip, 0.035, 0.5)
-                         - 0.26 * _gauss(g, x0 + side * 0.55 * idn.nose_w, tip, 0.04, 0.5)))
-    _shade(img, 0.08 * _gauss(g, x0, tip - 0.04, idn.nose_w * 0.45, 0.05)
-           - 0.34 * _gauss(g, x0, tip + 0.05, idn.nose_w * 0.9, 0.03))
+    _shade(
+        img,
+        along
+        * (
+            0.10 * _gauss(g, x0 - 0.3 * side * idn.nose_w, tip, 0.035, 0.5)
+            - 0.26 * _gauss(g, x0 + side * 0.55 * idn.nose_w, tip, 0.04, 0.5)
+        ),
+    )
+    _shade(
+        img,
+        0.08 * _gauss(g, x0, tip - 0.04, idn.nose_w * 0.45, 0.05)
+        - 0.34 * _gauss(g, x0, tip + 0.05, idn.nose_w * 0.9, 0.03),
+    )
     for s in (-1, 1):
         _shade(img, -0.12 * _gauss(g, x0 + s * idn.nose_w * 0.8, tip - 0.02, 0.04, 0.05))
         nostril = _cov(_ellipse_d(g, x0 + s * idn.nose_w * 0.42, tip + 0.012, 0.042, 0.022), g.px)
@@ -258,8 +268,9 @@ def canonical_landmarks(idn: Identity, pose: Pose, expr: Expression) -> np.ndarr
     for side in (-1, 1):
         bx = side * (idn.eye_dx + 0.02) + 0.1 * pose.yaw
         tb = np.linspace(-1, 1, 5) * side
-        brows.append(np.stack([bx + tb * idn.eye_w * 1.3, idn.brow_y - expr.brow_raise
-                               - idn.brow_arch * (1 - tb * tb)], 1))
+        brows.append(
+            np.stack([bx + tb * idn.eye_w * 1.3, idn.brow_y - expr.brow_raise - idn.brow_arch * (1 - tb * tb)], 1)
+        )
         cx = side * idn.eye_dx + 0.12 * pose.yaw
         up, lo = idn.eye_h * max(expr.eye_open, 0.02) * 0.8, 0.6 * idn.eye_h * (0.3 + 0.7 * expr.eye_open) * 0.8
         ex = np.array([-1, -0.4, 0.4, 1, 0.4, -0.4]) * idn.eye_w
@@ -271,15 +282,21 @@ def canonical_landmarks(idn: Identity, pose: Pose, expr: Expression) -> np.ndarr
     cx, w = 0.12 * pose.yaw, idn.mouth_w * (1 + 0.12 * expr.smile)
     gap = MOUTH_GAP * expr.mouth_open
     ang = np.linspace(0, 2 * np.pi, 12, endpoint=False)
-    outer = np.stack([cx - w * np.cos(ang), idn.mouth_y - np.sin(ang) * (gap + idn.lip_thick)
-                      - expr.smile * 0.06 * np.cos(ang) ** 2], 1)
+    outer = np.stack(
+        [
+            cx - w * np.cos(ang),
+            idn.mouth_y - np.sin(ang) * (gap + idn.lip_thick) - expr.smile * 0.06 * np.cos(ang) ** 2,
+        ],
+        1,
+    )
     ang = np.linspace(0, 2 * np.pi, 8, endpoint=False)
     inner = np.stack([cx - 0.8 * w * np.cos(ang), idn.mouth_y - np.sin(ang) * gap], 1)
     return np.concatenate([jaw, brows[0], brows[1], np.array(nose), eyes[0], eyes[1], outer, inner]).astype(np.float64)
 
 
-def render_face(idn: Identity, pose: Pose, expr: Expression, size: int,
-                background: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def render_face(
+    idn: Identity, pose: Pose, expr: Expression, size: int, background: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Render one clean frame (float32 RGB 0-255, no sensor noise) and its 68 landmarks in pixels."""
     g = make_grid(idn, pose, size)
     img = background.copy()

@@ -102,8 +102,11 @@ class PairFrames:
 def pair_frames(seed: int, preset: SynthPreset, a: int, b: int) -> PairFrames:
     """Render reals a, b and fakes a_b, b_a of every family, frame by frame (nothing written)."""
     reals = {a: RealVideo(seed, a, preset), b: RealVideo(seed, b, preset)}
-    states = {(fam, t, s): VideoState.draw(np.random.default_rng([seed, _FAKE, k, t, s]), preset.strength)
-              for k, fam in enumerate(FAMILIES) for t, s in ((a, b), (b, a))}
+    states = {
+        (fam, t, s): VideoState.draw(np.random.default_rng([seed, _FAKE, k, t, s]), preset.strength)
+        for k, fam in enumerate(FAMILIES)
+        for t, s in ((a, b), (b, a))
+    }
     videos: dict[tuple[str, str, str], list[np.ndarray]] = {}
     landmarks: dict[str, list[np.ndarray]] = {video_id(a): [], video_id(b): []}
     for f in range(preset.frames):
@@ -112,16 +115,18 @@ def pair_frames(seed: int, preset: SynthPreset, a: int, b: int) -> PairFrames:
             tid, sid = video_id(t), video_id(s)
             videos.setdefault(("real", tid, tid), []).append(to_uint8(target[t].real))
             landmarks[tid].append(target[t].landmarks)
-            renders = FrameRenders(target[t], reals[s].identity, reals[s].track.expressions[f], target[s].noise,
-                                   preset.size)
+            renders = FrameRenders(
+                target[t], reals[s].identity, reals[s].track.expressions[f], target[s].noise, preset.size
+            )
             for fam in FAMILIES:
                 fake = forge(fam, target[t], renders, preset.strength, states[(fam, t, s)], f)
                 videos.setdefault((fam, tid, sid), []).append(to_uint8(fake))
     return PairFrames(videos, {vid: np.array(points) for vid, points in landmarks.items()})
 
 
-def render_pair(out_dir: str, seed: int, preset: SynthPreset, a: int, b: int,
-                qualities: tuple[str, ...]) -> dict[str, list[list[float]]]:
+def render_pair(
+    out_dir: str, seed: int, preset: SynthPreset, a: int, b: int, qualities: tuple[str, ...]
+) -> dict[str, list[list[float]]]:
     """Render and write reals a, b and fakes a_b, b_a of every family at every quality; returns the reals' boxes."""
     rendered = pair_frames(seed, preset, a, b)
     for (domain, t, s), frames in rendered.videos.items():
