@@ -8,6 +8,7 @@ setting (backbone, image size, epochs, data root, ...), so different settings ne
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -21,6 +22,7 @@ from typing import Any
 from ltw_tf.benchmarks import get_benchmark
 from ltw_tf.config import RunConfig, load_config
 from ltw_tf.io import write_json
+from ltw_tf.locking import OutputLock
 from ltw_tf.runs import CONFIG_NAME, DEFAULT_RUNS_DIR
 from ltw_tf.tables import RunRecord
 
@@ -255,12 +257,18 @@ def run_cell(cell: Cell, progress: bool = True) -> CellResult:
 def run_study(
     cells: Sequence[Cell], progress: bool = True, on_result: Callable[[int, int, CellResult], None] | None = None
 ) -> list[CellResult]:
-    """Run every cell in order; ``on_result(k, n, result)`` after each (k from 1)."""
+    """Run every cell in order; ``on_result(k, n, result)`` after each (k from 1).
+
+    Holds the lock of every runs folder of the grid first (ltw_tf.locking): a second study over the same
+    folder raises OutputBusy before it looks at any run."""
     results = []
-    for k, cell in enumerate(cells, start=1):
-        results.append(run_cell(cell, progress=progress))
-        if on_result is not None:
-            on_result(k, len(cells), results[-1])
+    with contextlib.ExitStack() as held:
+        for folder in sorted({cell.run_dir.parent for cell in cells}):
+            held.enter_context(OutputLock(folder, "benchmark"))
+        for k, cell in enumerate(cells, start=1):
+            results.append(run_cell(cell, progress=progress))
+            if on_result is not None:
+                on_result(k, len(cells), results[-1])
     return results
 
 
