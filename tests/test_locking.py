@@ -19,7 +19,7 @@ from toy import ff_manifest
 REPO = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 TINY = ["--backbone", "tiny", "--weights", "none", "--image-size", "16", "--batch-size", "6", "--steps-per-epoch", "1"]
-LONG = "200"  # epochs: the holder is still training when it is killed (it never gets near the end)
+LONG = "1000"  # epochs: the holder is still training when it is killed (it never gets near the end)
 
 
 def _ltw(*args) -> subprocess.Popen:
