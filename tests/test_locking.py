@@ -74,17 +74,23 @@ def root(tmp_path_factory):
     return faces
 
 
-def test_the_lock_names_its_holder_and_dies_with_it(tmp_path):
-    folder = tmp_path / "out"
+def _hold(folder: Path, command: str) -> subprocess.Popen:
+    """A helper process holding ``folder``'s lock until killed (makes the race deterministic)."""
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"from ltw_tf.locking import OutputLock; OutputLock({str(folder)!r}, 'export').acquire()"
-         "; print('held', flush=True); import time; time.sleep(600)"],
+        [sys.executable, "-c", f"from ltw_tf.locking import OutputLock; OutputLock({str(folder)!r}, {command!r})"
+         ".acquire(); print('held', flush=True); import time; time.sleep(600)"],
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,
     )  # fmt: skip
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_the_lock_names_its_holder_and_dies_with_it(tmp_path):
+    folder = tmp_path / "out"
+    holder = _hold(folder, "export")
     try:
-        assert holder.stdout.readline().strip() == "held"
         with pytest.raises(OutputBusy, match=rf"in use by export \(PID {holder.pid} on .+, since 20"):
             OutputLock(folder, "train").acquire()
         holder.send_signal(signal.SIGKILL)
@@ -155,3 +161,29 @@ def test_two_benchmark_processes_one_runs_dir(root, tmp_path):
         _kill(holder)
     assert again.returncode == 0, stderr
     assert not (runs / LOCK_NAME).exists()
+
+
+def test_prepare_and_export_refuse_a_held_folder(root, tmp_path):
+    from click.testing import CliRunner
+
+    from cli.main import main
+    from ltw_tf.data.manifest import read_manifest
+    from ltw_tf.data.prepare import prepare
+    from toy import trained_run
+
+    run_dir, _ = trained_run(tmp_path, image_size=16)
+    faces, bundle = tmp_path / "faces-out", tmp_path / "bundle"
+    holders = [_hold(faces, "prepare"), _hold(bundle, "export")]
+    try:
+        with pytest.raises(OutputBusy, match=rf"in use by prepare \(PID {holders[0].pid} "):
+            prepare([], faces)
+        result = CliRunner().invoke(main, ["export", str(run_dir), "--tflite", "--out", str(bundle)])
+        assert result.exit_code == 1 and f"in use by export (PID {holders[1].pid} " in result.output, result.output
+        assert sorted(p.name for p in bundle.iterdir()) == [LOCK_NAME]  # nothing written beside the holder's lock
+        for holder in holders:
+            holder.send_signal(signal.SIGKILL)
+            holder.wait(timeout=30)
+        prepare([], faces)  # at once after the holder died
+        assert read_manifest(faces) == [] and not (faces / LOCK_NAME).exists()
+    finally:
+        _kill(*holders)
