@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import traceback
 
 import click
+
+from ltw_tf.native_logs import quiet_tensorflow
 
 # Errors a user can act on: printed as one line, exit code 1.
 EXPECTED = (ValueError, FileNotFoundError, FileExistsError, PermissionError, RuntimeError, OSError)
@@ -42,10 +43,11 @@ def _tensorflow_error(err: BaseException) -> bool:
 
 
 def configure_logging(verbose: bool, quiet: bool) -> None:
-    """Library INFO logs with -v, warnings by default, errors only with --quiet; TF's own logs muted."""
+    """Library INFO logs with -v, warnings by default, errors only with --quiet. TensorFlow's and LiteRT's
+    native start-up lines only with -v (``ltw_tf.native_logs``): this runs before TensorFlow's first import."""
     level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tensorflow(verbose)
     import tensorflow as tf
 
     tf.get_logger().setLevel(logging.ERROR)
