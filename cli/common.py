@@ -44,11 +44,11 @@ def _tensorflow_error(err: BaseException) -> bool:
 
 def configure_logging(verbose: bool, quiet: bool) -> None:
     """Library INFO logs with -v, warnings by default, errors only with --quiet. TensorFlow's and LiteRT's
-    native start-up lines only with -v (``ltw_tf.native_logs``): this runs before TensorFlow's first import."""
+    native start-up lines only with -v (``ltw_tf.native_logs``). Runs before TensorFlow's first import and does not
+    import it (its Python logger is ``logging.getLogger("tensorflow")``): commands that never need TensorFlow,
+    usage errors and ``--help`` start without it."""
     level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     quiet_tensorflow(verbose)
-    import tensorflow as tf
-
-    tf.get_logger().setLevel(logging.ERROR)
+    logging.getLogger("tensorflow").setLevel(logging.WARNING if verbose else logging.ERROR)
     logging.getLogger("ltw_tf").setLevel(logging.INFO if verbose else level)

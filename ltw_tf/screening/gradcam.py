@@ -114,6 +114,10 @@ def saved_model_detector(path: str | os.PathLike) -> Any:
     except (ValueError, KeyError, TypeError) as err:
         raise ValueError(f"--explain: {card_path} has no model.backbone / model.image_size ({err})") from None
     loaded = tf.saved_model.load(os.fspath(path))
+    signature = loaded.signatures[SERVING_SIGNATURE]
+    shapes = [tuple(spec.shape) for spec in signature.structured_input_signature[1].values()]
+    if shapes != [(None, size, size, 3)]:
+        raise ValueError(f"--explain: {path} takes {shapes}, its card says {size}px; give the run directory instead")
     detector = build_detector(backbone, size, weights=None)
     ours, theirs = detector.variables, loaded.variables
     names = [v.path for v in ours], [v.name.split(":")[0] for v in theirs]
@@ -126,7 +130,6 @@ def saved_model_detector(path: str | os.PathLike) -> Any:
     for mine, saved in zip(ours, theirs):
         mine.assign(saved.numpy())
     probe = np.random.default_rng(0).integers(0, 256, (4, size, size, 3), dtype=np.uint8)
-    signature = loaded.signatures[SERVING_SIGNATURE]
     outputs = signature(**{name: tf.constant(probe) for name in signature.structured_input_signature[1]})
     expected = np.asarray(outputs.get(OUTPUT_NAME, next(iter(outputs.values()))), np.float32).reshape(-1)
     got = tf.sigmoid(detector(probe.astype(np.float32), training=False)[1]).numpy().reshape(-1)

@@ -130,7 +130,8 @@ class ReportWriter:
             worst = max((f for f in result.frames if f.frame in result.crops), key=lambda f: f.probability)
             entry.thumb = f"{stem}.thumb.png"
             write_png(self.staging / entry.thumb, thumbnail(result.crops[worst.frame]))
-        write_json(self.staging / entry.data, plot_data(result, strip, cams, scale, entry, self.model))
+        data = plot_data(result, strip, cams, scale, entry, self.model, explain=self.explainer is not None)
+        write_json(self.staging / entry.data, data)
         result.crops.clear()
         return entry
 
@@ -162,7 +163,13 @@ def write_png(path: Path, rgb: np.ndarray) -> None:
 
 
 def plot_data(
-    result: ItemResult, strip: list[FrameScore], cams: np.ndarray | None, scale: float, entry: Entry, model: str
+    result: ItemResult,
+    strip: list[FrameScore],
+    cams: np.ndarray | None,
+    scale: float,
+    entry: Entry,
+    model: str,
+    explain: bool = False,
 ) -> dict:
     """What the PNG shows, as numbers: the record of the JSON lines plus the plotted series."""
     return {
@@ -183,8 +190,8 @@ def plot_data(
                 }
                 for i, f in enumerate(strip)
             ],
-            "explain": cams is not None,
-            "cam_scale": scale if cams is not None else None,
+            "explain": explain,  # Grad-CAM asked for (drawn over every face of the strip)
+            "cam_scale": scale if cams is not None else None,  # the map value drawn at full strength
         },
     }
 
