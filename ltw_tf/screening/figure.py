@@ -4,10 +4,10 @@ overlays under them when given, and the verdict in the title. Pure: data in, PNG
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -101,9 +101,12 @@ def report_png(
         fig.text(0.005, _row_middle(grid, 0), "faces\nscored", fontsize=8, color="0.25", va="center")
     if cams is not None and strip:
         fig.text(0.005, _row_middle(grid, 1), "Grad-CAM\n(fake\nlogit)", fontsize=8, color="0.25", va="center")
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()
+    fig.canvas.draw()
+    rgb = np.asarray(fig.canvas.buffer_rgba())[..., 2::-1]  # opaque figure: RGBA -> BGR for OpenCV, no alpha
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(rgb), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    if not ok:
+        raise RuntimeError("could not encode the report figure as PNG")
+    return encoded.tobytes()
 
 
 def _row_middle(grid, row: int) -> float:
