@@ -73,7 +73,7 @@ def report_png(
     name = os.path.basename(result.path)
     details = (
         f"{name}   {result.kind}, {result.n_frames} frame(s), {result.sampled} sampled, {len(result.frames)} scored, "
-        f"{len(result.no_face)} without a face" + (f"   model {model}" if model else "")
+        f"{len(result.no_face)} without a face" + (f"   model {_shorten(model, 60)}" if model else "")
     )
     fig.text(0.07, 1.0 - 0.42 / height, details, fontsize=8.5, color="0.25", ha="left")
     _timeline(fig.add_subplot(outer[0]), result, colour)
@@ -81,7 +81,8 @@ def report_png(
     if not strip:
         ax = fig.add_subplot(grid[0, :])
         ax.axis("off")
-        ax.text(0.5, 0.5, "no face was scored", ha="center", va="center", fontsize=11, color=NONE)
+        text = "no face was scored" if not result.frames else "none of the kept frames had a face to draw"
+        ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=11, color=NONE)
     for i, (face, crop) in enumerate(zip(strip, crops)):
         ax = fig.add_subplot(grid[0, offset + i])
         ax.imshow(crop, interpolation="nearest")
@@ -107,6 +108,10 @@ def report_png(
     if not ok:
         raise RuntimeError("could not encode the report figure as PNG")
     return encoded.tobytes()
+
+
+def _shorten(text: str, n: int) -> str:
+    return text if len(text) <= n else "..." + text[-(n - 3) :]
 
 
 def _row_middle(grid, row: int) -> float:
