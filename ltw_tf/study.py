@@ -86,12 +86,19 @@ def _comparable(config: RunConfig) -> dict:
 def settings_hash(config: RunConfig, length: int = 8) -> str:
     """A short hash of every resolved setting except the cell's own axes (benchmark, method, seed).
 
-    The distribution strategy is left out too: it changes where a run trains, not what it computes.
+    The distribution strategy is left out too: it changes where a run trains, not what it computes. A method
+    whose behaviour changed (``Method.revision`` > 1: MLDG's per-step split, the two-phase ablation) adds its
+    revision, so its older runs are never reused.
     """
+    from ltw_tf.methods import method_class
+
     raw = config.to_dict()
     for key in (*AXES, *NOT_HASHED):
         section, name = key.split(".")
         raw[section].pop(name)
+    revision = method_class(config.train.method).revision
+    if revision > 1:  # the method now trains something else: never reuse a run of an older revision
+        raw["method_revision"] = revision
     return hashlib.sha256(json.dumps(raw, sort_keys=True).encode("utf-8")).hexdigest()[:length]
 
 
@@ -155,8 +162,9 @@ def _history_epochs(run_dir: Path) -> list[int]:
 
 
 def history_complete(run_dir: str | os.PathLike, epochs: int) -> bool:
-    """True when the run's history.json holds every epoch 1..epochs: a finished run (``run_state`` reuses it)."""
-    return _history_epochs(Path(run_dir)) == list(range(1, epochs + 1))
+    """True when the run's history.json holds every epoch 1..epochs (``methods.run_epochs``; a run that trains
+    nothing holds its one record, epoch 0): a finished run (``run_state`` reuses it)."""
+    return _history_epochs(Path(run_dir)) == (list(range(1, epochs + 1)) or [0])
 
 
 def _latest(folder: Path) -> str | None:
@@ -198,7 +206,9 @@ def run_state(cell: Cell) -> RunState:
             return RunState(
                 "conflict", 0, detail=f"{saved} holds other settings: move the run away or use another --runs-dir"
             )
-    epochs = cell.config.train.epochs
+    from ltw_tf.methods import run_epochs
+
+    epochs = run_epochs(cell.config.train)
     latest = _latest(cell.run_dir / "checkpoints")
     if latest is not None and history_complete(cell.run_dir, epochs):
         return RunState("reuse", epochs, eval_cached=cached_eval(cell) is not None)

@@ -213,9 +213,10 @@ def test_several_tables_share_one_grid(grid):
     )
     assert plan.exit_code == 0, plan.output
     planned = [(p["method"], p["benchmark"]) for p in json.loads(plan.stdout)["runs"]]
-    # Table 2's four methods and Table 5's ablations on GID-DF23; Alltrain and LTW are in both, planned once
+    # Table 2's five methods and Table 5's ablations on GID-DF23; Alltrain and LTW are in both, planned once
     assert planned == [
-        (m, "gid-df23") for m in ("alltrain", "focal", "mldg", "ltw", "ltw-no-icc", "ltw-no-weight", "ltw-no-meta-test")
+        (m, "gid-df23")
+        for m in ("basemodel", "alltrain", "focal", "mldg", "ltw", "ltw-no-icc", "ltw-no-weight", "ltw-no-meta-test")
     ]
 
     out = runs.parent / "tables-3-all"
@@ -373,3 +374,35 @@ def test_icc_share_measures_icc_against_bce_from_init_to_the_last_checkpoint(gri
         assert row["ratio"] == pytest.approx(row["grad_icc"] / row["grad_bce"], rel=0.5)  # mean of ratios
     assert rows["init"] != rows["ckpt-1"] and f"| {run.name} | ckpt-1 |" in capsys.readouterr().out
     assert icc_share.main([]) == 2
+
+
+def test_basemodel_row_is_the_untrained_model_evaluated_like_the_others(tmp_path):
+    # Paper Tables 2-4 "Basemodel": the backbone with a fresh head, no training on the source domains.
+    import tensorflow as tf
+
+    from ltw_tf.trainer import build_from_config
+
+    root = tmp_path / "faces"
+    ff_manifest(root, n_targets=8, splits=lambda t: ("val", "test")[t % 2] if t >= 4 else "train")
+    args = ["benchmark", "--table", "3", "--methods", "basemodel", "--benchmarks", "gid-fs23", "--seeds", "0"]
+    args += ["--data-root", str(root), *TINY, "--runs-dir", str(tmp_path / "runs"), "--json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    (run,) = report["runs"]
+    assert run["status"] == "trained" and report["rows"][0]["labels"] == ["Basemodel"]
+    assert report["rows"][0]["cells"]["GID-FS23 AUC"]["n"] == 1
+    run_dir = Path(run["run_dir"])
+    history = json.loads((run_dir / "history.json").read_text())
+    assert [(h["epoch"], h["steps"], h["best"]) for h in history] == [(0, 0, True)]
+    assert _eval(run_dir)["frame"]["n"] == 8
+    # best/ (what the table evaluates) holds the model exactly as built from the run's seed: nothing trained
+    built = build_from_config(load_config(run_dir / "config.json")).detector
+    values = [v.numpy() for v in built.variables]
+    tf.train.Checkpoint(detector=built).restore(
+        tf.train.latest_checkpoint(run_dir / "best")
+    ).assert_existing_objects_matched()
+    for value, variable in zip(values, built.variables):
+        np.testing.assert_array_equal(value, variable.numpy())
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0 and json.loads(again.stdout)["runs"][0]["status"] == "reused"
