@@ -3,7 +3,8 @@ trained in-process through the same path as ``ltw-tf train``, evaluated once (ca
 and collected as ``tables.RunRecord`` rows for the paper's tables.
 
 A cell's run directory is ``RUNS/<benchmark>-<method>-s<seed>-<hash>``, the hash covering every other resolved
-setting (backbone, image size, epochs, data root, ...), so different settings never share a directory.
+setting (backbone, image size, epochs, data root, ...), so different settings never share a directory (a method
+whose training changed adds ``-r<revision>`` after its name).
 """
 
 from __future__ import annotations
@@ -86,20 +87,24 @@ def _comparable(config: RunConfig) -> dict:
 def settings_hash(config: RunConfig, length: int = 8) -> str:
     """A short hash of every resolved setting except the cell's own axes (benchmark, method, seed).
 
-    The distribution strategy is left out too: it changes where a run trains, not what it computes. A method
-    whose behaviour changed (``Method.revision`` > 1: MLDG's per-step split, the two-phase ablation) adds its
-    revision, so its older runs are never reused.
+    The distribution strategy is left out too: it changes where a run trains, not what it computes.
     """
-    from ltw_tf.methods import method_class
-
     raw = config.to_dict()
     for key in (*AXES, *NOT_HASHED):
         section, name = key.split(".")
         raw[section].pop(name)
-    revision = method_class(config.train.method).revision
-    if revision > 1:  # the method now trains something else: never reuse a run of an older revision
-        raw["method_revision"] = revision
     return hashlib.sha256(json.dumps(raw, sort_keys=True).encode("utf-8")).hexdigest()[:length]
+
+
+def run_name(config: RunConfig) -> str:
+    """``<benchmark>-<method>[-r<revision>]-s<seed>-<settings hash>``: a method whose training changed
+    (``Method.revision`` > 1, e.g. MLDG's per-step split) names its runs apart, so older ones are never reused."""
+    from ltw_tf.methods import method_class
+
+    train = config.train
+    revision = method_class(train.method).revision
+    tag = f"-r{revision}" if revision > 1 else ""
+    return f"{config.data.benchmark}-{train.method}{tag}-s{train.seed}-{settings_hash(config)}"
 
 
 def _unique(values: Sequence[Any]) -> list[Any]:
@@ -149,7 +154,7 @@ def plan_study(
                             "train.seed": seed,
                         }
                     )
-                    run_dir = Path(runs_dir) / f"{benchmark}-{method}-s{seed}-{settings_hash(config)}"
+                    run_dir = Path(runs_dir) / run_name(config)
                     cells.append(Cell(method, benchmark, seed, backbone, config, run_dir))
     return cells
 

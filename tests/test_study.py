@@ -180,11 +180,12 @@ def test_plan_names_runs_by_settings_and_validates_names(tmp_path, monkeypatch):
     tag = settings_hash(cells[0].config)
     assert {settings_hash(c.config) for c in cells} == {tag} and len(tag) == 8
     assert cells[1].run_dir == tmp_path / "runs" / f"gid-df23-ltw-s1-{tag}"
+    assert cells[2].run_dir.name == f"gid-df23-mldg-r2-s0-{tag}"  # per-step MLDG never reuses a per-epoch run
     other = plan_study(["ltw"], ["gid-df23"], [0], overrides={"train.epochs": 4})[0]
     assert other.run_dir.name != cells[0].run_dir.name and other.run_dir.name.startswith("gid-df23-ltw-s0-")
     two = plan_study(["ltw"], ["gid-df23"], [0], backbones=["tiny", "vgg19"])
     assert [c.config.model.backbone for c in two] == ["tiny", "vgg19"] and two[0].run_dir != two[1].run_dir
-    with pytest.raises(ValueError, match="unknown method 'ltw2'; valid: alltrain"):
+    with pytest.raises(ValueError, match="unknown method 'ltw2'; valid: basemodel, alltrain"):
         plan_study(["ltw2"], ["gid-df23"], [0])
     with pytest.raises(ValueError, match="unknown benchmark 'gid-zz23'; valid: gid-df23"):
         plan_study(["ltw"], ["gid-zz23"], [0])
