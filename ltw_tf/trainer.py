@@ -6,8 +6,8 @@ phase's best model. A method with no phases trains nothing: its initial model is
 as ``best/``. One checkpoint per epoch (models, optimizers, method state, epoch/step counters and the run history
 with each epoch's phase and meta-split) via ``tf.train.CheckpointManager``. Everything random is a function of the
 run seed: dropout seeds live in model variables and each epoch's batches are derived from (seed, epoch), so
-``resume=True`` continues exactly. Under a multi-worker
-strategy only the chief writes the run directory; the other workers save into a scratch directory they delete.
+``resume=True`` continues exactly. Under a multi-worker strategy only the chief writes the run directory; the
+other workers save into a scratch directory they delete.
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ class Trainer:
             with writer.as_default():
                 for epoch in range(int(self.epoch.numpy()), self.total_epochs):
                     self._run_epoch(epoch)
-                if not self.phases and self._latest_checkpoint() is None:
+                if not self.phases and not self.history:  # restored on every worker alike
                     self._save_untrained()
         finally:
             if self._scratch is not None:

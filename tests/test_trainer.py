@@ -87,6 +87,7 @@ def test_no_meta_test_retraining_is_a_complete_run_with_its_own_schedule_and_bes
     history = Trainer(
         method, data, tmp_path, config, val_data=eval_batches(val_images, val_table), progress=False
     ).fit()
+    assert len(history) == 4  # 2 epochs of LTW, then 2 of retraining
     assert [(h["phase"], h["phase_epoch"]) for h in history] == [("ltw", 1), ("ltw", 2), ("retrain", 1), ("retrain", 2)]
     assert [h["lr"] for h in history] == pytest.approx([1e-2, 1e-3, 1e-2, 1e-3])  # phase 2 reaches the decay
     assert [bool(h["data"]["meta_domains"]) for h in history] == [True, True, False, False]
