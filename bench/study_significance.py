@@ -55,6 +55,8 @@ def finished_runs(runs_dir: Path, benchmarks: set[str] | None = None) -> dict:
 
     A group is a benchmark, or "benchmark @hash" when the folder holds runs of several settings for it (run
     folders end in ``-<settings hash>``; methods are compared only within one setting)."""
+    from ltw_tf.config import RunConfig
+    from ltw_tf.methods import run_epochs
     from ltw_tf.study import history_complete
 
     found: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
@@ -62,7 +64,11 @@ def finished_runs(runs_dir: Path, benchmarks: set[str] | None = None) -> dict:
         run = config_path.parent
         config = json.loads(config_path.read_text())
         benchmark, method, seed = config["data"]["benchmark"], config["train"]["method"], config["train"]["seed"]
-        if benchmarks and benchmark not in benchmarks or not history_complete(run, config["train"]["epochs"]):
+        if (
+            benchmarks
+            and benchmark not in benchmarks
+            or not history_complete(run, run_epochs(RunConfig.from_dict(config).train))
+        ):
             continue
         found[benchmark][run.name.rsplit("-", 1)[-1]][method].append((seed, run))
     groups = {}

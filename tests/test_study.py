@@ -180,11 +180,12 @@ def test_plan_names_runs_by_settings_and_validates_names(tmp_path, monkeypatch):
     tag = settings_hash(cells[0].config)
     assert {settings_hash(c.config) for c in cells} == {tag} and len(tag) == 8
     assert cells[1].run_dir == tmp_path / "runs" / f"gid-df23-ltw-s1-{tag}"
+    assert cells[2].run_dir.name == f"gid-df23-mldg-r2-s0-{tag}"  # per-step MLDG never reuses a per-epoch run
     other = plan_study(["ltw"], ["gid-df23"], [0], overrides={"train.epochs": 4})[0]
     assert other.run_dir.name != cells[0].run_dir.name and other.run_dir.name.startswith("gid-df23-ltw-s0-")
     two = plan_study(["ltw"], ["gid-df23"], [0], backbones=["tiny", "vgg19"])
     assert [c.config.model.backbone for c in two] == ["tiny", "vgg19"] and two[0].run_dir != two[1].run_dir
-    with pytest.raises(ValueError, match="unknown method 'ltw2'; valid: alltrain"):
+    with pytest.raises(ValueError, match="unknown method 'ltw2'; valid: basemodel, alltrain"):
         plan_study(["ltw2"], ["gid-df23"], [0])
     with pytest.raises(ValueError, match="unknown benchmark 'gid-zz23'; valid: gid-df23"):
         plan_study(["ltw"], ["gid-zz23"], [0])
@@ -213,9 +214,10 @@ def test_several_tables_share_one_grid(grid):
     )
     assert plan.exit_code == 0, plan.output
     planned = [(p["method"], p["benchmark"]) for p in json.loads(plan.stdout)["runs"]]
-    # Table 2's four methods and Table 5's ablations on GID-DF23; Alltrain and LTW are in both, planned once
+    # Table 2's five methods and Table 5's ablations on GID-DF23; Alltrain and LTW are in both, planned once
     assert planned == [
-        (m, "gid-df23") for m in ("alltrain", "focal", "mldg", "ltw", "ltw-no-icc", "ltw-no-weight", "ltw-no-meta-test")
+        (m, "gid-df23")
+        for m in ("basemodel", "alltrain", "focal", "mldg", "ltw", "ltw-no-icc", "ltw-no-weight", "ltw-no-meta-test")
     ]
 
     out = runs.parent / "tables-3-all"
@@ -373,3 +375,35 @@ def test_icc_share_measures_icc_against_bce_from_init_to_the_last_checkpoint(gri
         assert row["ratio"] == pytest.approx(row["grad_icc"] / row["grad_bce"], rel=0.5)  # mean of ratios
     assert rows["init"] != rows["ckpt-1"] and f"| {run.name} | ckpt-1 |" in capsys.readouterr().out
     assert icc_share.main([]) == 2
+
+
+def test_basemodel_row_is_the_untrained_model_evaluated_like_the_others(tmp_path):
+    # Paper Tables 2-4 "Basemodel": the backbone with a fresh head, no training on the source domains.
+    import tensorflow as tf
+
+    from ltw_tf.trainer import build_from_config
+
+    root = tmp_path / "faces"
+    ff_manifest(root, n_targets=8, splits=lambda t: ("val", "test")[t % 2] if t >= 4 else "train")
+    args = ["benchmark", "--table", "3", "--methods", "basemodel", "--benchmarks", "gid-fs23", "--seeds", "0"]
+    args += ["--data-root", str(root), *TINY, "--runs-dir", str(tmp_path / "runs"), "--json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    (run,) = report["runs"]
+    assert run["status"] == "trained" and report["rows"][0]["labels"] == ["Basemodel"]
+    assert report["rows"][0]["cells"]["GID-FS23 AUC"]["n"] == 1
+    run_dir = Path(run["run_dir"])
+    history = json.loads((run_dir / "history.json").read_text())
+    assert [(h["epoch"], h["steps"], h["best"]) for h in history] == [(0, 0, True)]
+    assert _eval(run_dir)["frame"]["n"] == 8
+    # best/ (what the table evaluates) holds the model exactly as built from the run's seed: nothing trained
+    built = build_from_config(load_config(run_dir / "config.json")).detector
+    values = [v.numpy() for v in built.variables]
+    tf.train.Checkpoint(detector=built).restore(
+        tf.train.latest_checkpoint(run_dir / "best")
+    ).assert_existing_objects_matched()
+    for value, variable in zip(values, built.variables):
+        np.testing.assert_array_equal(value, variable.numpy())
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0 and json.loads(again.stdout)["runs"][0]["status"] == "reused"
