@@ -319,6 +319,14 @@ def test_study_significance_scores_runs_pairs_them_on_videos_and_caches(grid, tm
     assert focal["diff"] == pytest.approx(rows["focal"]["mean"] - rows["alltrain"]["mean"])
     assert focal["diff_seed_se"] == pytest.approx(np.sqrt((focal["std"] ** 2 + rows["alltrain"]["std"] ** 2) / 2))
     assert "diff" not in rows["alltrain"] and "| focal |" in capsys.readouterr().out
+    per_seed = np.subtract(focal["auc"], rows["alltrain"]["auc"])  # same seed = same init: paired
+    assert focal["paired_seeds"] == [0, 1] and focal["paired_diffs"] == pytest.approx(per_seed, abs=1e-12)
+    low, high = focal["paired_ci95"]
+    assert low <= focal["paired_diff"] <= high and high - low == pytest.approx(2 * focal["paired_half_width"])
+    assert focal["paired_seed_se"] == pytest.approx(abs(per_seed[0] - per_seed[1]) / 2)  # sd/sqrt(2) of two
+    plot = tmp_path / "sig.png"
+    assert significance.main([*args, "--plot", str(plot)]) == 0
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in cache.iterdir()) == sorted(f"{Path(r['run_dir']).name}.npz" for r in report["runs"])
     stamps = {p: p.stat().st_mtime_ns for p in cache.iterdir()}
     assert significance.main(args) == 0  # second call: every run from the cache
@@ -335,6 +343,18 @@ def test_study_significance_scores_runs_pairs_them_on_videos_and_caches(grid, tm
         (0, runs / first.name),
         (1, runs / Path(report["runs"][2]["run_dir"]).name),
     ]
+
+
+def test_study_significance_interval_counts_seeds_and_test_videos():
+    significance = _bench_module("study_significance")
+    from scipy import stats
+
+    half, df = significance.interval(0.0, 0.01, 5)  # test-set noise alone: normal quantile
+    assert np.isinf(df) and half == pytest.approx(stats.norm.ppf(0.975) * 0.01)
+    half, df = significance.interval(0.01, 0.0, 5)  # seed noise alone: Student t with n - 1 df
+    assert df == pytest.approx(4) and half == pytest.approx(stats.t.ppf(0.975, 4) * 0.01)
+    half, df = significance.interval(0.01, 0.01, 5)  # both: wider than either, df between
+    assert 4 < df < np.inf and half > stats.t.ppf(0.975, 4) * 0.01
 
 
 def test_study_significance_bootstrap_moves_whole_videos():
