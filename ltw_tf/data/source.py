@@ -9,10 +9,14 @@ from typing import Any, Protocol
 
 @dataclass(frozen=True)
 class BatchRequest:
-    """What a method needs from an epoch: plain batches, or meta-split ones with paired or free meta batches."""
+    """What a method needs from an epoch: plain batches, or meta-split ones with paired or free meta batches.
+
+    ``split_every``: "epoch" (one meta-split per epoch, LTW) or "step" (a new split every step, MLDG).
+    """
 
     uses_meta_split: bool = False
     paired: bool = False
+    split_every: str = "epoch"
 
 
 @dataclass
