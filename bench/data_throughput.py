@@ -30,6 +30,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from ltw_tf.data.manifest import Video  # noqa: E402
 from ltw_tf.data.prepare import prepare  # noqa: E402
+from ltw_tf.machine import cpu_info  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -174,7 +175,13 @@ def main(argv=None) -> None:
         "args": {k: v for k, v in vars(args).items() if k != "json"},
         "runs": runs,
         "pipeline": pipeline,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load": os.getloadavg()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "load": os.getloadavg(),
+            "cpu_summary": cpu_info()["summary"],
+            "cpu_flags": cpu_info()["flags"],
+        },
     }
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -106,6 +106,9 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--error-top", default="", help="comma-separated K: also keep the K worst ops float")
     args = parser.parse_args(argv)
     error_top = [int(k) for k in args.error_top.split(",") if k.strip()]
+    from ltw_tf.machine import cpu_info
+
+    print(f"cpu: {cpu_info()['summary']} (int8 kernels, and so the int8 scores, depend on VNNI / AVX-512)")
     rows = []
     for run in args.runs:
         result = study(run, args.calibration, args.benchmark, error_top)

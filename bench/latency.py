@@ -161,10 +161,13 @@ def machine() -> dict:
 
     import keras
 
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    names = [line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")]
+    from ltw_tf.machine import cpu_info
+
+    cpu = cpu_info()  # int8 speed hinges on VNNI / AVX-512 / AMX: the figure is only meaningful with the flags
     return {
-        "cpu": names[0] if names else platform.machine(),
+        "cpu": cpu["model"],
+        "cpu_flags": cpu["flags"],
+        "cpu_summary": cpu["summary"],
         "cores": os.cpu_count(),
         "load_avg_1_5_15": list(os.getloadavg()),
         "python": platform.python_version(),
@@ -204,6 +207,7 @@ def main(argv=None) -> dict:
         "results": results,
         "machine": {**machine(), "load_avg_before": load_before},
     }
+    print(f"cpu: {report['machine']['cpu_summary']}")
     print(
         f"{args.backbone} @ {args.image_size}px, random init, {args.threads} threads "
         f"(load avg before {load_before[0]:.1f}, after {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"

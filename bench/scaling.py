@@ -34,6 +34,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from ltw_tf.config import ModelConfig, RunConfig, TrainConfig  # noqa: E402
+from ltw_tf.machine import cpu_info  # noqa: E402
 from ltw_tf.methods import METHODS  # noqa: E402
 from ltw_tf.trainer import build_from_config  # noqa: E402
 
@@ -144,7 +145,11 @@ def main(argv=None) -> int:
     if args.json:
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)
+        cpu = cpu_info()
         machine = {
+            "cpu": cpu["model"],
+            "cpu_flags": cpu["flags"],
+            "cpu_summary": cpu["summary"],
             "platform": platform.platform(),
             "cpu_count": os.cpu_count(),
             "tensorflow": tf.__version__,

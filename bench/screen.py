@@ -222,7 +222,11 @@ def main(argv=None) -> None:
                 row["fps"] = round(len(result.frames) / row["wall"], 1)
                 row["fps_per_cpu_second"] = round(len(result.frames) / row["cpu"], 1)
 
+    from ltw_tf.machine import cpu_info
+
+    cpu = cpu_info()
     described = model_name if args.model else f"{args.backbone} {args.image_size}px ({model_name})"
+    print(f"\ncpu: {cpu['summary']}")
     print(
         f"\nclip: {clip.name} {width}x{height}, {n_frames} frames; model: {described}; "
         f"load average before: {load[0]:.1f} on {os.cpu_count()} CPUs"
@@ -251,6 +255,9 @@ def main(argv=None) -> None:
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "processor": platform.processor(),
+            "cpu": cpu["model"],
+            "cpu_flags": cpu["flags"],
+            "cpu_summary": cpu["summary"],
             "load_before": load,
             "load_after": os.getloadavg(),
         },

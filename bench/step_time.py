@@ -36,6 +36,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from ltw_tf.config import TrainConfig  # noqa: E402
+from ltw_tf.machine import cpu_info  # noqa: E402
 from ltw_tf.methods import METHODS, build_method  # noqa: E402
 from ltw_tf.models.activations import swish  # noqa: E402
 from ltw_tf.models.detector import build_detector  # noqa: E402
@@ -157,7 +158,11 @@ EQUAL = "alltrain-2x"  # the --equal-images runner's name in the table and JSON
 
 
 def machine_info() -> dict:
+    cpu = cpu_info()
     return {
+        "cpu": cpu["model"],
+        "cpu_flags": cpu["flags"],
+        "cpu_summary": cpu["summary"],
         "cpu_count": os.cpu_count(),
         "sched_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "platform": platform.platform(),
@@ -180,6 +185,7 @@ def main(argv=None) -> int:
         f"grappler={'on' if grappler else 'off'} cpus={os.cpu_count()}",
         flush=True,
     )
+    print(f"cpu: {cpu_info()['summary']}", flush=True)
     runners = []
     modes = [grappler, not grappler] if args.ab_grappler else [grappler]
     for on in modes:  # build and first call (trace + graph optimisation + one step) of every method

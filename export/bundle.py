@@ -27,6 +27,7 @@ from export.tflite import (
     write_bytes,
 )
 from export.verify import failures, format_parity, keras_predictor, verify_artefacts
+from ltw_tf.locking import OutputLock
 from ltw_tf.models.serving import serving_model
 from ltw_tf.runs import RunRef, load_detector, resolve_run
 
@@ -110,12 +111,16 @@ def plan_export(
     out = Path(out) if out is not None else ref.run_dir / EXPORT_DIR
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out} exists and is not a folder")
+    _refuse_existing(out, overwrite)
+    return ExportPlan(str(run), which, ref, out, savedmodel, quantizations, crops_root, benchmark, verify, overwrite)
+
+
+def _refuse_existing(out: Path, overwrite: bool) -> None:
     existing = [name for name in KNOWN_NAMES if (out / name).exists()]
     if existing and not overwrite:
         raise FileExistsError(
             f"{out} already holds an export ({', '.join(existing)}); pass --overwrite to replace it or --out DIR"
         )
-    return ExportPlan(str(run), which, ref, out, savedmodel, quantizations, crops_root, benchmark, verify, overwrite)
 
 
 def _publish(staged: dict[str, Path], plan: ExportPlan) -> dict[str, Path]:
@@ -149,8 +154,10 @@ def export_run(plan: ExportPlan, say: Callable[[str], None] = log.info) -> dict:
         )
     created = not plan.out.exists()
     plan.out.mkdir(parents=True, exist_ok=True)
+    lock = OutputLock(plan.out, "export").acquire()  # one export per folder (ltw_tf.locking)
     staging = Path(tempfile.mkdtemp(prefix=".export-staging-", dir=plan.out))
     try:
+        _refuse_existing(plan.out, plan.overwrite)  # again, under the lock: another export may have finished
         saved = write_savedmodel(graph, staging / SAVEDMODEL_NAME)
         say(f"SavedModel written ({size}px, signature serving_default)")
         staged: dict[str, Path] = {SAVEDMODEL_NAME: saved} if plan.savedmodel else {}
@@ -209,6 +216,7 @@ def export_run(plan: ExportPlan, say: Callable[[str], None] = log.info) -> dict:
         final = _publish(staged, plan)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        lock.release()
         if created and not any(plan.out.iterdir()):
             plan.out.rmdir()  # a failed export leaves no empty folder behind
     return {

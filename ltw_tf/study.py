@@ -9,6 +9,7 @@ whose training changed adds ``-r<revision>`` after its name).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -22,6 +23,7 @@ from typing import Any
 from ltw_tf.benchmarks import get_benchmark
 from ltw_tf.config import RunConfig, load_config
 from ltw_tf.io import write_json
+from ltw_tf.locking import OutputLock
 from ltw_tf.runs import CONFIG_NAME, DEFAULT_RUNS_DIR
 from ltw_tf.tables import RunRecord
 
@@ -270,12 +272,18 @@ def run_cell(cell: Cell, progress: bool = True) -> CellResult:
 def run_study(
     cells: Sequence[Cell], progress: bool = True, on_result: Callable[[int, int, CellResult], None] | None = None
 ) -> list[CellResult]:
-    """Run every cell in order; ``on_result(k, n, result)`` after each (k from 1)."""
+    """Run every cell in order; ``on_result(k, n, result)`` after each (k from 1).
+
+    Holds the lock of every runs folder of the grid first (ltw_tf.locking): a second study over the same
+    folder raises OutputBusy before it looks at any run."""
     results = []
-    for k, cell in enumerate(cells, start=1):
-        results.append(run_cell(cell, progress=progress))
-        if on_result is not None:
-            on_result(k, len(cells), results[-1])
+    with contextlib.ExitStack() as held:
+        for folder in sorted({cell.run_dir.parent for cell in cells}):
+            held.enter_context(OutputLock(folder, "benchmark"))
+        for k, cell in enumerate(cells, start=1):
+            results.append(run_cell(cell, progress=progress))
+            if on_result is not None:
+                on_result(k, len(cells), results[-1])
     return results
 
 

@@ -33,6 +33,7 @@ from ltw_tf.distribute import check_in_sync, is_chief, make_strategy, model_trac
 from ltw_tf.errors import first_line
 from ltw_tf.evaluate import evaluate, probability_fn
 from ltw_tf.io import write_json
+from ltw_tf.locking import OutputLock
 from ltw_tf.methods import Method, build_method
 from ltw_tf.methods.base import phase_at
 from ltw_tf.models import build_detector
@@ -139,7 +140,13 @@ class Trainer:
         return True
 
     def fit(self, resume: bool = False) -> list[dict]:
-        """Train every phase to its end; with ``resume`` continue from the latest checkpoint."""
+        """Train every phase to its end; with ``resume`` continue from the latest checkpoint.
+
+        The chief holds the run directory's lock throughout (ltw_tf.locking): a second process exits at once."""
+        with OutputLock(self.run_dir, "train") if self.chief else contextlib.nullcontext():
+            return self._fit(resume)
+
+    def _fit(self, resume: bool) -> list[dict]:
         if self._latest_checkpoint() is not None and not resume:
             raise TrainingError(
                 f"{self.run_dir} already holds checkpoints: resume it (--resume) or choose another output directory"

@@ -454,6 +454,8 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path):
     assert a.keys() == b.keys() and len(a) > 20
     for key in a:
         if a[key].dtype.kind in "fc":
+            # same float32 ops and batches: only multithreaded reduction order (intra-op threads, oneDNN) differs, a few
+            # ulps per step; rtol 1e-6 = 8.4 ulps, atol for entries near 0 (margins: docs/DESIGN.md)
             np.testing.assert_allclose(a[key], b[key], rtol=1e-6, atol=1e-6, err_msg=key)
         else:
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
@@ -528,6 +530,8 @@ def test_keras_model_file_screens_like_its_savedmodel(models, bad_videos):
     x = np.random.default_rng(0).integers(0, 256, (3, MODEL_SIZE, MODEL_SIZE, 3), dtype=np.uint8)
     keras_runner, saved = load_runner(models["keras"]), load_runner(models["savedmodel"])
     assert keras_runner.kind == "keras" and keras_runner.size == saved.size == MODEL_SIZE
+    # probabilities in [0, 1] (ulp <= 6e-8): Keras vs the SavedModel graph's fused float32 kernels (oneDNN / grappler
+    # order): 1e-5 ~ 170 ulps
     np.testing.assert_allclose(keras_runner.predict(x), saved.predict(x), atol=1e-5)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from distribute_worker import model_variables, run_config
+from margins import assert_close, assert_within, ulps
 
 from ltw_tf.data.source import FixedEpochs
 from ltw_tf.trainer import Trainer, build_from_config
@@ -24,11 +25,14 @@ ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 
 # Tolerance of the mirrored step against the single-device step: float32 summation order. The mirrored step
 # sums every statistic (BN moments, ICC centre and counts, losses, gradients) as two partial sums instead of
-# one; nothing else differs (global BN / ICC, see docs/DISTRIBUTED.md). The float32 step's own rounding error,
-# measured in the test against a float64 run, is ~2e-7 on gradients up to ~0.35; two float32 results that
-# differ in summation order differ by at most about the sum of their errors, so 1e-6 leaves a 2x margin while
-# staying at float32 noise (a per-replica BN / ICC step misses it by orders of magnitude, also checked).
-GRAD_ATOL = 1e-6
+# one; nothing else differs (global BN / ICC, see docs/DISTRIBUTED.md). How far a float32 result sits from the
+# exact one depends on the CPU's SIMD width and on oneDNN's kernels (other blockings, other summation orders), so
+# no fixed number is used: the test measures the single-device float32 step's error against a float64 run of the
+# same step (~2e-7 on gradients up to ~0.35 here: ~7 ulps of the largest gradient). Two float32 results that
+# differ only in summation order are each that far from the exact value, so they differ by at most about twice
+# that; GRAD_FACTOR = 4 leaves a 2x margin on top while staying at float32 noise (a per-replica BN / ICC step
+# misses it by orders of magnitude, also checked).
+GRAD_FACTOR = 4
 
 
 def _groups(data) -> dict[str, list[np.ndarray]]:
@@ -64,26 +68,36 @@ def test_mirrored_ltw_step_equals_single_device_step_on_the_global_batch(tmp_pat
     single, mirrored, exact = d["grad/single"], d["grad/mirrored"], d["grad/float64"]
     per_replica = d["grad/per_replica"]
     assert len(single) == len(mirrored) == len(exact) > 20  # detector and weight-net parameters
-    float32_error = max(np.abs(s - e).max() for s, e in zip(single, exact))
-    assert float32_error < GRAD_ATOL / 2, "the tolerance must sit at float32 rounding level"
+    float32_error = max(np.abs(s - e).max() for s, e in zip(single, exact))  # measured on this CPU's kernels
+    grad_atol = GRAD_FACTOR * float32_error
     for i, (m, s) in enumerate(zip(mirrored, single)):
-        np.testing.assert_allclose(m, s, rtol=0, atol=GRAD_ATOL, err_msg=f"gradient {i}")
-    assert max(np.abs(m - e).max() for m, e in zip(mirrored, exact)) < 2 * float32_error + 1e-8
-    assert max(np.abs(p - s).max() for p, s in zip(per_replica, single)) > 100 * GRAD_ATOL  # choice matters
+        assert_close(f"gradient {i}", m, s, atol=grad_atol)
+    # the mirrored float32 step is as close to the float64 one as the single-device float32 step, within 2x
+    assert_within("mirrored vs float64", max(np.abs(m - e).max() for m, e in zip(mirrored, exact)), 2 * float32_error)
+    assert max(np.abs(p - s).max() for p, s in zip(per_replica, single)) > 100 * grad_atol  # choice matters
 
     lr, eps, beta_2 = d["adam"]
     for i, (after_m, after_s, before, g) in enumerate(
         zip(d["trainable/mirrored"], d["trainable/single"], d["trainable/before"], single)
     ):
         assert not np.array_equal(after_s, before)
-        bound = _adam_first_step_bound(g, lr, eps, beta_2, GRAD_ATOL) + 1e-7  # + float32 ulps of the weights
-        assert np.all(np.abs(after_m - after_s) <= bound), f"variable {i}"
+        # w - u rounded to float32 on each side: updates that differ by less than the Adam bound give weights
+        # that differ by at most that plus one ulp of the weights (two half-ulp roundings; the larger magnitude's
+        # spacing covers a binade edge), plus the float32 rounding of u itself (< 8 operations of relative error
+        # eps each, |u| <= lr, on each side). One ulp at 1.0 is 1.19e-7: a fixed 1e-7 failed on AVX-512 CPUs.
+        rounding = ulps(after_m, after_s) + 2 * 8 * np.finfo(np.float32).eps * lr
+        bound = _adam_first_step_bound(g, lr, eps, beta_2, grad_atol) + rounding
+        assert_within(f"variable {i}", np.abs(after_m - after_s), bound)
     for i, (m, s) in enumerate(zip(d["state/mirrored"], d["state/single"])):  # BN moving stats, RNG seeds
-        np.testing.assert_allclose(m, s, rtol=1e-6, atol=1e-7, err_msg=f"state {i}")
+        # moving = momentum * moving + (1 - momentum) * batch moment: the moment's summation-order error (a few
+        # float32 ulps of the moment, scaled by 1 - momentum) plus the final rounding. rtol 1e-6 is 8.4 float32
+        # ulps of the value, atol 1e-7 covers entries near 0 (the moments are O(1), so their error is O(1e-7)).
+        assert_close(f"state {i}", m, s, rtol=1e-6, atol=1e-7)
     for r0, r1 in zip(d["replica/0"], d["replica/1"]):  # synchronized BN keeps the mirrors identical
         np.testing.assert_array_equal(r0, r1)
-    for key in ("loss", "train_loss", "meta_loss", "weight_mean", "weight_std"):
-        np.testing.assert_allclose(raw[f"log/mirrored/{key}"], raw[f"log/single/{key}"], rtol=1e-6, err_msg=key)
+    for key in ("loss", "train_loss", "meta_loss", "weight_mean", "weight_std"):  # O(1) means of float32 terms
+        # rtol 1e-6 = 8.4 float32 ulps: a sum over 7 samples in another order moves by a few ulps at most
+        assert_close(key, raw[f"log/mirrored/{key}"], raw[f"log/single/{key}"], rtol=1e-6)
 
 
 def _free_ports(n: int) -> list[int]:

@@ -72,6 +72,8 @@ def test_evaluate_json_file_table_and_roc(runs):
     got = saved["targets"]["FaceSwap"]
     assert (got["frame"]["n"], got["frame"]["n_real"], got["frame"]["n_fake"]) == (8, 4, 4)  # 2 targets x 2 frames
     assert (got["video"]["n"], got["video"]["n_real"], got["video"]["n_fake"]) == (4, 2, 2)
+    # metrics of float32 probabilities recomputed here: AUC / accuracy are rank counts (exact), log loss a mean of
+    # float32 terms (~ulps); 1e-6 ~ 8 ulps of O(1)
     assert got["frame"] == pytest.approx(frame, abs=1e-6)
     assert got["video"] == pytest.approx(video, abs=1e-6)
     png = cv2.imread(str(run / "eval" / got["roc_png"]))
@@ -92,6 +94,7 @@ def test_evaluate_other_benchmark_and_out_dir(runs, tmp_path):
     payload = json.loads(result.output)
     assert payload["benchmark"] == "gid-df23" and list(payload["targets"]) == ["Deepfakes"]
     frame, video = _expected(run, root, "Deepfakes")
+    # as above: rank metrics exact, log loss within a few float32 ulps of O(1) values
     assert payload["targets"]["Deepfakes"]["frame"] == pytest.approx(frame, abs=1e-6)
     assert payload["targets"]["Deepfakes"]["video"] == pytest.approx(video, abs=1e-6)
     assert sorted(p.name for p in out.iterdir()) == ["gid-df23-Deepfakes-roc.png", "gid-df23.json"]
@@ -141,6 +144,8 @@ def test_weights_grid_stats_and_values(runs, tmp_path):
     values = np.array(list(expected.values()))
     assert np.ptp(values) > 1e-6  # the weights differ, so a wrong face would show below
     stats = summary["stats"]
+    # weights in (0, 1) from the same float32 model: means of the same float32 values, summed in another order (~1 ulp =
+    # 6e-8)
     assert stats["all"]["mean"] == pytest.approx(values.mean(), abs=1e-7)
     assert stats["all"]["max"] == pytest.approx(values.max(), abs=1e-7)
     assert {d: s["n"] for d, s in stats["by_domain"].items()} == {
@@ -155,6 +160,8 @@ def test_weights_grid_stats_and_values(runs, tmp_path):
         assert len(chosen["highest"]) == len(chosen["lowest"]) == 3
         assert min(e["weight"] for e in chosen["highest"]) >= max(e["weight"] for e in chosen["lowest"])
         for entry in chosen["highest"] + chosen["lowest"]:
+            # the same float32 weight computed in another batch: batch composition changes the kernels' blocking, <= ~1
+            # ulp (6e-8) in (0, 1)
             assert entry["weight"] == pytest.approx(expected[entry["path"]], abs=1e-7)
         side_weights = sorted(w for f in faces if f.label == label for w in [expected[f.path]])
         assert [e["weight"] for e in chosen["highest"]] == pytest.approx(side_weights[::-1][:3], abs=1e-7)
@@ -198,6 +205,7 @@ def test_extreme_faces_and_weight_stats():
     assert [e["path"] for e in chosen["real"]["highest"]] == ["r1", "r2"]  # 3 faces: split 2 + 1, never shared
     assert [e["path"] for e in chosen["real"]["lowest"]] == ["r0"]
     stats = weight_stats(faces, weights)
+    # float64 statistics of given decimals: default rel 1e-6 is ~4e9 float64 ulps, exact up to decimal representation
     assert stats["by_label"]["fake"] == pytest.approx(
         {"n": 5, "mean": 0.5, "std": np.sqrt(0.08), "min": 0.1, "max": 0.9}
     )

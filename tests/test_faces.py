@@ -104,6 +104,7 @@ def test_sample_frame_indices_evenly_spaced_over_whole_video():
     idx = sample_frame_indices(300, 10)
     assert idx == sorted(set(idx)) and len(idx) == 10
     assert idx[0] == 0 and idx[-1] == 299
+    # integer frame indices, rounded from multiples of 299 / 9: at most one frame off (not a float tolerance)
     assert np.allclose(np.diff(idx), 299 / 9, atol=1)
     assert sample_frame_indices(5, 10) == [0, 1, 2, 3, 4]
     assert sample_frame_indices(1, 10) == [0]

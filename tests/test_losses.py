@@ -44,6 +44,8 @@ def test_bce_per_sample_matches_numpy():
     got = bce_per_sample(tf.constant(labels), tf.constant(logits, tf.float64))
     assert got.shape == (16,)
     assert got.dtype == tf.float64
+    # float64 vs a float64 numpy formula: a few eps64 (2.2e-16) relative; rtol 1e-12 ~ 4500 ulps, kernels do not matter
+    # at this level
     np.testing.assert_allclose(got.numpy(), _np_bce(labels, logits), rtol=1e-12)
 
 
@@ -53,6 +55,8 @@ def test_bce_per_sample_flattens_column_inputs_and_is_stable_for_large_logits():
     got = bce_per_sample(labels, logits).numpy()
     assert got.shape == (4,)
     assert np.all(np.isfinite(got))
+    # float32: log1p(exp(-100)) = 3.7e-44 (subnormal, or 0 where a kernel flushes subnormals), and 100 + 3.7e-44
+    # rounds to exactly 100 in any order: the results are exact, so a bound below one ulp at 100 (7.6e-6) is safe
     np.testing.assert_allclose(got, [100.0, 0.0, 0.0, 100.0], atol=1e-6)
 
 
@@ -71,6 +75,8 @@ def test_icc_loss_hand_computed_batch():
     logits = tf.constant([-LN3, LN3, 0.0, LN9], tf.float64)
     got = icc_loss(labels, logits)
     assert got.shape == ()
+    # float64, exact sigmoids (1/4, 1/2, 3/4, 9/10 up to eps64): a handful of eps64 on O(0.2) values, 1e-12 is ~5000x
+    # that
     np.testing.assert_allclose(got.numpy(), -0.1925, rtol=0, atol=1e-12)
     np.testing.assert_allclose(got.numpy(), _np_icc(labels.numpy(), logits.numpy()), atol=1e-12)
 
@@ -82,6 +88,7 @@ def test_icc_loss_matches_numpy_on_random_batches():
         labels[:2] = [0, 1]  # both classes present
         logits = rng.normal(0, 2, 12)
         got = icc_loss(tf.constant(labels), tf.constant(logits, tf.float64)).numpy()
+        # float64 vs float64 numpy on O(0.1) values: ~eps64 per operation, 12 terms; 1e-12 ~ 1e4 x that
         np.testing.assert_allclose(got, _np_icc(labels, logits), atol=1e-12)
 
 
@@ -126,6 +133,7 @@ def test_detection_loss_with_weights_is_weighted_mean_bce_plus_lambda_icc():
     got = detection_loss(tf.constant(labels), tf.constant(logits[:, None]), lam, tf.constant(weights))
     expected = np.mean(_np_bce(labels, logits) * weights[:, 0]) + lam * _np_icc(labels, logits)
     assert got.shape == ()
+    # float64 throughout: a few eps64 relative; rtol 1e-12 ~ 4500 ulps (also the three checks below)
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12)
 
 
@@ -168,6 +176,8 @@ def test_focal_per_sample_matches_closed_form(gamma):
     p_t = labels * p + (1 - labels) * (1 - p)
     alpha_t = 1.0
     expected = -alpha_t * (1 - p_t) ** gamma * np.log(p_t)
+    # float32 Keras focal vs a float32 numpy formula of it: log and pow differ by a few ulps, amplified by (1 -
+    # p_t)^gamma's cancellation for p_t -> 1; rtol 2e-5 ~ 170 ulps, atol for terms near 0
     np.testing.assert_allclose(got.numpy(), expected, rtol=2e-5, atol=1e-6)
     if gamma == 0.0:  # no focusing: plain BCE
         np.testing.assert_allclose(got.numpy(), bce_per_sample(labels, logits).numpy(), rtol=2e-5, atol=1e-6)

@@ -56,6 +56,8 @@ def test_log_loss_hand_case() -> None:
     # Eq. 12: -(log(1-0.2) + log(1-0.6) + log(0.7) + log(0.4)) / 4
     #       = -(-0.22314 - 0.91629 - 0.35667 - 0.91629) / 4 = 0.60310
     expected = -(math.log(0.8) + math.log(0.4) + math.log(0.7) + math.log(0.4)) / 4
+    # float64, 4 terms: a few eps64 relative; 1e-12 ~ 4500 ulps. The next line checks the 5-digit hand value (rounding
+    # 5e-6)
     assert log_loss(Y4, P4) == pytest.approx(expected, rel=1e-12)
     assert log_loss(Y4, P4) == pytest.approx(0.60310, abs=1e-5)
 
@@ -109,6 +111,8 @@ def test_eer_two_gaussians_matches_brute_force_and_analytic() -> None:
     fnr = np.searchsorted(np.sort(fake), thr, side="left") / n
     k = int(np.argmin(np.abs(fpr - fnr)))
     brute = (fpr[k] + fnr[k]) / 2
+    # not rounding: the brute-force sweep evaluates rates at sample thresholds only, so it sits within a few steps of
+    # 1/n = 5e-5 of the crossing; 1e-3 ~ 20x. The 1e-2 below is the sampling error of 20000-sample rates (~3e-3)
     assert abs(got - brute) < 1e-3
     assert abs(got - _phi(-d / 2)) < 1e-2  # Phi(-0.75) = 0.2266
 
@@ -168,6 +172,8 @@ def test_against_sklearn_random(seed: int) -> None:
     p = np.clip(rng.beta(2, 2, n) + 0.15 * y - 0.05, 0.0, 1.0)
     p[:10] = [0.0, 1.0, 0.0, 1.0, 0.5, 0.5, 0.5, 0.5, 1e-9, 1 - 1e-9]  # exercise clipping and ties
     eps = 1e-7
+    # both exact rank statistics in float64 (a sum of counts / (n_pos n_neg)): equal up to eps64 rounding of the
+    # division
     assert roc_auc(y, p) == pytest.approx(roc_auc_score(y, p), abs=1e-12)
     assert log_loss(y, p, eps) == pytest.approx(sk_log_loss(y, np.clip(p, eps, 1 - eps), labels=[0, 1]))
     assert accuracy(y, p) == pytest.approx(np.mean((p >= 0.5).astype(int) == y))
@@ -191,6 +197,7 @@ def test_accepts_lists_and_any_numeric_dtype() -> None:
     ]
     for y, p in variants:
         got = compute_metrics(y, p).as_dict()
+        # float32 input probabilities (rounding 3e-8 relative) move log loss by ~1e-7; rank metrics exact: 1e-6
         assert got == pytest.approx(ref, abs=1e-6)
     assert log_loss([1], [1]) == pytest.approx(-math.log1p(-1e-7))  # integer probs
 

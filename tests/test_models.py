@@ -72,8 +72,11 @@ def test_detector_logit_is_raw_linear_head_and_probability_is_sigmoid():
     features, logit = detector(images, training=False)
     kernel, bias = (v.numpy() for v in head.weights)
     pooled = features.numpy().mean(axis=(1, 2))  # global average pool
+    # float32 dense head vs numpy float32 matmul of 32 terms in another order (oneDNN blocking / SIMD width decide it):
+    # ~sqrt(32) ulps; rtol 1e-5 = 84 ulps, atol for logits near 0
     np.testing.assert_allclose(logit.numpy(), pooled @ kernel + bias, rtol=1e-5, atol=1e-6)
     prob = tf.sigmoid(logit).numpy()
+    # float32 sigmoid vs numpy's float32 formula: ~2 ulps; rtol 1e-6 = 8.4 ulps
     np.testing.assert_allclose(prob, 1.0 / (1.0 + np.exp(-logit.numpy())), rtol=1e-6)
     assert np.all((prob > 0) & (prob < 1))
 

@@ -150,6 +150,8 @@ def test_model_kinds_signatures_and_sizes(models):
     expected = models[1](x).numpy()
     assert expected.std() > 0.05  # the rescaled head makes scores differ between faces
     for kind, runner in runners.items():
+        # probabilities in [0, 1]: Keras / SavedModel / TFLite (XNNPack, vector-width dependent) float32 kernels; 1e-5 ~
+        # 170 ulps at 0.5 (test_export measures the margins)
         np.testing.assert_allclose(runner.predict(x), expected, atol=1e-5, err_msg=kind)
         np.testing.assert_allclose(runner.predict(x[:1]), expected[:1], atol=1e-5, err_msg=kind)
 
@@ -184,6 +186,7 @@ def test_scores_equal_keras_model_on_prepare_crops(kind, models, media, detector
         frames, boxes, expected, missing = _reference(path, detector, model)
         assert result.error is None and result.no_face == missing and len(frames) >= (1 if path.suffix == ".png" else 5)
         assert [f.frame for f in result.frames] == frames and [f.box for f in result.frames] == boxes
+        # as above: float32 probabilities through another runner's kernels; 1e-5 ~ 170 ulps, the mean of them likewise
         np.testing.assert_allclose([f.probability for f in result.frames], expected, atol=1e-5)
         assert result.score == pytest.approx(float(np.mean(expected)), abs=1e-5)
         assert result.fake_fraction == pytest.approx(float(np.mean(expected >= 0.5)))
@@ -338,6 +341,7 @@ def test_cli_json_lines_records_and_exit_codes(models, media, tmp_path):
         assert [f["frame"] for f in record["no_face"]] == sorted(
             set(sample_frame_indices(FRAMES, 6)) - {f["frame"] for f in record["frames"]}
         )
+        # the mean of the same float32 probabilities summed in another order: ~1 ulp (6e-8) of a [0, 1] value; 1e-6
         assert record["score"] == pytest.approx(np.mean([f["probability"] for f in record["frames"]]), abs=1e-6)
         assert record["verdict"] in ("fake", "real") and record["model"] == str(paths["tflite"])
         assert set(record["frames"][0]) == {"frame", "probability", "face_score", "box", "tracked"}

@@ -86,6 +86,8 @@ def test_grid_trains_every_cell_and_the_table_aggregates_their_evaluations(grid)
             ("video AUC", "video", "auc"),
         ):
             values = [e[level][key] for e in evals]
+            # float64 mean / std of the same numbers read back from the CSV: only eps64 rounding of O(1) values
+            # (~1e-16) and the writer's digits remain (a writer rounding to < 12 digits fails here, on purpose)
             assert float(rows[method][f"{column} mean"]) == pytest.approx(np.mean(values), abs=1e-12)
             assert float(rows[method][f"{column} std"]) == pytest.approx(np.std(values, ddof=1), abs=1e-12)
             assert rows[method][f"{column} n"] == "2"
@@ -313,6 +315,7 @@ def test_study_significance_scores_runs_pairs_them_on_videos_and_caches(grid, tm
     for method in ("alltrain", "focal"):
         evals = [_eval(Path(r["run_dir"]))["frame"]["auc"] for r in report["runs"] if r["method"] == method]
         assert rows[method]["seeds"] == [0, 1]
+        # AUC is an exact rank count / (n_pos n_neg) in float64: equal up to eps64
         assert rows[method]["auc"] == pytest.approx(evals, abs=1e-12)  # the same scores as ltw-tf evaluate
         assert rows[method]["test_se"] >= 0
     focal = rows["focal"]

@@ -50,6 +50,7 @@ def test_mean_std_is_the_sample_std_over_seeds():
     stat = mean_std(values)
     assert DDOF == 1 and stat.n == 3
     assert stat.mean == pytest.approx(np.mean(values)) and stat.std == pytest.approx(np.std(values, ddof=1))
+    # a 10-significant-digit hand value (rounding 5e-11); float64 itself is exact to 1e-17 here
     assert stat.std == pytest.approx(0.0458257569, abs=1e-9)
     one = mean_std([0.7])
     assert (one.mean, one.std, one.n) == (0.7, None, 1)

@@ -26,6 +26,7 @@ import cv2
 from ltw_tf.data.faces import MIN_SCORE, VideoError, check_margin, extract_faces, load_detector
 from ltw_tf.data.manifest import MANIFEST_NAME, Face, Video, read_manifest, write_manifest
 from ltw_tf.io import atomic_write_bytes
+from ltw_tf.locking import OutputLock
 
 SKIP_LOG = "skipped.csv"
 DONE_DIR = ".done"
@@ -278,13 +279,17 @@ def prepare(
         frames, margin, size, min_score: the per-video protocol (see ``faces.extract_faces``).
         workers: processes, each with its own MTCNN (spawn; 1 = in this process; None = ``auto_workers``).
         detector: use this detector in this process instead (tests, notebooks); implies ``workers=1``.
-    Finished videos (a done-record with the same settings, crops on disk) are reused, not redone.
+    Finished videos (a done-record with the same settings, crops on disk) are reused, not redone. Holds
+    ``out_dir``'s lock throughout (ltw_tf.locking): a second prepare into it raises OutputBusy at once.
     """
-    start = time.perf_counter()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     if frames < 1 or size < 1 or (workers is not None and workers < 1):
         raise ValueError(f"frames, size and workers must be >= 1, got {frames}, {size}, {workers}")
+    with OutputLock(out_dir, "prepare"):
+        return _prepare(videos, Path(out_dir), root, frames, margin, size, min_score, workers, progress, detector)
+
+
+def _prepare(videos, out, root, frames, margin, size, min_score, workers, progress, detector) -> PrepareReport:
+    start = time.perf_counter()
     params = {"frames": int(frames), "margin": check_margin(margin), "size": int(size), "min_score": float(min_score)}
     by_key = _unique(videos)
     records: dict[str, dict] = {}

@@ -1,0 +1,148 @@
+"""Smoke tests of every bench/ script at tiny size: the real code path runs and prints / writes what its figure in
+docs/RESULTS.md is read from. (study_curves, study_significance and icc_share: tests/test_study.py.)
+
+Each script's ``main(argv)`` runs in this process with a tiny backbone, 16-32 px images and made-up data; the one
+that sets TensorFlow's thread pools (latency) runs in a subprocess. One trained LTW run on a toy FF++ root serves
+every script that reads runs.
+"""
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from toy import ff_manifest, trained_run
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["--backbone", "tiny", "--image-size", "16"]
+
+
+def _bench(name: str):
+    if str(REPO / "bench") not in sys.path:
+        sys.path.insert(0, str(REPO / "bench"))  # as when run as a script (weight_modes imports icc_share)
+    return importlib.import_module(name)
+
+
+def _cpu_line(out: str) -> None:
+    from ltw_tf.machine import cpu_info
+
+    assert f"cpu: {cpu_info()['summary']}" in out
+
+
+def _cpu_json(machine: dict) -> None:
+    assert (
+        set(machine["cpu_flags"]) >= {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8"}
+        or not (machine["cpu_flags"])
+    )
+    assert machine["cpu_summary"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A one-epoch tiny LTW run (16 px) on a toy FF++ root with train / val / test targets: (run_dir, root)."""
+    tmp = tmp_path_factory.mktemp("bench")
+    ff_manifest(tmp / "faces", n_targets=10, splits=lambda t: "train" if t < 6 else ("val", "test")[t % 2])
+    return trained_run(tmp, method="ltw", image_size=16, epochs=1)
+
+
+def test_step_time(tmp_path, capsys):
+    out = tmp_path / "step.json"
+    args = [*TINY, "--batch-size", "4", "--steps", "2", "--warmup", "1", "--graph-optimizer", "off"]
+    assert _bench("step_time").main([*args, "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    _cpu_line(text)
+    assert text.strip().splitlines()[-1].startswith("LTW/Alltrain")
+    payload = json.loads(out.read_text())
+    _cpu_json(payload["machine"])
+    assert {r["method"] for r in payload["results"]} >= {"alltrain", "ltw"}
+
+
+def test_latency_runs_every_backend(tmp_path):
+    out = tmp_path / "latency.json"
+    args = [*TINY, "--batches", "2", "--repeats", "1", "--warmup", "1", "--calibration-crops", "4"]
+    args += ["--json", str(out)]
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "latency.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    _cpu_line(done.stdout)
+    report = json.loads(out.read_text())
+    _cpu_json(report["machine"])
+    assert list(report["results"]) == ["2"]
+    for by_backend in report["results"].values():
+        assert set(by_backend) == set(_bench("latency").BACKENDS)  # int8 included, the figure that needs VNNI
+        assert all(cell["median_ms_per_face"] > 0 for cell in by_backend.values())
+    assert "tflite_int8" in done.stdout
+
+
+def test_scaling(tmp_path, capsys):
+    out = tmp_path / "scaling.json"
+    args = ["--method", "alltrain", *TINY, "--batch-per-device", "2", "--steps", "1", "--warmup", "0"]
+    assert _bench("scaling").main([*args, "--json", str(out)]) == 0
+    payload = json.loads(out.read_text())
+    _cpu_json(payload["machine"])
+    assert payload["results"] and payload["results"][0]["devices"] == 1 and payload["results"][0]["median_step_s"] > 0
+
+
+def test_screen(tmp_path, capsys):
+    screen = _bench("screen")
+    clip = screen.build_clip(tmp_path / "clip.mp4", seconds=1, fps=10, width=240, height=160)
+    out = tmp_path / "screen.json"
+    args = ["--clip", str(clip), *TINY, "--runner", "keras", "--repeats", "1", "--frames", "2", "--no-all-baseline"]
+    screen.main([*args, "--json", str(out)])
+    text = capsys.readouterr().out
+    _cpu_line(text)
+    payload = json.loads(out.read_text())
+    _cpu_json(payload["machine"])
+    assert "screen 2 frames end to end" in payload["stages"] and "one clip at 2 frames" in text
+
+
+def test_data_throughput(tmp_path, capsys):
+    out = tmp_path / "data.json"
+    args = ["--videos", "2", "--video-frames", "4", "--width", "160", "--height", "120", "--frames", "2"]
+    _bench("data_throughput").main([*args, "--size", "32", "--workers", "1", "--json", str(out)])
+    payload = json.loads(out.read_text())
+    _cpu_json(payload["machine"])
+    assert [r["workers"] for r in payload["runs"]] == [1] and payload["runs"][0]["faces_per_second"] > 0
+    assert "faces/s: workers=1" in capsys.readouterr().out
+
+
+def test_domain_gap(run, tmp_path, capsys):
+    out = tmp_path / "gap.json"
+    args = ["--data-root", str(run[1]), *TINY, "--epochs", "1", "--batch-size", "6", "--steps-per-epoch", "1"]
+    code = _bench("domain_gap").main(
+        [*args, "--splits", "gid-fs23", "--runs-dir", str(tmp_path / "runs"), "--json", str(out)]
+    )
+    assert code == 0
+    assert "| split | held-out family |" in capsys.readouterr().out
+    assert json.loads(out.read_text())
+
+
+def test_int8_selection(run, capsys, monkeypatch):
+    monkeypatch.setattr("export.tflite.FLOAT_PREFIX_STEPS", (0.5,))  # one prefix step instead of five: seconds
+    rows = _bench("int8_selection").main([str(run[0]), "--calibration", str(run[1])])
+    text = capsys.readouterr().out
+    _cpu_line(text.split(" (int8")[0] + "\n")
+    assert [r["candidate"] for r in rows] == ["plain", "prefix 50%"]
+    assert all(-1 <= r["val_delta"] <= 1 and r["float_ops"] < r["ops"] for r in rows)
+    assert "prefix 50%" in text
+
+
+def test_fp16_rounding(run, capsys):
+    reports = _bench("fp16_rounding").main([str(run[0])])
+    assert len(reports) == 1
+    assert capsys.readouterr().out.strip()
+
+
+def test_weight_modes(run, capsys):
+    assert _bench("weight_modes").main([str(run[0]), "--faces", "12", "--batch-size", "6"]) == 0
+    text = capsys.readouterr().out
+    assert "rank correlation" in text
