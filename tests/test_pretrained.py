@@ -270,3 +270,17 @@ def test_lite_graph_is_the_same_for_every_weights_and_reloads_from_a_checkpoint(
     stem = keras.Model(fresh.layers[1].inputs, fresh.layers[1].get_layer("stem_rescaling").output)
     pixels = np.resize(np.arange(256, dtype=np.float32), (1, 32, 32, 3))  # every pixel value
     np.testing.assert_array_equal(stem(pixels).numpy(), (pixels.astype(np.float64) - 127) / 128)
+
+
+def test_b0_download_failure_tells_a_cpu_user_about_lite0(monkeypatch):
+    from keras.src.utils import file_utils
+
+    def offline(*args, **kwargs):  # what Keras' get_file raises with no network
+        raise Exception("URL fetch failure on https://storage.googleapis.com/x.h5: None -- [Errno -3] name resolution")
+
+    monkeypatch.setattr(file_utils, "get_file", offline)
+    with pytest.raises(RuntimeError) as err:
+        build_backbone("efficientnet_b0", 32, weights="imagenet")
+    message = str(err.value)
+    assert "\n" not in message and "URL fetch failure" in message
+    assert "--backbone efficientnet_lite0 --weights imagenet" in message

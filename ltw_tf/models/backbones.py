@@ -113,7 +113,18 @@ def build_backbone(name: str, image_size: int, weights: str | None = None, dtype
     kwargs = {"dtype": dtype} if name == "tiny" else {}
     if dtype not in (None, "float32") and name != "tiny":
         raise ValueError(f"backbone {name!r} is float32 only; float64 is for the tiny test backbone")
-    model = spec.build(include_top=False, weights=keras_weights, input_shape=shape, **kwargs)
+    try:
+        model = spec.build(include_top=False, weights=keras_weights, input_shape=shape, **kwargs)
+    except ValueError:
+        raise
+    except Exception as err:  # Keras' download raises a bare Exception ("URL fetch failure ...")
+        if keras_weights != "imagenet":
+            raise
+        raise RuntimeError(
+            f"{name}: Keras could not download its ImageNet weights ({str(err).strip().splitlines()[0][:160]}); "
+            "offline use --weights none, or on a CPU --backbone efficientnet_lite0 --weights imagenet "
+            "(ImageNet weights from a pinned package, no download)"
+        ) from None
     if spec.preprocess is not None:
         inputs = keras.Input(shape)
         model = keras.Model(inputs, model(spec.preprocess(inputs)), name=f"{name}_normalised")
