@@ -14,6 +14,7 @@ import collections
 import hashlib
 import importlib.util
 import io
+import logging
 import os
 import pickle
 import struct
@@ -353,7 +354,12 @@ def imagenet_weights(name: str, model, cache: str | os.PathLike | None = None) -
     converted = _read_cache(path)
     if converted is None:
         converted = convert_state_dict(read_pinned_source(name), model)
-        _write_cache(path, converted)
+        try:
+            _write_cache(path, converted)
+        except OSError as err:  # a read-only home: the weights are still right, only not cached
+            logging.getLogger(__name__).warning(
+                "%s: not cached (%s); set %s to a writable folder", path, err, CACHE_ENV
+            )
     return converted
 
 
