@@ -89,7 +89,7 @@ def demo_command(
 
     \b
     Examples:
-      ltw-tf demo                                   the full demo (about 10 minutes on 2 CPU cores)
+      ltw-tf demo                                   the full demo (about 11 CPU-minutes; docs/RESULTS.md)
       ltw-tf demo --preset small --backbone tiny    a one-minute smoke run
     """
     from ltw_tf.models.pretrained import SOURCES
