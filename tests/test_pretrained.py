@@ -284,3 +284,12 @@ def test_b0_download_failure_tells_a_cpu_user_about_lite0(monkeypatch):
     message = str(err.value)
     assert "\n" not in message and "URL fetch failure" in message
     assert "--backbone efficientnet_lite0 --weights imagenet" in message
+
+
+def test_a_truncated_weights_file_is_one_clear_error():
+    data = source_path("efficientnet_lite0").read_bytes()
+    # in a header pickle, inside a storage, inside the last storage's 8-byte element count (a 1-element int64 last)
+    for cut in (100, len(data) // 2, len(data) - 12):
+        with pytest.raises(PretrainedError) as err:
+            read_legacy_state_dict(data[:cut])
+        assert "\n" not in str(err.value)

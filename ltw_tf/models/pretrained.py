@@ -170,8 +170,9 @@ def read_legacy_state_dict(data: bytes) -> dict[str, np.ndarray]:
     buffers = {}
     for key in keys:
         dtype, numel = storages[key]
-        (count,) = struct.unpack("<q", stream.read(8) or b"\0" * 8)
-        raw = stream.read(count * np.dtype(dtype).itemsize)
+        head = stream.read(8)
+        count = struct.unpack("<q", head)[0] if len(head) == 8 else -1
+        raw = stream.read(max(count, 0) * np.dtype(dtype).itemsize)
         if count != numel or len(raw) != count * np.dtype(dtype).itemsize:
             raise PretrainedError(f"storage {key}: {len(raw)} bytes where {numel} elements were declared")
         buffers[key] = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<"))
