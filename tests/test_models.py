@@ -1,8 +1,8 @@
 """Tests for ltw_tf.models: backbone registry, detector f(theta), weight-aware net p(w), exact-BN wiring.
 
-Everything is built with weights=None or a local file (never "imagenet": that downloads). Only
-EfficientNet-B0 is built at full size (224 px, ~2 s); the other registry entries are built at 96 px just to
-read their channel count.
+Everything is built with weights=None or a local file (never Keras "imagenet": that downloads; Lite's offline
+ImageNet weights are tested in test_pretrained.py). Only EfficientNet-B0 is built at full size (224 px, ~2 s); the
+other registry entries are built at 96 px just to read their channel count.
 """
 
 from __future__ import annotations
