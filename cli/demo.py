@@ -60,7 +60,13 @@ def _clip(synth_dir: Path) -> Path:
     help="synthff size (small: seconds, for tests; default: 800 videos, the demo's data).",
 )
 @click.option("--benchmark", default="gid-fs23", show_default=True, help="GID split to train and test on.")
-@click.option("--backbone", default="efficientnet_b0", show_default=True, help="Detector backbone.")
+@click.option("--backbone", default="efficientnet_lite0", show_default=True, help="Detector backbone.")
+@click.option(
+    "--weights",
+    default=None,
+    help="Backbone init: imagenet | none. Default: imagenet when the backbone has offline ImageNet weights "
+    "(efficientnet_lite0/1/2, from a pinned package: no download), else none.",
+)
 @click.option("--image-size", type=click.IntRange(16, 1024), default=64, show_default=True)
 @click.option("--epochs", type=click.IntRange(1), default=2, show_default=True)
 @click.option("--batch-size", type=click.IntRange(2), default=16, show_default=True)
@@ -73,19 +79,23 @@ def _clip(synth_dir: Path) -> Path:
 )
 @click.option("--frames", type=click.IntRange(1), default=4, show_default=True, help="Frames per video to prepare.")
 @click.pass_context
-def demo_command(ctx, out, preset, benchmark, backbone, image_size, epochs, batch_size, steps_per_epoch, frames):
+def demo_command(
+    ctx, out, preset, benchmark, backbone, weights, image_size, epochs, batch_size, steps_per_epoch, frames
+):
     """Run the whole tool on synthetic data: synth, prepare, train LTW and Alltrain, evaluate, export, screen.
 
-    Nothing is downloaded (random-init backbone). Synthetic numbers say the tool works end to end; they are not
-    FaceForensics++ results. Rerunning reuses every finished stage.
+    Nothing is downloaded: EfficientNet-Lite0 starts from ImageNet weights shipped in a pinned package. Synthetic
+    numbers say the tool works end to end; they are not FaceForensics++ results. Rerunning reuses every stage.
 
     \b
     Examples:
-      ltw-tf demo                                   the full demo (about 10 minutes on 2 CPU cores)
+      ltw-tf demo                                   the full demo (about 11 CPU-minutes; docs/RESULTS.md)
       ltw-tf demo --preset small --backbone tiny    a one-minute smoke run
     """
+    from ltw_tf.models.pretrained import SOURCES
     from ltw_tf.study import plan_study
 
+    weights = weights or ("imagenet" if backbone in SOURCES else "none")
     start = time.perf_counter()
     out = Path(out)
     synth_dir, faces_dir, runs_dir = out / "synthff", out / "synthff-faces", out / "runs"
@@ -114,7 +124,7 @@ def demo_command(ctx, out, preset, benchmark, backbone, image_size, epochs, batc
     overrides = {
         "data.data_root": str(faces_dir),
         "model.backbone": backbone,
-        "model.weights": "none",
+        "model.weights": weights,
         "model.image_size": image_size,
         "model.bn_momentum": DEMO_BN_MOMENTUM,
         "train.epochs": epochs,
@@ -161,12 +171,20 @@ def demo_command(ctx, out, preset, benchmark, backbone, image_size, epochs, batc
     _run_stage(
         ctx, "screen", ["screen", str(clip), "--model", str(model), "--json", str(screening), "--overwrite"], timings
     )
-    _summary(benchmark, runs, tables, export_dir, clip, screening, timings, time.perf_counter() - start)
+    init = f"{backbone}, {'ImageNet' if weights == 'imagenet' else 'random-init' if weights == 'none' else weights}"
+    _summary(benchmark, runs, tables, export_dir, clip, screening, timings, time.perf_counter() - start, init)
 
 
-def _summary(benchmark, runs, tables, export_dir, clip, screening, timings, wall) -> None:
-    click.echo("\n== summary (synthff, random-init backbone: a demonstration, not FF++ results)")
+def _in_domain_auc(run_dir: Path) -> float:
+    """The validation AUC (source domains, frame level) of the epoch the run kept as best."""
+    history = json.loads((run_dir / "history.json").read_text())
+    return max(record["val"]["auc"] for record in history if "val" in record)
+
+
+def _summary(benchmark, runs, tables, export_dir, clip, screening, timings, wall, init) -> None:
+    click.echo(f"\n== summary (synthff, {init} backbone: a demonstration, not FF++ results)")
     for method, run_dir in runs.items():
+        click.echo(f"{method:>9} in-domain (val, source families): frame AUC {_in_domain_auc(run_dir):.3f}")
         report = json.loads((run_dir / "eval" / f"{benchmark}.json").read_text())
         for target, result in report["targets"].items():
             f, v = result["frame"], result["video"]

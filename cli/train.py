@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 BACKBONE_HELP = (
-    "efficientnet_b0 (default), efficientnet_b2, efficientnet_b4, efficientnet_lite0 (int8-friendly, "
-    "no ImageNet weights), xception, resnet50, vgg19, tiny"
+    "efficientnet_b0 (default), efficientnet_b2, efficientnet_b4, efficientnet_lite0/1/2 (int8-friendly, "
+    "offline ImageNet weights), xception, resnet50, vgg19, tiny"
 )
 
 
@@ -30,7 +30,10 @@ def default_run_dir(benchmark: str, method: str, seed: int) -> Path:
     "ltw-no-meta-test (LTW for --epochs, then as many epochs of retraining).",
 )
 @click.option("--backbone", help=BACKBONE_HELP + ".")
-@click.option("--weights", help="none | imagenet (default; downloads once) | PATH to backbone .weights.h5.")
+@click.option(
+    "--weights",
+    help="none | imagenet (default; Keras downloads once, Lite0/1/2 offline) | PATH to backbone .weights.h5.",
+)
 @click.option("--image-size", type=click.IntRange(16, 1024), help="Input size in pixels (paper: 224).")
 @click.option(
     "--bn-momentum",

