@@ -30,8 +30,7 @@ from ltw_tf.distribute import check_in_sync, is_chief, make_strategy, model_trac
 from ltw_tf.errors import first_line
 from ltw_tf.evaluate import evaluate, probability_fn
 from ltw_tf.io import write_json
-from ltw_tf.methods import Method, build_method
-from ltw_tf.models import build_detector
+from ltw_tf.methods import Method, build_method, method_class
 from ltw_tf.runtime import configure_graph_optimizer
 
 EpochCallback = Callable[["Trainer", int, dict], None]
@@ -61,7 +60,7 @@ def build_from_config(config: RunConfig, strategy: tf.distribute.Strategy | None
     seed_everything(config.train.seed, config.train.deterministic)
     model = config.model
     with strategy.scope() if distributed else contextlib.nullcontext():
-        detector = build_detector(model.backbone, model.image_size, model.weights, bn_momentum=model.bn_momentum)
+        detector = method_class(config.train.method).build_detector(model, model.weights)
         method = build_method(config.train.method, detector, config.train)
     if distributed:
         for item in model_trackables(method.trackables()):

@@ -7,7 +7,7 @@ from ltw_tf.data.arrays import ArrayEpochs
 from ltw_tf.evaluate import evaluate
 from ltw_tf.methods import METHODS, method_class
 from ltw_tf.trainer import Trainer, build_from_config
-from toy import DOMAINS, SIZE, eval_batches, toy_set
+from toy import DOMAINS, SIZE, eval_batches, toy_masks, toy_set
 
 EPOCHS = 6  # x 6 steps of 8 images: at most 36 steps per method
 
@@ -36,7 +36,7 @@ def test_method_learns_toy_set(name, tmp_path):
         ),
     )
     method = build_from_config(config)
-    data = ArrayEpochs(train_images, train_table, DOMAINS, seed=0, batch_size=8)
+    data = ArrayEpochs(train_images, train_table, DOMAINS, seed=0, batch_size=8, masks=toy_masks(train_table))
     history = Trainer(method, data, tmp_path, config, progress=False).fit()
     assert len(history) == _epochs(name)
     metrics = evaluate(method.detector, eval_batches(test_images, test_table))

@@ -9,10 +9,12 @@ from typing import Any, Protocol
 
 @dataclass(frozen=True)
 class BatchRequest:
-    """What a method needs from an epoch: plain batches, or meta-split ones with paired or free meta batches."""
+    """What a method needs from an epoch: plain batches, or meta-split ones with paired or free meta batches;
+    ``masks``: each batch is (images, labels, masks) with the faces' manipulation masks (zeros for reals)."""
 
     uses_meta_split: bool = False
     paired: bool = False
+    masks: bool = False
 
 
 @dataclass
