@@ -75,7 +75,7 @@ class TableSpec:
         return tuple(dict.fromkeys(g.benchmark for g in self.groups))
 
 
-COMPARED = ("alltrain", "focal", "mldg", "ltw")
+COMPARED = ("alltrain", "focal", "forensic-transfer", "multi-task", "mldg", "ltw")  # in the paper's row order
 ABLATIONS = ("alltrain", "ltw-no-icc", "ltw-no-weight", "ltw-no-meta-test", "ltw")
 
 
@@ -119,6 +119,8 @@ TABLES: dict[str, TableSpec] = {
 METHOD_LABELS = {
     "alltrain": "Alltrain-Basemodel",
     "focal": "FocalLoss-Basemodel",
+    "forensic-transfer": "ForensicTransfer",
+    "multi-task": "Multi-task",
     "mldg": "MLDG",
     "ltw": "Ours",
     "ltw-no-icc": "w/o ICC Loss",

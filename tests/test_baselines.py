@@ -24,6 +24,7 @@ from ltw_tf.data.synth.videos import changed_pixels, mask_path, pair_frames
 from ltw_tf.data.synthetic import FAMILIES, SynthPreset, generate, make_pairs
 from ltw_tf.methods import METHODS
 from ltw_tf.run import run_inputs
+from ltw_tf.tables import METHOD_LABELS, TABLES, RunRecord, build_table
 from ltw_tf.trainer import build_from_config
 from toy import ff_manifest
 
@@ -127,6 +128,18 @@ def test_autoencoder_run_exports_its_classifier_path(tmp_path):
     assert exported.shape == (8,) and np.ptp(expected) > 0.1  # crops the score tells apart
     # same graph and kernels: the float32 probability may differ from the float64 sigmoid by its rounding only
     assert np.abs(exported - expected).max() <= 2 * np.spacing(np.float32(1))
+
+
+@pytest.mark.parametrize("table_id", ["2", "3", "4"])
+def test_comparison_tables_have_the_autoencoder_rows_in_the_papers_order(table_id):
+    benchmark = TABLES[table_id].benchmarks[0]
+    targets = {t: {"frame": {"acc": 0.6, "logloss": 0.7, "auc": 0.65, "eer": 0.4}} for t in ("Deepfakes", "DFDC")}
+    records = [RunRecord(m, benchmark, 0, "tiny", targets) for m in ("forensic-transfer", "multi-task", "ltw")]
+    table = build_table(table_id, records)
+    labels = [row.labels[0] for row in table.rows]
+    assert labels.index("FocalLoss-Basemodel") + 1 == labels.index("ForensicTransfer")  # the paper's row order
+    assert labels.index("ForensicTransfer") + 1 == labels.index("Multi-task") == labels.index("MLDG") - 1
+    assert set(METHOD_LABELS) <= set(METHODS) | {"basemodel"}
 
 
 if __name__ == "__main__":  # pragma: no cover
