@@ -10,11 +10,15 @@ from ltw_tf.trainer import Trainer, build_from_config
 from toy import DOMAINS, SIZE, eval_batches, toy_masks, toy_set
 
 EPOCHS = 6  # x 6 steps of 8 images: at most 36 steps per method
+# The autoencoder baselines train their own model from scratch through a 16x downsampling (a 1x1 latent at 16 px):
+# twice the steps at lr 3e-3. Measured over seeds 0-9 (bn_momentum 0.9): forensic-transfer AUC >= 0.97 for all,
+# multi-task >= 0.97 for 9 (one at 0.90); at 36 steps and lr 1e-2 both failed on 3-4 of 5 seeds.
+AUTOENCODERS = ("forensic-transfer", "multi-task")
 
 
 def _epochs(name: str) -> int:
     # ltw-no-meta-test trains LTW for half its epochs, then retrains the detector from scratch for the rest.
-    return 3 * EPOCHS if name == "ltw-no-meta-test" else EPOCHS
+    return 3 * EPOCHS if name == "ltw-no-meta-test" else 2 * EPOCHS if name in AUTOENCODERS else EPOCHS
 
 
 @pytest.mark.parametrize("name", list(METHODS))
@@ -27,7 +31,7 @@ def test_method_learns_toy_set(name, tmp_path):
             method=name,
             epochs=_epochs(name),
             batch_size=8,
-            lr=1e-2,
+            lr=3e-3 if name in AUTOENCODERS else 1e-2,
             weight_lr=1e-2,
             alpha=1e-2,
             lr_step=100,

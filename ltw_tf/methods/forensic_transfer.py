@@ -36,7 +36,7 @@ class AutoencoderMethod(Method):
     @classmethod
     def build_detector(cls, model, weights):
         del weights  # trained from scratch, as in the papers; model.backbone is not used
-        return build_scorer(model.image_size, name=cls.name.replace("-", "_"))
+        return build_scorer(model.image_size, name=cls.name.replace("-", "_"), bn_momentum=model.bn_momentum)
 
     def __init__(self, detector: keras.Model, config):
         self.decoder = build_decoder(tuple(detector.outputs[0].shape[1:]), self.heads, name=f"{detector.name}_decoder")

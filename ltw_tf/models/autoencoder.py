@@ -26,18 +26,20 @@ def _init():
     return keras.initializers.RandomNormal(0.0, 0.02)  # the official code's N(0, 0.02) convolutions
 
 
-def _bn(name: str) -> keras.layers.Layer:
-    # PyTorch's BatchNorm2d defaults (momentum 0.1 there = 0.9 here, eps 1e-5), gamma ~ N(0.5, 0.02) as in
-    # the official code
+BN_MOMENTUM = 0.9  # PyTorch BatchNorm2d's default (its momentum 0.1 = Keras' 0.9)
+
+
+def _bn(name: str, momentum: float) -> keras.layers.Layer:
+    # eps 1e-5 as PyTorch's; gamma ~ N(0.5, 0.02) as in the official code
     return keras.layers.BatchNormalization(
-        momentum=0.9, epsilon=1e-5, gamma_initializer=keras.initializers.RandomNormal(0.5, 0.02), name=name
+        momentum=momentum, epsilon=1e-5, gamma_initializer=keras.initializers.RandomNormal(0.5, 0.02), name=name
     )
 
 
-def _conv_bn_relu(x, filters: int, stride: int, name: str, transpose: bool = False):
+def _conv_bn_relu(x, filters: int, stride: int, name: str, transpose: bool = False, momentum: float = BN_MOMENTUM):
     conv = keras.layers.Conv2DTranspose if transpose else keras.layers.Conv2D
     x = conv(filters, 3, strides=stride, padding="same", kernel_initializer=_init(), name=f"{name}_conv")(x)
-    return keras.layers.ReLU(name=f"{name}_relu")(_bn(f"{name}_bn")(x))
+    return keras.layers.ReLU(name=f"{name}_relu")(_bn(f"{name}_bn", momentum)(x))
 
 
 def check_image_size(image_size: int) -> None:
@@ -71,16 +73,20 @@ class RelativeActivation(keras.layers.Layer):
         return keras.ops.reshape(keras.ops.log(a1 + _EPS) - keras.ops.log(a0 + _EPS), (-1, 1))
 
 
-def build_scorer(image_size: int, name: str) -> keras.Model:
+def build_scorer(image_size: int, name: str, bn_momentum: float | None = None) -> keras.Model:
     """The encoder with its activation score: 0-255 RGB (N, S, S, 3) -> (h (N, S/16, S/16, 128), logit (N, 1)).
 
-    Pixels are scaled to [-1, 1] inside (the reconstruction target, see ``scaled``).
+    Pixels are scaled to [-1, 1] inside (the reconstruction target, see ``scaled``). ``bn_momentum`` (None:
+    ``BN_MOMENTUM``) is the BN layers' moving-statistics momentum (``model.bn_momentum``).
     """
     check_image_size(image_size)
+    if bn_momentum is not None and not 0.0 <= bn_momentum < 1.0:
+        raise ValueError(f"model.bn_momentum must be in [0, 1), got {bn_momentum}")
+    momentum = BN_MOMENTUM if bn_momentum is None else float(bn_momentum)
     inputs = keras.Input((image_size, image_size, 3), name="image")
     x = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="scale")(inputs)
     for i, (filters, stride) in enumerate(_ENCODER):
-        x = _conv_bn_relu(x, filters, stride, f"enc{i}")
+        x = _conv_bn_relu(x, filters, stride, f"enc{i}", momentum=momentum)
     logit = RelativeActivation(name="logit")(x)
     return keras.Model(inputs, (x, logit), name=name)
 
