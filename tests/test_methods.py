@@ -12,7 +12,7 @@ from toy import DOMAINS, SIZE, eval_batches, toy_masks, toy_set
 EPOCHS = 6  # x 6 steps of 8 images: at most 36 steps per method
 # The autoencoder baselines train their own model from scratch through a 16x downsampling (a 1x1 latent at 16 px):
 # twice the steps at lr 3e-3. Measured over seeds 0-9 (bn_momentum 0.9): forensic-transfer AUC >= 0.97 for all,
-# multi-task >= 0.97 for 9 (one at 0.90); at 36 steps and lr 1e-2 both failed on 3-4 of 5 seeds.
+# multi-task >= 0.97 for 9 (one at 0.90); 36 steps at lr 1e-2 failed FT on 4 of seeds 0-4, multi-task on 3 of 0-3.
 AUTOENCODERS = ("forensic-transfer", "multi-task")
 
 
