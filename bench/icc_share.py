@@ -42,6 +42,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def select_runs(args) -> list[Path]:
+    from ltw_tf.config import RunConfig
+    from ltw_tf.methods import run_epochs
     from ltw_tf.study import history_complete
 
     runs = [Path(r) for r in args.runs]
@@ -49,7 +51,9 @@ def select_runs(args) -> list[Path]:
         methods = {m.strip() for m in args.methods.split(",")}
         for config_path in sorted(Path(args.runs_dir).glob("*/config.json")):
             config = json.loads(config_path.read_text())
-            if config["train"]["method"] in methods and history_complete(config_path.parent, config["train"]["epochs"]):
+            if config["train"]["method"] in methods and history_complete(
+                config_path.parent, run_epochs(RunConfig.from_dict(config).train)
+            ):
                 runs.append(config_path.parent)
     return runs
 

@@ -11,7 +11,15 @@ frame AUC per seed, mean and std over seeds, and for each method against ``--ref
 - its seed standard error, sqrt(var_a / n_a + var_b / n_b) over the runs' seeds (training noise; the test set is
   fixed across seeds, so this part holds no test-set sampling);
 - z = difference / sqrt(test s.e.^2 + seed s.e.^2), an approximate signal-to-noise ratio (|z| >= 2 is what this
-  study calls a difference it can see).
+  study calls a difference it can see);
+- the **paired** difference over the seeds both methods ran (same seed = same initial detector and data order):
+  d_s = AUC_method(s) - AUC_reference(s), its mean, and a 95 % interval that counts both noise sources:
+  seed s.e. = sd(d_s) / sqrt(n) (training noise on the fixed test set), test s.e. = the video bootstrap of mean(d_s)
+  (test-set sampling), half-width = t_{0.975, df} * sqrt(seed s.e.^2 + test s.e.^2), df by Welch-Satterthwaite
+  (the bootstrap term has infinite df, so df = (n - 1) * (total / seed s.e.)^4; normal quantile when n = 1).
+
+``--plot PNG`` draws, per benchmark, each method's held-out AUC per seed and its mean with a 95 % interval
+(seeds and video bootstrap combined the same way).
 
 Run (from the repo root; TensorFlow on CPU, about 10 s per run at 64 px):
     python bench/study_significance.py --runs-dir /work/data/runs/study --cache /work/data/runs/study-scores
@@ -21,6 +29,7 @@ Run (from the repo root; TensorFlow on CPU, about 10 s per run at 64 px):
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import statistics
@@ -41,6 +50,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=2000, help="bootstrap resamples of the test videos")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap RNG seed")
     parser.add_argument("--json", default="", help="also write the result as JSON to this path")
+    parser.add_argument("--plot", default="", help="also draw per-benchmark AUC with 95%% intervals to this PNG")
     parser.add_argument(
         "--cache",
         default="",
@@ -55,6 +65,8 @@ def finished_runs(runs_dir: Path, benchmarks: set[str] | None = None) -> dict:
 
     A group is a benchmark, or "benchmark @hash" when the folder holds runs of several settings for it (run
     folders end in ``-<settings hash>``; methods are compared only within one setting)."""
+    from ltw_tf.config import RunConfig
+    from ltw_tf.methods import run_epochs
     from ltw_tf.study import history_complete
 
     found: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
@@ -62,7 +74,11 @@ def finished_runs(runs_dir: Path, benchmarks: set[str] | None = None) -> dict:
         run = config_path.parent
         config = json.loads(config_path.read_text())
         benchmark, method, seed = config["data"]["benchmark"], config["train"]["method"], config["train"]["seed"]
-        if benchmarks and benchmark not in benchmarks or not history_complete(run, config["train"]["epochs"]):
+        if (
+            benchmarks
+            and benchmark not in benchmarks
+            or not history_complete(run, run_epochs(RunConfig.from_dict(config).train))
+        ):
             continue
         found[benchmark][run.name.rsplit("-", 1)[-1]][method].append((seed, run))
     groups = {}
@@ -139,20 +155,55 @@ def score_runs(runs: dict, cache: Path | None = None) -> dict:
     return scored
 
 
+def interval(seed_se: float, test_se: float, n: int, level: float = 0.95) -> tuple[float, float]:
+    """(half-width, df) of a ``level`` interval for a mean over ``n`` seeds whose noise is seed s.e. (n - 1 df) plus
+    a bootstrap test s.e. (infinite df): Student t with Welch-Satterthwaite df."""
+    from scipy import stats
+
+    total = float(np.hypot(seed_se, test_se))
+    df = (n - 1) * (total / seed_se) ** 4 if n > 1 and seed_se > 0 else float("inf")
+    quantile = stats.norm.ppf(0.5 + level / 2) if np.isinf(df) else stats.t.ppf(0.5 + level / 2, df)
+    return float(quantile * total), float(df)
+
+
+def paired(row: dict, ref: dict, boots: dict, method: str, reference: str) -> dict:
+    """The paired difference over the seeds both methods ran, with its 95 % interval (module docstring)."""
+    common = sorted(set(row["seeds"]) & set(ref["seeds"]))
+    if not common:
+        return {}
+    at = {m: {s: i for i, s in enumerate(r["seeds"])} for m, r in ((method, row), (reference, ref))}
+    diffs = np.array([row["auc"][at[method][s]] - ref["auc"][at[reference][s]] for s in common])
+    boot = np.mean([boots[method][at[method][s]] - boots[reference][at[reference][s]] for s in common], axis=0)
+    seed_se = float(diffs.std(ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else 0.0
+    test_se = float(boot.std(ddof=1))
+    half, df = interval(seed_se, test_se, len(diffs))
+    mean = float(diffs.mean())
+    return {
+        "paired_seeds": common,
+        "paired_diffs": diffs.tolist(),
+        "paired_diff": mean,
+        "paired_seed_se": seed_se,
+        "paired_test_se": test_se,
+        "paired_df": df,
+        "paired_ci95": [mean - half, mean + half],
+        "paired_half_width": half,
+    }
+
+
 def compare(scored: dict, reference: str, rounds: int, seed: int) -> dict:
     """Per method: AUC per seed, mean/std, test-set s.e. of the mean; differences from ``reference``."""
     rng = np.random.default_rng(seed)
     _, labels, _, videos = next(iter(scored.values()))[0]
     w_real, w_fake = video_resample_weights(labels, videos, rounds, rng)
     rows = {}
-    boot_means = {}
+    boot_means, boot_runs = {}, {}
     for method, runs in scored.items():
         aucs, boots = [], []
         for _, run_labels, probs, _ in runs:
             matrix = pair_matrix(run_labels, probs)
             aucs.append(float(matrix.mean()))
             boots.append(weighted_auc(matrix, w_real, w_fake))
-        boot_means[method] = np.mean(boots, axis=0)
+        boot_means[method], boot_runs[method] = np.mean(boots, axis=0), boots
         rows[method] = {
             "seeds": [s for s, *_ in runs],
             "auc": aucs,
@@ -160,6 +211,8 @@ def compare(scored: dict, reference: str, rounds: int, seed: int) -> dict:
             "std": statistics.stdev(aucs) if len(aucs) > 1 else 0.0,
             "test_se": float(boot_means[method].std(ddof=1)),
         }
+        half, _ = interval(rows[method]["std"] / np.sqrt(len(aucs)), rows[method]["test_se"], len(aucs))
+        rows[method]["ci95"] = [rows[method]["mean"] - half, rows[method]["mean"] + half]
     if reference in rows:
         ref = rows[reference]
         for method, row in rows.items():
@@ -172,6 +225,7 @@ def compare(scored: dict, reference: str, rounds: int, seed: int) -> dict:
             row.update(
                 diff=diff, diff_test_se=test_se, diff_seed_se=seed_se, z=diff / total if total > 0 else float("nan")
             )
+            row.update(paired(row, ref, boot_runs, method, reference))
     return rows
 
 
@@ -198,7 +252,70 @@ def to_markdown(results: dict, reference: str) -> str:
                 cells += ["–"] * 4
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+        pairs = [(m, r) for m, r in sorted(rows.items()) if "paired_diff" in r]
+        if pairs:
+            lines += [
+                f"paired over seeds (method - {reference}, same seed), 95 % interval counting seeds and test videos:",
+                "",
+                "| method | seeds | diff per seed | mean diff | seed s.e. | test s.e. | 95 % interval | ± |",
+                "|---|---|---|---:|---:|---:|---|---:|",
+            ]
+            for method, row in pairs:
+                low, high = row["paired_ci95"]
+                cells = [
+                    method,
+                    ",".join(str(s) for s in row["paired_seeds"]),
+                    " ".join(f"{d:+.3f}" for d in row["paired_diffs"]),
+                    f"{row['paired_diff']:+.3f}",
+                    f"{row['paired_seed_se']:.3f}",
+                    f"{row['paired_test_se']:.3f}",
+                    f"[{low:+.3f}, {high:+.3f}]",
+                    f"{row['paired_half_width']:.3f}",
+                ]
+                lines.append("| " + " | ".join(cells) + " |")
+            lines.append("")
     return "\n".join(lines)
+
+
+def plot(results: dict, path: str, reference: str) -> None:
+    """One panel per benchmark: AUC per seed (dots) and the mean with its 95 % interval (bar) per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ltw_tf.io import atomic_write_bytes
+
+    groups = sorted(results)
+    fig, axes = plt.subplots(1, len(groups), figsize=(3.2 * len(groups) + 0.8, 3.6), squeeze=False, sharey=True)
+    for ax, group in zip(axes[0], groups):
+        rows = results[group]
+        methods = sorted(rows, key=lambda m: (m != reference, m))
+        for x, method in enumerate(methods):
+            row = rows[method]
+            low, high = row["ci95"]
+            color = "tab:red" if method == reference else "tab:blue"
+            ax.errorbar(
+                x,
+                row["mean"],
+                yerr=[[row["mean"] - low], [high - row["mean"]]],
+                fmt="o",
+                color=color,
+                capsize=4,
+                markersize=6,
+            )
+            ax.scatter(np.full(len(row["auc"]), x + 0.18), row["auc"], s=10, color="0.45", zorder=3)
+        ax.axhline(0.5, color="0.7", lw=0.8, ls=":")
+        ax.set_xticks(range(len(methods)), methods, rotation=35, ha="right", fontsize=8)
+        ax.set_title(group, fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel("held-out frame AUC")
+    fig.suptitle("held-out AUC per method: mean with 95 % interval (seeds + test videos), dots = seeds", fontsize=9)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=110, format="png")
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def main(argv=None) -> int:
@@ -223,6 +340,8 @@ def main(argv=None) -> int:
         print(f"{group}: {sum(len(v) for v in by_method.values())} runs", file=sys.stderr)
         results[group] = compare(score_runs(by_method, cache), args.reference, args.rounds, args.seed)
     print(to_markdown(results, args.reference))
+    if args.plot:
+        plot(results, args.plot, args.reference)
     if args.json:
         from ltw_tf.io import write_json
 

@@ -105,7 +105,9 @@ def _coordinates(cell, backbones: bool) -> str:
 
 
 @click.command("benchmark")
-@click.option("--methods", callback=_names, help="Comma list (default: the table's, else alltrain,focal,mldg,ltw).")
+@click.option(
+    "--methods", callback=_names, help="Comma list (default: the table's, else basemodel,alltrain,focal,mldg,ltw)."
+)
 @click.option("--benchmarks", callback=_names, help="Comma list, e.g. gid-df23,gid-fs23 (default: the table's).")
 @click.option("--seeds", default="0,1,2", show_default=True, callback=_seeds, help="Comma list of run seeds.")
 @click.option(
@@ -136,7 +138,9 @@ def _coordinates(cell, backbones: bool) -> str:
     help="BatchNorm moving-statistics momentum (default: the backbone's, 0.99 for EfficientNet); 0.9 for "
     "short runs from random init.",
 )
-@click.option("--epochs", type=click.IntRange(1), help="Epochs per run (default 10).")
+@click.option(
+    "--epochs", type=click.IntRange(1), help="Epochs per run (default 10; of each phase for ltw-no-meta-test)."
+)
 @click.option("--batch-size", type=click.IntRange(2), help="Batch size (paper: 25).")
 @click.option("--steps-per-epoch", type=click.IntRange(1), help="Cap the steps of each epoch.")
 @click.option(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import traceback
 
 import click
+
+from ltw_tf.native_logs import quiet_tensorflow
 
 # Errors a user can act on: printed as one line, exit code 1.
 EXPECTED = (ValueError, FileNotFoundError, FileExistsError, PermissionError, RuntimeError, OSError)
@@ -42,11 +43,12 @@ def _tensorflow_error(err: BaseException) -> bool:
 
 
 def configure_logging(verbose: bool, quiet: bool) -> None:
-    """Library INFO logs with -v, warnings by default, errors only with --quiet; TF's own logs muted."""
+    """Library INFO logs with -v, warnings by default, errors only with --quiet. TensorFlow's and LiteRT's
+    native start-up lines only with -v (``ltw_tf.native_logs``). Runs before TensorFlow's first import and does not
+    import it (its Python logger is ``logging.getLogger("tensorflow")``): commands that never need TensorFlow,
+    usage errors and ``--help`` start without it."""
     level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-
-    tf.get_logger().setLevel(logging.ERROR)
+    quiet_tensorflow(verbose)
+    logging.getLogger("tensorflow").setLevel(logging.WARNING if verbose else logging.ERROR)
     logging.getLogger("ltw_tf").setLevel(logging.INFO if verbose else level)

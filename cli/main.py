@@ -3,28 +3,32 @@
 from __future__ import annotations
 
 import json
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import click
 
-import click  # noqa: E402
-
-from cli.benchmark import benchmark_command  # noqa: E402
-from cli.common import Group, configure_logging  # noqa: E402
-from cli.demo import demo_command  # noqa: E402
-from cli.evaluate import evaluate_command  # noqa: E402
-from cli.export import export_command  # noqa: E402
-from cli.prepare import prepare_command  # noqa: E402
-from cli.screen import screen_command  # noqa: E402
-from cli.synth import synth  # noqa: E402
-from cli.train import train  # noqa: E402
-from cli.weights import weights_command  # noqa: E402
-from ltw_tf import __version__  # noqa: E402
+# No module imported here imports TensorFlow: configure_logging sets TF_CPP_MIN_LOG_LEVEL (from -v) before the
+# first import, which is when TensorFlow reads it (ltw_tf/native_logs.py; tests/test_terminal.py checks this).
+from cli.benchmark import benchmark_command
+from cli.common import Group, configure_logging
+from cli.demo import demo_command
+from cli.evaluate import evaluate_command
+from cli.export import export_command
+from cli.prepare import prepare_command
+from cli.screen import screen_command
+from cli.synth import synth
+from cli.train import train
+from cli.weights import weights_command
+from ltw_tf import __version__
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ltw-tf")
-@click.option("-v", "--verbose", is_flag=True, help="More logging; tracebacks on errors.")
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="More logging (TensorFlow's and LiteRT's own lines too); tracebacks on errors.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or chatter; errors only.")
 @click.pass_context
 def main(ctx: click.Context, verbose: bool, quiet: bool) -> None:

@@ -43,7 +43,19 @@ from ltw_tf.data.faces import MIN_SCORE
     metavar="FILE",
     help="Write one JSON record per item to FILE (atomically; '-' for stdout) instead of the summary.",
 )
-@click.option("--overwrite", is_flag=True, help="Replace an existing --json FILE.")
+@click.option(
+    "--report",
+    "report_dir",
+    metavar="DIR",
+    help="Also draw the results for a person: a PNG per input (P(fake) timeline, scored faces, verdict) and "
+    "DIR/index.html, most suspicious first.",
+)
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="With --report: Grad-CAM heat maps over the faces (needs gradients: a run directory or SavedModel).",
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing --json FILE or --report DIR.")
 @click.option(
     "--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Faces per classifier call."
 )
@@ -72,6 +84,8 @@ def screen_command(
     detect_every,
     threshold,
     json_path,
+    report_dir,
+    explain,
     overwrite,
     batch_size,
     margin,
@@ -90,6 +104,7 @@ def screen_command(
       ltw-tf screen videos/ photos/ --model runs/ltw-b0 --json verdicts.jsonl --overwrite
       ltw-tf screen clip.mp4 --model runs/ltw-b0/export/savedmodel --all --detect-every 5
       ltw-tf screen clip.mp4 --every 25 --threshold 0.7        (latest run under runs/)
+      ltw-tf screen videos/ --model runs/ltw-b0 --report report/ --explain
     Exit codes: 0 every item screened, 1 an item or the model failed, 2 bad usage.
     """
     chosen = [
@@ -99,11 +114,16 @@ def screen_command(
     ]
     if len(chosen) > 1:
         raise click.UsageError(f"{' and '.join(chosen)} exclude each other: pick one way to choose frames")
+    if explain and not report_dir:
+        raise click.UsageError("--explain draws into the report: add --report DIR")
     if json_path and json_path != "-" and os.path.exists(json_path) and not overwrite:
         raise FileExistsError(f"--json {json_path} exists; pass --overwrite to replace it")
     from tqdm import tqdm
 
     from ltw_tf import screening
+
+    if report_dir:
+        screening.check_report_dir(report_dir, overwrite)
 
     settings = screening.ScreenSettings(
         frames=frames,
@@ -119,28 +139,41 @@ def screen_command(
     model_path, chosen_for_you = screening.resolve_model(model)
     if chosen_for_you and not quiet:
         click.echo(f"model: {model_path} (the latest run under runs/; pass --model to choose)", err=True)
+    explainer = screening.load_explainer(model_path) if explain else None  # refuses a .tflite before any work
     runner = screening.load_runner(model_path)
     items = screening.find_media(paths)
     if not items:
         raise ValueError(f"no images or videos found in {', '.join(paths)}")
     writer = screening.JsonLinesWriter(json_path) if json_path else None
+    report = None
+    if report_dir:
+        report = screening.ReportWriter(
+            report_dir, overwrite=overwrite, model=model_path, mode=settings.mode, explainer=explainer
+        )
     results = []
     try:
-        screener = screening.Screener(runner, settings)
+        screener = screening.Screener(runner, settings, keep_crops=screening.KEEP_CROPS if report else 0)
         for result in screening.screen_items(screener, items, progress=not quiet):
             results.append(result)
             if writer:
                 writer.write(result.to_dict(model=model_path))
+            if report:
+                report.add(result)
             if result.error or not writer:
                 with tqdm.external_write_mode(file=sys.stderr if result.error else sys.stdout):  # above the bar
                     click.echo(screening.summary_line(result), err=bool(result.error))
         if writer:
             writer.commit()
+        if report:
+            report.commit(screening.totals_line(results))
     finally:
         if writer:
             writer.discard()
+        if report:
+            report.discard()
     if not quiet:
         where = f" -> {json_path}" if json_path and json_path != "-" else ""
+        where += f" -> {os.path.join(report_dir, 'index.html')}" if report_dir else ""
         click.echo(f"{screening.totals_line(results)} ({runner.kind} {model_path}, {settings.mode}){where}", err=True)
     if any(r.error for r in results):
         ctx.exit(1)

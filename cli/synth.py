@@ -19,10 +19,11 @@ def _parse_qualities(ctx: click.Context, param: click.Parameter, value: str) -> 
 @click.argument("out", type=click.Path(file_okay=False, writable=True))
 @click.option(
     "--preset",
-    type=click.Choice(["small", "default"]),
+    type=click.Choice(["small", "default", "study"]),
     default="default",
     show_default=True,
-    help="small: 8 identities, 12 frames of 160 px (tests, seconds); default: the demo's data (minutes).",
+    help="small: 8 identities, 12 frames of 160 px (tests, seconds); default: the demo's data, 80 identities "
+    "(minutes); study: FF++-sized, 1000 identities of 16 frames, 140 + 140 test videos per family (studies).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same frames.")
 @click.option(

@@ -24,7 +24,11 @@ def default_run_dir(benchmark: str, method: str, seed: int) -> Path:
     type=click.Path(file_okay=False),
     help="Prepared faces (manifest.csv). Default: data.data_root of --config, else $LTW_DATA_ROOT.",
 )
-@click.option("--method", help="ltw (default), alltrain, focal, mldg, ltw-no-icc, ltw-no-weight, ltw-no-meta-test.")
+@click.option(
+    "--method",
+    help="ltw (default), alltrain, focal, mldg, basemodel (trains nothing), ltw-no-icc, ltw-no-weight, "
+    "ltw-no-meta-test (LTW for --epochs, then as many epochs of retraining).",
+)
 @click.option("--backbone", help=BACKBONE_HELP + ".")
 @click.option("--weights", help="none | imagenet (default; downloads once) | PATH to backbone .weights.h5.")
 @click.option("--image-size", type=click.IntRange(16, 1024), help="Input size in pixels (paper: 224).")
@@ -34,7 +38,7 @@ def default_run_dir(benchmark: str, method: str, seed: int) -> Path:
     help="BatchNorm moving-statistics momentum (default: the backbone's, 0.99 for EfficientNet); 0.9 for "
     "short runs from random init.",
 )
-@click.option("--epochs", type=click.IntRange(1), help="Epochs (default 10).")
+@click.option("--epochs", type=click.IntRange(1), help="Epochs (default 10; of each phase for ltw-no-meta-test).")
 @click.option("--batch-size", type=click.IntRange(2), help="Batch size (paper: 25).")
 @click.option("--steps-per-epoch", type=click.IntRange(1), help="Cap the steps of each epoch.")
 @click.option("--seed", type=int, help="The one seed of the run (default 0).")
@@ -110,7 +114,7 @@ def train(
     if not quiet and not as_json:
         click.echo(
             f"training {config.train.method} on {config.data.benchmark} ({config.model.backbone}, "
-            f"{config.model.image_size}px, {config.train.epochs} epochs) -> {run_dir}",
+            f"{config.model.image_size}px, {trainer.total_epochs} epochs) -> {run_dir}",
             err=True,
         )
     history = trainer.fit(resume=resume)
@@ -118,9 +122,10 @@ def train(
         "run_dir": str(run_dir),
         "benchmark": config.data.benchmark,
         "method": config.train.method,
-        "epochs": len(history),
+        "epochs": trainer.total_epochs,
         "last": history[-1] if history else None,
-        "best_val_auc": max((h["val"]["auc"] for h in history if "val" in h), default=None),
+        # the model best/ holds: the best of the last phase (ltw-no-meta-test's phase 1 is not its model)
+        "best_val_auc": float(trainer.best_auc.numpy()) if any("val" in h for h in history) else None,
         "checkpoint": trainer.manager.latest_checkpoint,
     }
     if as_json:
@@ -128,8 +133,8 @@ def train(
     else:
         best = summary["best_val_auc"]
         click.echo(
-            f"done: {len(history)} epochs, best val AUC {best:.4f}"
+            f"done: {trainer.total_epochs} epochs, best val AUC {best:.4f}"
             if best is not None
-            else f"done: {len(history)} epochs"
+            else f"done: {trainer.total_epochs} epochs"
         )
         click.echo(f"checkpoint: {summary['checkpoint']}")

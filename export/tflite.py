@@ -29,6 +29,7 @@ from ai_edge_litert.interpreter import Interpreter
 
 from export.crops import in_batches
 from export.savedmodel import SIGNATURE
+from ltw_tf.native_logs import native_stderr
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,8 @@ def tflite_predictor(model: bytes | str | os.PathLike, num_threads: int | None =
         images = np.ascontiguousarray(images, np.uint8)
         if list(images.shape) != shape:
             interpreter.resize_tensor_input(0, images.shape)
-            interpreter.allocate_tensors()
+            with native_stderr(log):  # LiteRT's "INFO: Created ... XNNPACK delegate" line: -v only
+                interpreter.allocate_tensors()
             shape[:] = images.shape
         interpreter.set_tensor(interpreter.get_input_details()[0]["index"], images)
         interpreter.invoke()

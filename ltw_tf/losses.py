@@ -1,4 +1,4 @@
-"""Losses: per-sample BCE on logits, the ICC loss (Eq. 7-10) and focal loss (Keras built-in).
+"""Losses: per-sample BCE on logits, the Intra-Class Compact (ICC) loss (Eq. 7-10) and focal loss (Keras built-in).
 
 Labels are 0 = real, 1 = fake; the model emits one logit per sample (probability of fake = sigmoid).
 tensorflow-addons is end-of-life and does not run with Keras 3, so focal loss is
@@ -25,12 +25,13 @@ def bce_per_sample(labels, logits) -> tf.Tensor:
 
 
 def icc_loss(labels, logits) -> tf.Tensor:
-    """Instance-centre-comparison loss (Eq. 7-10) on probabilities s = sigmoid(logit), a batch scalar.
+    """Intra-Class Compact (ICC) loss (Eq. 7-10) on probabilities s = sigmoid(logit), a batch scalar.
 
-    C_real = mean(s | real); L_pos = mean((s - C_real)^2 | real); L_neg = mean((s - C_real)^2 | fake);
-    L_icc = L_pos - L_neg. Pulls reals to their centre and pushes fakes away. A batch lacking either class
-    contributes 0 (no centre or nothing to push). Inside ``strategy.run`` the batch is the global one: centre and
-    counts are all-reduced and the value is this replica's share (the shares add up to the global L_icc).
+    L_pos = mean((s - C_real)^2 | real) (Eq. 7) with C_real = mean(s | real) (Eq. 8);
+    L_neg = mean((s - C_real)^2 | fake) (Eq. 9); L_icc = L_pos - L_neg (Eq. 10). Pulls reals to their centre
+    and pushes fakes away. A batch lacking either class contributes 0 (no centre or nothing to push). Inside
+    ``strategy.run`` the batch is the global one: centre and counts are all-reduced and the value is this
+    replica's share (the shares add up to the global L_icc).
     """
     labels, logits = _flat(labels, logits)
     probs = tf.sigmoid(logits)
@@ -39,10 +40,10 @@ def icc_loss(labels, logits) -> tf.Tensor:
     n_real, n_fake, real_sum = cross_replica_sum(
         [tf.reduce_sum(real), tf.reduce_sum(fake), tf.reduce_sum(probs * real)]
     )
-    centre = tf.math.divide_no_nan(real_sum, n_real)  # Eq. 7
+    centre = tf.math.divide_no_nan(real_sum, n_real)  # Eq. 8: C_real
     sq = tf.square(probs - centre)
-    l_pos = tf.math.divide_no_nan(tf.reduce_sum(sq * real), n_real)  # Eq. 8
-    l_neg = tf.math.divide_no_nan(tf.reduce_sum(sq * fake), n_fake)  # Eq. 9
+    l_pos = tf.math.divide_no_nan(tf.reduce_sum(sq * real), n_real)  # Eq. 7: L_positive
+    l_neg = tf.math.divide_no_nan(tf.reduce_sum(sq * fake), n_fake)  # Eq. 9: L_negative
     both = tf.cast((n_real > 0) & (n_fake > 0), probs.dtype)
     return both * (l_pos - l_neg)  # Eq. 10
 

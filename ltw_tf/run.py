@@ -12,7 +12,7 @@ from ltw_tf.benchmarks import get_benchmark, source_faces
 from ltw_tf.config import RunConfig
 from ltw_tf.data.manifest import read_manifest
 from ltw_tf.data.pipeline import ManifestEpochs, MissingMaskError, eval_dataset
-from ltw_tf.methods import method_class
+from ltw_tf.methods import method_class, run_epochs
 from ltw_tf.models import backbone_spec
 from ltw_tf.runs import DATA_ROOT_ENV, RunSetupError, resolve_data_root
 
@@ -33,7 +33,7 @@ class RunInputs:
 
 def run_inputs(config: RunConfig) -> RunInputs:
     """Build the training source (benchmark source domains, train split) and validation set (val split)."""
-    method_class(config.train.method)  # fail on a bad name before reading data
+    run_epochs(config.train)  # fail on a bad method name or epoch count before reading data
     backbone_spec(config.model.backbone)
     benchmark = get_benchmark(config.data.benchmark)
     root = resolve_data_root(config)

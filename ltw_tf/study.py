@@ -3,7 +3,8 @@ trained in-process through the same path as ``ltw-tf train``, evaluated once (ca
 and collected as ``tables.RunRecord`` rows for the paper's tables.
 
 A cell's run directory is ``RUNS/<benchmark>-<method>-s<seed>-<hash>``, the hash covering every other resolved
-setting (backbone, image size, epochs, data root, ...), so different settings never share a directory.
+setting (backbone, image size, epochs, data root, ...), so different settings never share a directory (a method
+whose training changed adds ``-r<revision>`` after its name).
 """
 
 from __future__ import annotations
@@ -95,6 +96,17 @@ def settings_hash(config: RunConfig, length: int = 8) -> str:
     return hashlib.sha256(json.dumps(raw, sort_keys=True).encode("utf-8")).hexdigest()[:length]
 
 
+def run_name(config: RunConfig) -> str:
+    """``<benchmark>-<method>[-r<revision>]-s<seed>-<settings hash>``: a method whose training changed
+    (``Method.revision`` > 1, e.g. MLDG's per-step split) names its runs apart, so older ones are never reused."""
+    from ltw_tf.methods import method_class
+
+    train = config.train
+    revision = method_class(train.method).revision
+    tag = f"-r{revision}" if revision > 1 else ""
+    return f"{config.data.benchmark}-{train.method}{tag}-s{train.seed}-{settings_hash(config)}"
+
+
 def _unique(values: Sequence[Any]) -> list[Any]:
     return list(dict.fromkeys(values))
 
@@ -142,7 +154,7 @@ def plan_study(
                             "train.seed": seed,
                         }
                     )
-                    run_dir = Path(runs_dir) / f"{benchmark}-{method}-s{seed}-{settings_hash(config)}"
+                    run_dir = Path(runs_dir) / run_name(config)
                     cells.append(Cell(method, benchmark, seed, backbone, config, run_dir))
     return cells
 
@@ -155,8 +167,9 @@ def _history_epochs(run_dir: Path) -> list[int]:
 
 
 def history_complete(run_dir: str | os.PathLike, epochs: int) -> bool:
-    """True when the run's history.json holds every epoch 1..epochs: a finished run (``run_state`` reuses it)."""
-    return _history_epochs(Path(run_dir)) == list(range(1, epochs + 1))
+    """True when the run's history.json holds every epoch 1..epochs (``methods.run_epochs``; a run that trains
+    nothing holds its one record, epoch 0): a finished run (``run_state`` reuses it)."""
+    return _history_epochs(Path(run_dir)) == (list(range(1, epochs + 1)) or [0])
 
 
 def _latest(folder: Path) -> str | None:
@@ -198,7 +211,9 @@ def run_state(cell: Cell) -> RunState:
             return RunState(
                 "conflict", 0, detail=f"{saved} holds other settings: move the run away or use another --runs-dir"
             )
-    epochs = cell.config.train.epochs
+    from ltw_tf.methods import run_epochs
+
+    epochs = run_epochs(cell.config.train)
     latest = _latest(cell.run_dir / "checkpoints")
     if latest is not None and history_complete(cell.run_dir, epochs):
         return RunState("reuse", epochs, eval_cached=cached_eval(cell) is not None)

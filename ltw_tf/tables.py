@@ -69,14 +69,24 @@ class TableSpec:
     methods: tuple[str, ...]
     groups: tuple[Group, ...]
     backbones: tuple[str, ...] = ()  # Table 6's rows; empty: the backbone(s) the study ran
+    note: str = ""  # how rows were made where ltw-tf had to choose (printed under the table's title)
 
     @property
     def benchmarks(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(g.benchmark for g in self.groups))
 
 
-COMPARED = ("alltrain", "focal", "forensic-transfer", "multi-task", "mldg", "ltw")  # in the paper's row order
+COMPARED = ("basemodel", "alltrain", "focal", "forensic-transfer", "multi-task", "mldg", "ltw")  # the paper's rows
 ABLATIONS = ("alltrain", "ltw-no-icc", "ltw-no-weight", "ltw-no-meta-test", "ltw")
+COMPARED_NOTE = (
+    "Basemodel: the backbone with a fresh seeded head, not trained on the source domains (its one checkpoint is "
+    "its model). MLDG draws a new meta-train / meta-test domain split every step (Li et al. 2018, Alg. 1)."
+)
+ABLATION_NOTE = (
+    "w/o Meta-testing: full LTW for the run's epochs E, then the detector is reset to its initial weights and "
+    "retrained for E more epochs with beta = 0 and the learned weight net frozen (2E epochs in all; each phase "
+    "has its own StepLR schedule, and the row is the retraining's best validation checkpoint)."
+)
 
 
 def _gid(*names: str) -> tuple[Group, ...]:
@@ -91,9 +101,14 @@ TABLES: dict[str, TableSpec] = {
             "Performance on the GID-DF23/40 and GID-F2F23/40 benchmarks",
             COMPARED,
             _gid("df23", "df40", "f2f23", "f2f40"),
+            note=COMPARED_NOTE,
         ),
         TableSpec(
-            "3", "Comparative results on GID-FS23/40 and GID-NT23/40", COMPARED, _gid("fs23", "fs40", "nt23", "nt40")
+            "3",
+            "Comparative results on GID-FS23/40 and GID-NT23/40",
+            COMPARED,
+            _gid("fs23", "fs40", "nt23", "nt40"),
+            note=COMPARED_NOTE,
         ),
         TableSpec(
             "4",
@@ -104,8 +119,9 @@ TABLES: dict[str, TableSpec] = {
                 Group("GCD-DFDC", "gcd", ("DFDC",)),
                 Group("GCD-OthersAVG", "gcd", FF_METHODS),
             ),
+            note=COMPARED_NOTE,
         ),
-        TableSpec("5", "Ablation study on the GID-DF23 benchmark", ABLATIONS, _gid("df23")),
+        TableSpec("5", "Ablation study on the GID-DF23 benchmark", ABLATIONS, _gid("df23"), note=ABLATION_NOTE),
         TableSpec(
             "6",
             "Backbones with and without LTW (GCD-AVG: mean over all GCD test sets)",
@@ -117,6 +133,7 @@ TABLES: dict[str, TableSpec] = {
 }
 
 METHOD_LABELS = {
+    "basemodel": "Basemodel",
     "alltrain": "Alltrain-Basemodel",
     "focal": "FocalLoss-Basemodel",
     "forensic-transfer": "ForensicTransfer",
@@ -172,6 +189,7 @@ class Table:
     index: tuple[str, ...]
     columns: list[tuple[str, Metric]]
     rows: list[Row] = field(default_factory=list)
+    note: str = ""
 
     @property
     def max_n(self) -> int:
@@ -236,6 +254,7 @@ def paper_table(
         f"Table {table_id}. {spec.title}",
         ("Method",) if table_id != "6" else ("Backbone",),
         [(g.header if multi else "", m) for g in groups for m in PAPER_METRICS],
+        note=spec.note,
     )
     for backbone in backbones:
         for method in methods:
@@ -321,6 +340,7 @@ def to_markdown(table: Table, digits: int = 3) -> str:
         f"Mean ± std over seeds (sample std, ddof={DDOF}); n = {max_n} seed(s) per cell unless marked; "
         f"{MISSING} = no finished run" + ("." if table.id == "all" else "; best mean per column in bold."),
         "",
+        *([table.note, ""] if table.note else []),
         "| " + " | ".join(header) + " |",
         "|" + "|".join([" --- "] * len(table.index) + [" ---: "] * len(table.columns)) + "|",
     ]

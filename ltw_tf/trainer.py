@@ -1,10 +1,13 @@
 """The trainer: epochs of (batch, meta batch) through any Method, StepLR, checkpoints, exact resume.
 
-One checkpoint per epoch (models, optimizers, method state, epoch/step counters and the run history with each
-epoch's meta-split) via ``tf.train.CheckpointManager``; the best validation AUC is kept separately under
-``best/``. Everything random is a function of the run seed: dropout seeds live in model variables and each
-epoch's batches are derived from (seed, epoch), so ``resume=True`` continues exactly. Under a multi-worker
-strategy only the chief writes the run directory; the other workers save into a scratch directory they delete.
+A run is the method's phases one after the other (``Method.phases``: most methods have one), each a complete
+training run with its own StepLR schedule and its own best-AUC tracking, so ``best/`` ends holding the last
+phase's best model. A method with no phases trains nothing: its initial model is saved once as checkpoint 0 and
+as ``best/``. One checkpoint per epoch (models, optimizers, method state, epoch/step counters and the run history
+with each epoch's phase and meta-split) via ``tf.train.CheckpointManager``. Everything random is a function of the
+run seed: dropout seeds live in model variables and each epoch's batches are derived from (seed, epoch), so
+``resume=True`` continues exactly. Under a multi-worker strategy only the chief writes the run directory; the
+other workers save into a scratch directory they delete.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from ltw_tf.errors import first_line
 from ltw_tf.evaluate import evaluate, probability_fn
 from ltw_tf.io import write_json
 from ltw_tf.methods import Method, build_method, method_class
+from ltw_tf.methods.base import phase_at
 from ltw_tf.runtime import configure_graph_optimizer
 
 EpochCallback = Callable[["Trainer", int, dict], None]
@@ -69,7 +73,7 @@ def build_from_config(config: RunConfig, strategy: tf.distribute.Strategy | None
 
 
 class Trainer:
-    """Runs ``config.train.epochs`` epochs of ``method`` over ``train_data`` into ``run_dir``."""
+    """Runs the phases of ``method`` (``config.train.epochs`` epochs each, as the method says) into ``run_dir``."""
 
     def __init__(
         self,
@@ -94,6 +98,8 @@ class Trainer:
         self._scratch = None if self.chief else Path(tempfile.mkdtemp(prefix="ltw-worker-"))
         save_dir = self.run_dir if self.chief else self._scratch  # every worker saves (collective-safe)
         self._probs_fn = probability_fn(method.detector)
+        self.phases = method.phases(config.train)
+        self.total_epochs = sum(phase.epochs for phase in self.phases)
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.best_auc = tf.Variable(-1.0, dtype=tf.float64, trainable=False)
@@ -132,7 +138,7 @@ class Trainer:
         return True
 
     def fit(self, resume: bool = False) -> list[dict]:
-        """Train to ``config.train.epochs``; with ``resume`` continue from the latest checkpoint."""
+        """Train every phase to its end; with ``resume`` continue from the latest checkpoint."""
         if self._latest_checkpoint() is not None and not resume:
             raise TrainingError(
                 f"{self.run_dir} already holds checkpoints: resume it (--resume) or choose another output directory"
@@ -148,8 +154,10 @@ class Trainer:
             writer = tf.summary.create_noop_writer()
         try:
             with writer.as_default():
-                for epoch in range(int(self.epoch.numpy()), self.config.train.epochs):
+                for epoch in range(int(self.epoch.numpy()), self.total_epochs):
                     self._run_epoch(epoch)
+                if not self.phases and not self.history:  # restored on every worker alike
+                    self._save_untrained()
         finally:
             if self._scratch is not None:
                 shutil.rmtree(self._scratch, ignore_errors=True)
@@ -157,10 +165,23 @@ class Trainer:
             write_json(self.run_dir / "history.json", self.history, sort_keys=True)
         return self.history
 
+    def _save_untrained(self) -> None:
+        """A method that trains nothing: its model as built is the run (checkpoint 0) and its best/."""
+        record = {"epoch": 0, "steps": 0, "phase": None}
+        self._validate(record)
+        record["best"] = True
+        self.best_auc.assign(record.get("val", {}).get("auc", -1.0))
+        self._history.assign(json.dumps([record]))
+        self.best_manager.save(checkpoint_number=0)
+        self.manager.save(checkpoint_number=0)
+
     def _run_epoch(self, epoch: int) -> None:
         cfg = self.config.train
+        phase, phase_epoch = phase_at(self.phases, epoch)
+        if phase_epoch == 0:  # a phase is a complete run: the best model is chosen among its own epochs
+            self.best_auc.assign(-1.0)
         self.method.begin_epoch(epoch)
-        self.method.set_learning_rates(epoch)
+        self.method.set_learning_rates(phase_epoch)
         data = self.train_data.epoch(epoch, self.method.batch_request(epoch))
         batches, total = data.batches, data.length
         if cfg.steps_per_epoch is not None:
@@ -171,7 +192,7 @@ class Trainer:
         bar = tqdm(
             batches,
             total=total,
-            desc=f"epoch {epoch + 1}/{cfg.epochs}",
+            desc=f"epoch {epoch + 1}/{self.total_epochs}",
             unit="step",
             disable=not self.progress,
             leave=False,
@@ -195,6 +216,8 @@ class Trainer:
             raise TrainingError(f"epoch {epoch + 1} produced no batches")
         record = {
             "epoch": epoch + 1,
+            "phase": self.phases[phase].name,
+            "phase_epoch": phase_epoch + 1,
             "steps": n,
             "lr": float(self.method.optimizer.learning_rate.numpy()),
             "train": {k: v / n for k, v in sums.items()},
@@ -207,9 +230,9 @@ class Trainer:
             self.best_auc.assign(record["val"]["auc"])
         self.epoch.assign(epoch + 1)
         self._history.assign(json.dumps(self.history + [record]))
-        self.manager.save(checkpoint_number=epoch + 1)
-        if improved:
+        if improved:  # before the epoch's checkpoint: a run killed in between redoes the epoch and this save
             self.best_manager.save(checkpoint_number=epoch + 1)
+        self.manager.save(checkpoint_number=epoch + 1)
         tf.summary.scalar("lr", record["lr"], step=int(self.step.numpy()))
         for callback in self.callbacks:
             callback(self, epoch, record)

@@ -63,8 +63,8 @@ def test_icc_loss_hand_computed_batch():
     # Logits chosen so the probabilities s = sigmoid(logit) are exact:
     #   sigmoid(-ln 3) = 1/4, sigmoid(0) = 1/2, sigmoid(ln 3) = 3/4, sigmoid(ln 9) = 9/10.
     # Batch (label, s): (real, 0.25), (fake, 0.75), (real, 0.5), (fake, 0.9).
-    # Eq. 7  C_real = (0.25 + 0.5) / 2 = 0.375
-    # Eq. 8  L_pos  = ((0.25 - 0.375)^2 + (0.5 - 0.375)^2) / 2 = (0.015625 + 0.015625) / 2 = 0.015625
+    # Eq. 8  C_real = (0.25 + 0.5) / 2 = 0.375
+    # Eq. 7  L_pos  = ((0.25 - 0.375)^2 + (0.5 - 0.375)^2) / 2 = (0.015625 + 0.015625) / 2 = 0.015625
     # Eq. 9  L_neg  = ((0.75 - 0.375)^2 + (0.9 - 0.375)^2) / 2 = (0.140625 + 0.275625) / 2 = 0.208125
     # Eq. 10 L_icc  = L_pos - L_neg = 0.015625 - 0.208125 = -0.1925
     labels = tf.constant([0, 1, 0, 1])
@@ -189,3 +189,10 @@ def test_focal_is_below_bce_for_well_classified_samples():
 def test_focal_per_sample_keeps_float64():
     got = focal_per_sample(tf.constant([0.0, 1.0], tf.float64), tf.constant([0.3, -1.0], tf.float64))
     assert got.dtype == tf.float64
+
+
+def test_icc_is_named_as_in_the_paper():
+    # The paper's "Intra-Class Compact (ICC) Loss"; Eq. 7 is L_positive, Eq. 8 the real centre C_real.
+    doc = icc_loss.__doc__
+    assert "Intra-Class Compact" in doc
+    assert "(s - C_real)^2 | real) (Eq. 7)" in doc and "C_real = mean(s | real) (Eq. 8)" in doc

@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
+from ltw_tf.config import TrainConfig
+from ltw_tf.data.arrays import ArrayEpochs
 from ltw_tf.data.meta_split import REAL, SampleTable, meta_split, plan_epoch
+from ltw_tf.data.source import BatchRequest
+from ltw_tf.methods import build_method
+from ltw_tf.models import build_detector
 
 DOMAINS = ["Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures"]
 
@@ -93,3 +98,52 @@ def test_empty_source_domain_is_an_error_naming_it():
     table = _table(missing={(f"{t:03d}", "FaceSwap") for t in range(10)})
     with pytest.raises(ValueError, match="'FaceSwap' has no samples"):
         plan_epoch(table, DOMAINS[:3], seed=0, epoch=0, batch_size=8, uses_meta_split=True, paired=True)
+
+
+def _fake_domains(table, rows) -> tuple[str, ...]:
+    return tuple(sorted({str(d) for d in table.domains[rows][table.labels[rows] == 1]}))
+
+
+def _steps(name: str, table, epoch: int, seed: int = 7) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """(fake domains of the batch, fake domains of the meta batch) of each step of ``epoch``, as ``name`` asks."""
+    request = build_method(name, build_detector("tiny", 16, None), TrainConfig(method=name)).batch_request(epoch)
+    source = ArrayEpochs(
+        np.zeros((len(table.labels), 1, 1, 3), np.float32), table, DOMAINS[:3], seed=seed, batch_size=8
+    )
+    plan = source.plan(epoch, request)
+    return [(_fake_domains(table, b), _fake_domains(table, m)) for b, m in zip(plan.batches, plan.meta_batches)]
+
+
+def test_mldg_resplits_every_step_and_ltw_every_epoch():
+    # Li et al. 2018, Alg. 1: a new random meta-train / meta-test split every iteration; LTW: one per epoch.
+    table = _table(n_targets=20)
+    mldg = _steps("mldg", table, epoch=1)
+    assert len(mldg) > 10
+    for train, meta in mldg:
+        assert len(meta) == 1 and not set(train) & set(meta)  # each step's split: 2 train domains, 1 meta domain
+    assert len({meta for _, meta in mldg}) == 3  # within one epoch every domain is the meta domain at some step
+    assert _steps("mldg", table, epoch=1) == mldg  # reproducible from the seed
+    assert _steps("mldg", table, epoch=1, seed=8) != mldg
+    for epoch in range(3):  # LTW: the same meta domain for every step of an epoch
+        assert len({meta for _, meta in _steps("ltw", table, epoch)}) == 1
+
+
+def test_mldg_step_splits_are_identical_after_a_resume():
+    # A resumed run asks a fresh source for epoch e: it must get the batches an uninterrupted run got.
+    table = _table(n_targets=20)
+    request = BatchRequest(uses_meta_split=True, paired=False, split_every="step")
+
+    def source():
+        return ArrayEpochs(np.zeros((len(table.labels), 1, 1, 3), np.float32), table, DOMAINS[:3], seed=3, batch_size=8)
+
+    straight = source()
+    straight.plan(0, request)
+    a = straight.plan(1, request)
+    b = source().plan(1, request)
+    assert a.splits == b.splits and len(set(map(str, a.splits))) > 1
+    assert all(np.array_equal(x, y) for x, y in zip(a.batches + a.meta_batches, b.batches + b.meta_batches))
+    assert a.info == b.info and sum(a.info["step_splits"].values()) == len(a.batches)
+    with pytest.raises(ValueError, match="split_every must be one of epoch, step"):
+        plan_epoch(
+            table, DOMAINS[:3], seed=0, epoch=0, batch_size=8, uses_meta_split=True, paired=False, split_every="x"
+        )

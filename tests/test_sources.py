@@ -8,6 +8,7 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ltw_tf.data.sources import DATASETS, FFPP_METHODS, import_deepfakebench, list_videos
@@ -334,3 +335,18 @@ def test_deepfakebench_errors(tmp_path):
     path.write_text(json.dumps({"X": {"FF-DF": {"dev": {}}}}))
     with pytest.raises(ValueError, match="unknown split 'dev'"):
         import_deepfakebench(path)
+
+
+def test_deepfakebench_keeps_ten_evenly_spaced_frames_per_video_by_default(tmp_path):
+    # DeepfakeBench lists 32 frames per video (shuffled here); the paper uses 10 evenly spaced ones (np.linspace).
+    names = [f"ff/000/{i * 9:03d}.png" for i in range(32)]
+    order = np.random.default_rng(0).permutation(32)
+    video = {"0": {"label": "FF-real", "frames": [names[i] for i in order]}}
+    path = tmp_path / "ff.json"
+    path.write_text(json.dumps({"FF++": {"FF-real": {"train": {"c23": video}}}}))
+    kept = [f.frame for f in import_deepfakebench(path)]
+    assert kept == [9 * i for i in (0, 3, 7, 10, 14, 17, 21, 24, 28, 31)]  # round(linspace(0, 31, 10))
+    assert [f.frame for f in import_deepfakebench(path, frames_per_video=None)] == [9 * i for i in range(32)]
+    assert len(import_deepfakebench(path, frames_per_video=40)) == 32  # fewer frames than asked: all of them
+    with pytest.raises(ValueError, match="frames_per_video must be at least 1"):
+        import_deepfakebench(path, frames_per_video=0)

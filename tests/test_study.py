@@ -180,11 +180,12 @@ def test_plan_names_runs_by_settings_and_validates_names(tmp_path, monkeypatch):
     tag = settings_hash(cells[0].config)
     assert {settings_hash(c.config) for c in cells} == {tag} and len(tag) == 8
     assert cells[1].run_dir == tmp_path / "runs" / f"gid-df23-ltw-s1-{tag}"
+    assert cells[2].run_dir.name == f"gid-df23-mldg-r2-s0-{tag}"  # per-step MLDG never reuses a per-epoch run
     other = plan_study(["ltw"], ["gid-df23"], [0], overrides={"train.epochs": 4})[0]
     assert other.run_dir.name != cells[0].run_dir.name and other.run_dir.name.startswith("gid-df23-ltw-s0-")
     two = plan_study(["ltw"], ["gid-df23"], [0], backbones=["tiny", "vgg19"])
     assert [c.config.model.backbone for c in two] == ["tiny", "vgg19"] and two[0].run_dir != two[1].run_dir
-    with pytest.raises(ValueError, match="unknown method 'ltw2'; valid: alltrain"):
+    with pytest.raises(ValueError, match="unknown method 'ltw2'; valid: basemodel, alltrain"):
         plan_study(["ltw2"], ["gid-df23"], [0])
     with pytest.raises(ValueError, match="unknown benchmark 'gid-zz23'; valid: gid-df23"):
         plan_study(["ltw"], ["gid-zz23"], [0])
@@ -213,8 +214,8 @@ def test_several_tables_share_one_grid(grid):
     )
     assert plan.exit_code == 0, plan.output
     planned = [(p["method"], p["benchmark"]) for p in json.loads(plan.stdout)["runs"]]
-    # Table 2's six methods and Table 5's ablations on GID-DF23; Alltrain and LTW are in both, planned once
-    table2 = ("alltrain", "focal", "forensic-transfer", "multi-task", "mldg", "ltw")
+    # Table 2's seven methods and Table 5's ablations on GID-DF23; Alltrain and LTW are in both, planned once
+    table2 = ("basemodel", "alltrain", "focal", "forensic-transfer", "multi-task", "mldg", "ltw")
     assert planned == [(m, "gid-df23") for m in (*table2, "ltw-no-icc", "ltw-no-weight", "ltw-no-meta-test")]
 
     out = runs.parent / "tables-3-all"
@@ -316,6 +317,14 @@ def test_study_significance_scores_runs_pairs_them_on_videos_and_caches(grid, tm
     assert focal["diff"] == pytest.approx(rows["focal"]["mean"] - rows["alltrain"]["mean"])
     assert focal["diff_seed_se"] == pytest.approx(np.sqrt((focal["std"] ** 2 + rows["alltrain"]["std"] ** 2) / 2))
     assert "diff" not in rows["alltrain"] and "| focal |" in capsys.readouterr().out
+    per_seed = np.subtract(focal["auc"], rows["alltrain"]["auc"])  # same seed = same init: paired
+    assert focal["paired_seeds"] == [0, 1] and focal["paired_diffs"] == pytest.approx(per_seed, abs=1e-12)
+    low, high = focal["paired_ci95"]
+    assert low <= focal["paired_diff"] <= high and high - low == pytest.approx(2 * focal["paired_half_width"])
+    assert focal["paired_seed_se"] == pytest.approx(abs(per_seed[0] - per_seed[1]) / 2)  # sd/sqrt(2) of two
+    plot = tmp_path / "sig.png"
+    assert significance.main([*args, "--plot", str(plot)]) == 0
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in cache.iterdir()) == sorted(f"{Path(r['run_dir']).name}.npz" for r in report["runs"])
     stamps = {p: p.stat().st_mtime_ns for p in cache.iterdir()}
     assert significance.main(args) == 0  # second call: every run from the cache
@@ -332,6 +341,18 @@ def test_study_significance_scores_runs_pairs_them_on_videos_and_caches(grid, tm
         (0, runs / first.name),
         (1, runs / Path(report["runs"][2]["run_dir"]).name),
     ]
+
+
+def test_study_significance_interval_counts_seeds_and_test_videos():
+    significance = _bench_module("study_significance")
+    from scipy import stats
+
+    half, df = significance.interval(0.0, 0.01, 5)  # test-set noise alone: normal quantile
+    assert np.isinf(df) and half == pytest.approx(stats.norm.ppf(0.975) * 0.01)
+    half, df = significance.interval(0.01, 0.0, 5)  # seed noise alone: Student t with n - 1 df
+    assert df == pytest.approx(4) and half == pytest.approx(stats.t.ppf(0.975, 4) * 0.01)
+    half, df = significance.interval(0.01, 0.01, 5)  # both: wider than either, df between
+    assert 4 < df < np.inf and half > stats.t.ppf(0.975, 4) * 0.01
 
 
 def test_study_significance_bootstrap_moves_whole_videos():
@@ -372,3 +393,35 @@ def test_icc_share_measures_icc_against_bce_from_init_to_the_last_checkpoint(gri
         assert row["ratio"] == pytest.approx(row["grad_icc"] / row["grad_bce"], rel=0.5)  # mean of ratios
     assert rows["init"] != rows["ckpt-1"] and f"| {run.name} | ckpt-1 |" in capsys.readouterr().out
     assert icc_share.main([]) == 2
+
+
+def test_basemodel_row_is_the_untrained_model_evaluated_like_the_others(tmp_path):
+    # Paper Tables 2-4 "Basemodel": the backbone with a fresh head, no training on the source domains.
+    import tensorflow as tf
+
+    from ltw_tf.trainer import build_from_config
+
+    root = tmp_path / "faces"
+    ff_manifest(root, n_targets=8, splits=lambda t: ("val", "test")[t % 2] if t >= 4 else "train")
+    args = ["benchmark", "--table", "3", "--methods", "basemodel", "--benchmarks", "gid-fs23", "--seeds", "0"]
+    args += ["--data-root", str(root), *TINY, "--runs-dir", str(tmp_path / "runs"), "--json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    (run,) = report["runs"]
+    assert run["status"] == "trained" and report["rows"][0]["labels"] == ["Basemodel"]
+    assert report["rows"][0]["cells"]["GID-FS23 AUC"]["n"] == 1
+    run_dir = Path(run["run_dir"])
+    history = json.loads((run_dir / "history.json").read_text())
+    assert [(h["epoch"], h["steps"], h["best"]) for h in history] == [(0, 0, True)]
+    assert _eval(run_dir)["frame"]["n"] == 8
+    # best/ (what the table evaluates) holds the model exactly as built from the run's seed: nothing trained
+    built = build_from_config(load_config(run_dir / "config.json")).detector
+    values = [v.numpy() for v in built.variables]
+    tf.train.Checkpoint(detector=built).restore(
+        tf.train.latest_checkpoint(run_dir / "best")
+    ).assert_existing_objects_matched()
+    for value, variable in zip(values, built.variables):
+        np.testing.assert_array_equal(value, variable.numpy())
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0 and json.loads(again.stdout)["runs"][0]["status"] == "reused"

@@ -214,3 +214,15 @@ def test_cli_synth(tmp_path, small):
     Path(foreign / "x.txt").write_text("x")
     refused = runner.invoke(synth, [str(foreign), "--preset", "small"])
     assert refused.exit_code == 1 and "not empty" in refused.output and len(refused.output.strip().splitlines()) == 1
+
+
+def test_study_preset_has_ffpp_sized_test_splits():
+    """The study preset's held-out test split: >= 100 real and >= 100 fake videos per family (issue 15)."""
+    preset = PRESETS["study"]
+    splits = split_pairs(make_pairs(0, preset.identities))
+    sizes = {name: len(pairs) for name, pairs in splits.items()}
+    assert sizes == {"train": 360, "val": 70, "test": 70}  # FF++'s official 720 / 140 / 140 videos
+    test_ids = {i for pair in splits["test"] for i in pair}
+    assert len(test_ids) == 140  # reals; each pair also gives 2 fakes per family (a_b and b_a)
+    used = [i for pairs in splits.values() for pair in pairs for i in pair]
+    assert sorted(used) == list(range(preset.identities))  # every identity in exactly one split

@@ -72,13 +72,15 @@ def test_table2_layout_values_missing_cells_and_csv():
     assert markdown.startswith("**Table 2. Performance on the GID-DF23/40 and GID-F2F23/40 benchmarks**")
     assert "ddof=1" in markdown and "n = 3 seed(s)" in markdown
     assert [row.labels[0] for row in table.rows] == [
+        "Basemodel",
         "Alltrain-Basemodel",
         "FocalLoss-Basemodel",
         "ForensicTransfer",
         "Multi-task",
         "MLDG",
         "Ours",
-    ]
+    ]  # the paper's row order and names
+    assert "Basemodel: the backbone with a fresh seeded head, not trained" in markdown
 
     ours = _md_row(markdown, "Ours")
     std = np.std([0.80, 0.83, 0.89], ddof=1)
@@ -154,6 +156,7 @@ def test_table5_ablation_rows():
     assert _md_row(markdown, "Ours-full")[1] == "**0.860**" and _md_row(markdown, "w/o ICC Loss")[1] == "0.840"
     assert _md_row(markdown, "w/o Weight-aware")[1:] == [MISSING] * 4
     assert [r["method"] for r in _rows(to_csv(table))] == list(TABLES["5"].methods)
+    assert "then the detector is reset to its initial weights and retrained for E more epochs" in markdown
 
 
 def test_table6_backbone_rows_with_and_without_ltw_on_gcd_avg():

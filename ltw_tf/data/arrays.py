@@ -44,6 +44,7 @@ class ArrayEpochs:
             batch_size=self.batch_size,
             uses_meta_split=request.uses_meta_split,
             paired=request.paired,
+            split_every=request.split_every,
         )
 
     def _tensors(self, rows: np.ndarray, masks: bool):

@@ -1,7 +1,9 @@
-"""The meta-split strategy (paper "Meta-Split Strategy", ALGORITHM.md): per-epoch domain split and pairing.
+"""The meta-split strategy (paper "Meta-Split Strategy", ALGORITHM.md): domain split and pairing.
 
-Pure index logic over a sample table, so the tf.data pipeline and in-memory sources share it. An epoch plan is a
-function of (seed, epoch) alone: resuming at epoch e reproduces exactly the batches an uninterrupted run saw.
+LTW splits the source domains once per epoch (its paper); MLDG (Li et al. 2018, Alg. 1) draws a new split every
+iteration (``split_every="step"``). Pure index logic over a sample table, so the tf.data pipeline and in-memory
+sources share it. An epoch plan, per-step splits included, is a function of (seed, epoch) alone: resuming at
+epoch e reproduces exactly the batches an uninterrupted run saw.
 """
 
 from __future__ import annotations
@@ -33,13 +35,20 @@ class SampleTable:
             raise ValueError(f"{int(bad.sum())} rows: label 0 must go with domain {REAL!r} and 1 with a fake domain")
 
 
+SPLIT_EVERY = ("epoch", "step")  # when the meta-split is redrawn
+
+
 @dataclass
 class EpochPlan:
-    """Row indices of each training batch (and meta batch, or None) for one epoch, plus what was decided."""
+    """Row indices of each training batch (and meta batch, or None) for one epoch, plus what was decided.
+
+    ``splits``: the (D_train, D_meta) each step used (None for plain batches).
+    """
 
     batches: list[np.ndarray]
     meta_batches: list[np.ndarray] | None
     info: dict = field(default_factory=dict)
+    splits: list[tuple[list[str], list[str]]] | None = None
 
 
 def epoch_rng(seed: int, epoch: int, stream: int = 0) -> np.random.Generator:
@@ -47,11 +56,13 @@ def epoch_rng(seed: int, epoch: int, stream: int = 0) -> np.random.Generator:
     return np.random.default_rng([seed, epoch, stream])
 
 
-def meta_split(domains: Sequence[str], seed: int, epoch: int) -> tuple[list[str], list[str]]:
-    """Shuffle the source domains with the epoch's RNG: ceil(N/2) training domains, the rest meta domains."""
+def meta_split(domains: Sequence[str], seed: int, epoch: int, step: int | None = None) -> tuple[list[str], list[str]]:
+    """Shuffle the source domains with the epoch's (or the epoch's ``step``'s) RNG: ceil(N/2) training domains,
+    the rest meta domains."""
     if len(domains) < 2:
         raise ValueError(f"the meta-split needs at least 2 source domains, got {list(domains)}")
-    order = epoch_rng(seed, epoch, stream=1).permutation(len(domains))
+    rng = epoch_rng(seed, epoch, stream=1) if step is None else np.random.default_rng([seed, epoch, 1, step])
+    order = rng.permutation(len(domains))
     shuffled = [domains[i] for i in order]
     k = math.ceil(len(domains) / 2)
     return shuffled[:k], shuffled[k:]
@@ -125,6 +136,66 @@ def paired_meta_batch(
     return np.array(out, dtype=np.int64), fallbacks
 
 
+def _meta_batches(table, batches, meta_domains, paired, rng, reals, batch_size) -> tuple[list[np.ndarray], int]:
+    """One meta batch per training batch: paired and label-flipped, or balanced from D_meta fakes and the reals."""
+    if paired:
+        partners = _PartnerIndex(table, np.flatnonzero(np.isin(table.domains, [REAL, *meta_domains])))
+        metas, fallbacks = [], 0
+        for batch in batches:
+            meta, missing = paired_meta_batch(table, batch, meta_domains, partners, rng)
+            metas.append(meta)
+            fallbacks += missing
+        return metas, fallbacks
+    meta_fakes = np.flatnonzero(np.isin(table.domains, meta_domains))
+    metas = _balanced_batches(rng, meta_fakes, reals, batch_size)
+    return [metas[i % len(metas)] for i in range(len(batches))], 0
+
+
+def _drawn_batch(rng, fakes: np.ndarray, reals: np.ndarray, batch_size: int) -> np.ndarray:
+    """One balanced batch drawn afresh (no repeat inside the batch): batch_size // 2 reals, the rest fakes."""
+    n_real = batch_size // 2
+    n_fake = batch_size - n_real
+    if len(fakes) < n_fake or len(reals) < n_real:
+        raise ValueError(
+            f"too few samples for one balanced batch of {batch_size}: {len(fakes)} fakes, {len(reals)} reals"
+        )
+    rows = np.concatenate([rng.choice(reals, n_real, replace=False), rng.choice(fakes, n_fake, replace=False)])
+    return rng.permutation(rows)
+
+
+def _plan_step_splits(table, source_domains, *, seed, epoch, batch_size, paired, rng, reals) -> EpochPlan:
+    """MLDG (Li et al. 2018, Alg. 1): a new random split every step, each step's batches drawn from it.
+
+    An epoch has as many steps as one with a per-epoch split would (the fakes of ceil(N/2) of N domains once);
+    each step draws its batch and meta batch afresh, so a face can recur within an epoch.
+    """
+    all_fakes = np.flatnonzero(np.isin(table.domains, list(source_domains)))
+    n_fake = batch_size - batch_size // 2
+    n_steps = len(all_fakes) * math.ceil(len(source_domains) / 2) // len(source_domains) // n_fake
+    if n_steps == 0:
+        raise ValueError(f"too few samples for one balanced batch of {batch_size}: {len(all_fakes)} fakes")
+    fakes_of = {d: np.flatnonzero(table.domains == d) for d in source_domains}
+    partners = _PartnerIndex(table, np.flatnonzero(np.isin(table.domains, [REAL, *source_domains]))) if paired else None
+    batches, metas, splits, fallbacks = [], [], [], 0
+    for step in range(n_steps):
+        train_domains, meta_domains = meta_split(source_domains, seed, epoch, step)
+        batch = _drawn_batch(rng, np.concatenate([fakes_of[d] for d in train_domains]), reals, batch_size)
+        if paired:  # partners are looked up in D_meta domains (and the reals) only
+            meta, missing = paired_meta_batch(table, batch, meta_domains, partners, rng)
+            fallbacks += missing
+        else:
+            meta = _drawn_batch(rng, np.concatenate([fakes_of[d] for d in meta_domains]), reals, batch_size)
+        batches.append(batch)
+        metas.append(meta)
+        splits.append((train_domains, meta_domains))
+    counts: dict[str, int] = {}
+    for train_domains, meta_domains in splits:
+        key = f"{','.join(train_domains)} / {','.join(meta_domains)}"
+        counts[key] = counts.get(key, 0) + 1
+    info = {"split_every": "step", "step_splits": dict(sorted(counts.items())), "pair_fallbacks": fallbacks}
+    return EpochPlan(batches, metas, info, splits)
+
+
 def plan_epoch(
     table: SampleTable,
     source_domains: Sequence[str],
@@ -134,8 +205,14 @@ def plan_epoch(
     batch_size: int,
     uses_meta_split: bool,
     paired: bool,
+    split_every: str = "epoch",
 ) -> EpochPlan:
-    """The batches of one epoch: plain (all sources) or meta-split with paired or unpaired meta batches."""
+    """The batches of one epoch: plain (all sources) or meta-split with paired or unpaired meta batches.
+
+    ``split_every``: "epoch" (LTW: one split for the epoch) or "step" (MLDG: a new split for every step).
+    """
+    if split_every not in SPLIT_EVERY:
+        raise ValueError(f"split_every must be one of {', '.join(SPLIT_EVERY)}, got {split_every!r}")
     rng = epoch_rng(seed, epoch)
     reals = np.flatnonzero(table.labels == 0)
     for domain in source_domains:
@@ -148,20 +225,13 @@ def plan_epoch(
             None,
             {"train_domains": list(source_domains), "meta_domains": []},
         )
+    if split_every == "step":
+        return _plan_step_splits(
+            table, source_domains, seed=seed, epoch=epoch, batch_size=batch_size, paired=paired, rng=rng, reals=reals
+        )
     train_domains, meta_domains = meta_split(source_domains, seed, epoch)
     fakes = np.flatnonzero(np.isin(table.domains, train_domains))
     batches = _balanced_batches(rng, fakes, reals, batch_size)
-    if paired:
-        partners = _PartnerIndex(table, np.flatnonzero(np.isin(table.domains, [REAL, *meta_domains])))
-        metas, fallbacks = [], 0
-        for batch in batches:
-            meta, missing = paired_meta_batch(table, batch, meta_domains, partners, rng)
-            metas.append(meta)
-            fallbacks += missing
-    else:
-        meta_fakes = np.flatnonzero(np.isin(table.domains, meta_domains))
-        metas = _balanced_batches(rng, meta_fakes, reals, batch_size)
-        metas = [metas[i % len(metas)] for i in range(len(batches))]
-        fallbacks = 0
+    metas, fallbacks = _meta_batches(table, batches, meta_domains, paired, rng, reals, batch_size)
     info = {"train_domains": train_domains, "meta_domains": meta_domains, "pair_fallbacks": fallbacks}
-    return EpochPlan(batches, metas, info)
+    return EpochPlan(batches, metas, info, [(train_domains, meta_domains)] * len(batches))

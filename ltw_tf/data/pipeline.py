@@ -184,6 +184,7 @@ class ManifestEpochs:
             batch_size=self.batch_size,
             uses_meta_split=request.uses_meta_split,
             paired=request.paired,
+            split_every=request.split_every,
         )
 
     def _dataset(self, batches: list[np.ndarray], masks: bool) -> tf.data.Dataset:

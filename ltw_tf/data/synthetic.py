@@ -49,6 +49,10 @@ NOTE = "synthetic: numbers on synthff are not FF++ numbers"
 PRESETS = {
     "small": SynthPreset("small", identities=8, frames=12, size=160),
     "default": SynthPreset("default", identities=80, frames=32, size=256),
+    # FF++'s size (1000 videos, 360 / 70 / 70 pairs): every held-out family's test split has 140 real and 140
+    # fake videos, enough to resolve method differences in studies (docs/RESULTS.md); 16 frames per video
+    # leave room for the paper's 10 sampled frames.
+    "study": SynthPreset("study", identities=1000, frames=16, size=256),
 }
 
 

@@ -1,12 +1,13 @@
 """The one small interface every training method implements, and the plain (single-loss) methods' base.
 
-The trainer only ever calls ``build_detector`` (the model a method scores with), ``begin_epoch``,
+The trainer only ever calls ``build_detector`` (the model a method scores with), ``phases``, ``begin_epoch``,
 ``batch_request``, ``set_learning_rates``, ``train_step(batch, meta_batch)`` and ``trackables``, and hands
 ``batch_request(epoch)`` to the data source. Nothing outside ``methods/`` branches on a method's name.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import keras
@@ -30,6 +31,24 @@ def seed_states(*models: keras.Model) -> list:
     return [v for m in models for v in m.non_trainable_variables if v.path.endswith("seed_generator_state")]
 
 
+@dataclass(frozen=True)
+class Phase:
+    """A complete training run inside a run: its own LR schedule (from its epoch 0) and its own best checkpoint."""
+
+    name: str
+    epochs: int
+
+
+def phase_at(phases: tuple[Phase, ...], epoch: int) -> tuple[int, int]:
+    """(index of the phase, epoch within it) of the run's 0-based ``epoch``."""
+    start = 0
+    for index, phase in enumerate(phases):
+        if epoch < start + phase.epochs:
+            return index, epoch - start
+        start += phase.epochs
+    raise ValueError(f"epoch {epoch + 1} is past the run's {start} epochs")
+
+
 def step_lr(base: float, epoch: int, step: int, gamma: float) -> float:
     """StepLR: ``base * gamma ** (epoch // step)``."""
     return base * gamma ** (epoch // step)
@@ -43,8 +62,10 @@ class Method:
     """
 
     name: ClassVar[str] = ""
-    uses_meta_split: ClassVar[bool] = False  # batches from D_train, meta batches from D_meta (per epoch)
+    revision: ClassVar[int] = 1  # raised when what a method trains changes; studies then never reuse older runs
+    uses_meta_split: ClassVar[bool] = False  # batches from D_train, meta batches from D_meta
     paired_meta: ClassVar[bool] = False  # meta batch paired with the batch and label-flipped (ALGORITHM.md)
+    split_every: ClassVar[str] = "epoch"  # meta-split redrawn every "epoch" (LTW) or every "step" (MLDG)
     uses_masks: ClassVar[bool] = False  # batches carry each face's manipulation mask: (images, labels, masks)
 
     @classmethod
@@ -76,26 +97,28 @@ class Method:
         """One optimisation step; returns scalar logs (always with a ``loss`` entry)."""
         return self._compiled(batch, meta_batch)
 
+    @classmethod
+    def phases(cls, config: TrainConfig) -> tuple[Phase, ...]:
+        """The run's phases, trained one after the other (default: one of ``config.epochs``; none: the run is its
+        initial model). ``epochs`` of a run = the sum of its phases' epochs."""
+        return (Phase("train", config.epochs),)
+
     def begin_epoch(self, epoch: int) -> None:
-        """Hook called by the trainer before each epoch (0-based)."""
+        """Hook called by the trainer before each epoch (0-based over the whole run)."""
 
     def batch_request(self, epoch: int) -> BatchRequest:
         """The batches this method needs in ``epoch`` (the trainer passes it to the data source)."""
-        return BatchRequest(self.uses_meta_split, self.paired_meta, masks=self.uses_masks)
+        return BatchRequest(self.uses_meta_split, self.paired_meta, self.split_every, masks=self.uses_masks)
 
     def learning_rates(self) -> list[tuple[keras.optimizers.Optimizer, float]]:
         """(optimizer, base learning rate) pairs driven by the trainer's StepLR."""
         return [(self.optimizer, self.config.lr)]
 
-    def schedule_epoch(self, epoch: int) -> int:
-        """The epoch the LR schedule sees (a method with phases restarts it)."""
-        return epoch
-
-    def set_learning_rates(self, epoch: int) -> None:
-        """Apply StepLR (step ``lr_step`` epochs, factor ``lr_gamma``) to every optimizer."""
-        e = self.schedule_epoch(epoch)
+    def set_learning_rates(self, phase_epoch: int) -> None:
+        """Apply StepLR (step ``lr_step`` epochs, factor ``lr_gamma``) to every optimizer; ``phase_epoch`` counts
+        from the start of the current phase (each phase has the full schedule)."""
         for optimizer, base in self.learning_rates():
-            optimizer.learning_rate = step_lr(base, e, self.config.lr_step, self.config.lr_gamma)
+            optimizer.learning_rate = step_lr(base, phase_epoch, self.config.lr_step, self.config.lr_gamma)
 
     def trackables(self) -> dict[str, Any]:
         """Everything a checkpoint must hold for an exact resume."""

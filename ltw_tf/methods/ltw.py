@@ -7,15 +7,13 @@ theta' through ``stateless_call``, then G_theta = d(T + beta M)/dtheta and G_w =
 
 from __future__ import annotations
 
-import math
-
 import keras
 import tensorflow as tf
 
 from ltw_tf.data.source import BatchRequest
 from ltw_tf.distribute import batch_mean, batch_std, compile_step, cross_replica_sum
 from ltw_tf.losses import detection_loss
-from ltw_tf.methods.base import Batch, Method, seed_states
+from ltw_tf.methods.base import Batch, Method, Phase, phase_at, seed_states
 from ltw_tf.models.detector import feature_shape
 from ltw_tf.models.weight_net import build_weight_net
 
@@ -180,19 +178,29 @@ class LTWNoWeight(LTW):
 
 
 class LTWNoMetaTest(LTW):
-    """Ablation (Table 5): train full LTW, then retrain with beta = 0 and the learned weight net frozen.
+    """Ablation (Table 5) "w/o meta-test": train the whole LTW framework, then retrain with beta = 0 and the learned
+    weight net fixed.
 
-    Choice: the first ceil(epochs / 2) epochs are full LTW; then the detector is reset to its initial weights
-    and retrained (fresh Adam, LR schedule restarted) on the weighted loss T alone, the weight net in
-    inference mode. With beta = 0 there is no meta-test set, so the retraining draws plain batches from all
-    source domains (training on half the domains per epoch would confound the ablation with forgetting).
+    Two phases of ``epochs`` epochs each, each a complete training run (the trainer gives each its own StepLR
+    schedule and its own best checkpoint): "ltw" is full LTW; "retrain" resets the detector to its initial
+    weights and trains it with a fresh Adam on the weighted loss T alone, the weight net frozen in inference mode.
+    With beta = 0 there is no meta-test set, so the retraining draws plain batches from all source domains
+    (training on half the domains per epoch would confound the ablation with forgetting).
     """
 
     name = "ltw-no-meta-test"
+    revision = 2  # issue 17: was ceil(E/2) LTW + floor(E/2) retraining epochs sharing one best checkpoint
+
+    @classmethod
+    def phases(cls, config) -> tuple[Phase, ...]:
+        if config.epochs < 1:
+            raise ValueError(
+                f"{cls.name} needs epochs >= 1 (each of its two phases trains that many), got {config.epochs}"
+            )
+        return (Phase("ltw", config.epochs), Phase("retrain", config.epochs))
 
     def __init__(self, detector, config):
         super().__init__(detector, config)
-        self.switch_epoch = math.ceil(config.epochs / 2)
         self.initial_detector = [tf.Variable(v.value, trainable=False) for v in detector.variables]
         self.retraining = tf.Variable(False, trainable=False)
         self.retrain_optimizer = keras.optimizers.Adam(config.lr)
@@ -201,19 +209,19 @@ class LTWNoMetaTest(LTW):
             self._retrain_step, jit_compile=config.jit_compile, reduce_retracing=False
         )
 
+    def _in_retraining(self, epoch: int) -> bool:
+        return phase_at(self.phases(self.config), epoch)[0] == 1
+
     def begin_epoch(self, epoch: int) -> None:
-        if epoch < self.switch_epoch:
+        if not self._in_retraining(epoch):
             return
-        if not bool(self.retraining.numpy()):
+        if not bool(self.retraining.numpy()):  # checkpointed: a resume inside phase 2 does not reset again
             _assign(self.detector.variables, self.initial_detector)
             self.retraining.assign(True)
         self.weight_net.trainable = False
 
     def batch_request(self, epoch: int) -> BatchRequest:
-        return super().batch_request(epoch) if epoch < self.switch_epoch else BatchRequest()
-
-    def schedule_epoch(self, epoch: int) -> int:
-        return epoch - self.switch_epoch if epoch >= self.switch_epoch else epoch
+        return BatchRequest() if self._in_retraining(epoch) else super().batch_request(epoch)
 
     def _retrain_step(self, batch, meta_batch):
         return self._meta_update(batch, meta_batch, self.retrain_optimizer, beta=0.0)

@@ -86,14 +86,19 @@ class ScreenSettings:
 
 
 class Screener:
-    """A model runner and an MTCNN detector, loaded once and reused for every item."""
+    """A model runner and an MTCNN detector, loaded once and reused for every item. ``keep_crops`` > 0: each
+    result also keeps the scored crops (``ItemResult.crops``) of up to that many frames, evenly spaced over the
+    sampled frames (the report draws them)."""
 
-    def __init__(self, runner: ModelRunner, settings: ScreenSettings | None = None, detector: Any = None):
+    def __init__(
+        self, runner: ModelRunner, settings: ScreenSettings | None = None, detector: Any = None, keep_crops: int = 0
+    ):
         from ltw_tf.data.faces import load_detector
 
         self.runner = runner
         self.settings = settings or ScreenSettings()
         self.detector = detector if detector is not None else load_detector()
+        self.keep_crops = int(keep_crops)
 
     def screen(self, item: MediaItem) -> ItemResult:
         """One item's result; a file that cannot be read gives a result with ``error`` set, never an exception."""
@@ -125,14 +130,25 @@ class Screener:
             batch=max(32, s.batch_size),
         )
 
-    def _score(self, faces: Iterable[FrameFace], result: ItemResult) -> int:
-        """Classify the faces in batches into ``result``; returns how many frames were seen."""
+    def _kept(self, frames: Sequence[int]) -> set[int]:
+        """The frames whose crops a result keeps: ``keep_crops`` of ``frames``, evenly spaced."""
+        if self.keep_crops <= 0 or not len(frames):
+            return set()
+        if self.keep_crops >= len(frames):
+            return set(frames)
+        return {frames[int(i)] for i in np.linspace(0, len(frames) - 1, self.keep_crops).round()}
+
+    def _score(self, faces: Iterable[FrameFace], result: ItemResult, keep: set[int] = frozenset()) -> int:
+        """Classify the faces in batches into ``result`` (crops of the frames in ``keep`` kept); returns how many
+        frames were seen."""
         pending: list[FrameFace] = []
         seen = 0
 
         def flush():
             probabilities = self.runner.predict(np.stack([f.crop.image for f in pending]))
             for face, p in zip(pending, probabilities):
+                if face.frame in keep:
+                    result.crops[face.frame] = face.crop.image
                 result.frames.append(
                     FrameScore(
                         face.frame, float(p), float(face.crop.score), tuple(int(v) for v in face.crop.box), face.tracked
@@ -156,7 +172,8 @@ class Screener:
         video = VideoFrames(path)
         result.n_frames = video.n_frames
         wanted = self.settings.indices(video.n_frames)
-        seen = self._score(self._faces(video.frames(wanted)), result)
+        keep = self._kept(wanted if wanted is not None else range(video.n_frames))
+        seen = self._score(self._faces(video.frames(wanted)), result, keep)
         if seen == 0:
             raise VideoError(f"{path}: no decodable frames")
         decoded = {f.frame for f in result.frames} | set(result.no_face)
@@ -169,7 +186,7 @@ class Screener:
     def _image(self, path: str, result: ItemResult) -> None:
         image = read_image(path)
         result.n_frames = result.sampled = 1
-        self._score(self._faces([(0, image)]), result)
+        self._score(self._faces([(0, image)]), result, self._kept([0]))
 
 
 def _without_path(message: str, path: str) -> str:

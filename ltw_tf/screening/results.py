@@ -46,6 +46,8 @@ class ItemResult:
     no_face: dict[int, str] = field(default_factory=dict)
     error: str | None = None
     seconds: float = 0.0
+    crops: dict[int, np.ndarray] = field(default_factory=dict, repr=False)  # frame -> the scored uint8 crop, kept
+    # only when the screener is asked to (``keep_crops``, for the report); never in the JSON record
 
     @property
     def score(self) -> float | None:

@@ -7,6 +7,7 @@ runs on LiteRT (``ai_edge_litert``). MTCNN, which finds the faces, still needs T
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from ltw_tf.errors import first_line
+from ltw_tf.native_logs import native_stderr
+
+log = logging.getLogger(__name__)
 
 INPUT_NAME = "images"  # == ltw_tf.models.serving.INPUT_NAME (not imported: that module imports Keras)
 OUTPUT_NAME = "probability"
@@ -124,7 +128,8 @@ class TFLiteRunner:
             self._interpreter = Interpreter(model_path=self.source, num_threads=num_threads or os.cpu_count() or 1)
         except (ValueError, RuntimeError) as err:
             raise ValueError(f"{path}: not a usable .tflite model ({first_line(err)})") from None
-        self._interpreter.allocate_tensors()
+        with native_stderr(log):  # LiteRT's "INFO: Created ... XNNPACK delegate" line: -v only
+            self._interpreter.allocate_tensors()
         self._in = self._interpreter.get_input_details()[0]
         self._out = self._interpreter.get_output_details()[0]
         shape = [int(v) for v in self._in["shape"]]

@@ -6,6 +6,11 @@ key (FF-DF, CelebDFv2_fake, DFDC_Real, ...) gives dataset, domain and label.
 
 DeepfakeBench copies videos into several splits (Celeb-DF's test videos are also in train and val; DFDC's train
 videos also in val). A video keeps one split, the most held-out: test, else train, else val.
+
+Not the paper's protocol: the crops are DeepfakeBench's (its own detector and margin, not MTCNN with 16 px) and
+its splits are its own (its DFDC test set is not "the last 200 real videos with their fakes"), so numbers from an
+import are not comparable with the paper's. Only the frame count is brought to the paper's by default: 10 frames
+per video, evenly spaced over the frames DeepfakeBench extracted (``np.linspace`` as ``faces.py``).
 """
 
 from __future__ import annotations
@@ -16,10 +21,13 @@ import os
 import re
 from pathlib import Path
 
+from ltw_tf.data.faces import sample_frame_indices
 from ltw_tf.data.manifest import Face
 from ltw_tf.data.sources.common import parse_celebdf_fake, parse_pair
 
 log = logging.getLogger(__name__)
+
+FRAMES_PER_VIDEO = 10  # the paper's frames per video (DATA.md)
 
 # label key -> (dataset, domain, label)
 LABEL_KEYS = {
@@ -103,13 +111,20 @@ def _ids(dataset: str, label: int, video_id: str) -> tuple[str, str]:
     return parsed or (video_id, "")
 
 
-def import_deepfakebench(json_path: str | os.PathLike, root: str | os.PathLike | None = None) -> list[Face]:
-    """Manifest rows for every frame of a DeepfakeBench JSON.
+def import_deepfakebench(
+    json_path: str | os.PathLike,
+    root: str | os.PathLike | None = None,
+    frames_per_video: int | None = FRAMES_PER_VIDEO,
+) -> list[Face]:
+    """Manifest rows for the frames of a DeepfakeBench JSON, ``frames_per_video`` evenly spaced ones per video.
 
     Args:
         json_path: the DeepfakeBench dataset JSON (e.g. ``FaceForensics++.json``, ``Celeb-DF-v2.json``).
         root: folder that relative frame paths are resolved against; None = keep paths as written.
+        frames_per_video: frames kept per video, evenly spaced in frame order (the paper: 10); None keeps all.
     """
+    if frames_per_video is not None and frames_per_video < 1:
+        raise ValueError(f"frames_per_video must be at least 1 (or None to keep every frame), got {frames_per_video}")
     json_path = Path(json_path)
     if not json_path.is_file():
         raise FileNotFoundError(f"deepfakebench: JSON file {json_path} not found")
@@ -146,9 +161,13 @@ def import_deepfakebench(json_path: str | os.PathLike, root: str | os.PathLike |
                         if _KEEP_ORDER[kept[key][0]] <= _KEEP_ORDER[split]:
                             continue
                     target, source = _ids(dataset, label, vid)
+                    indices = frame_indices(frames)
+                    order = sorted(range(len(frames)), key=indices.__getitem__)
+                    if frames_per_video is not None:
+                        order = [order[i] for i in sample_frame_indices(len(order), frames_per_video)]
                     faces = [
                         Face(
-                            path=_resolve(frame, root),
+                            path=_resolve(frames[i], root),
                             label=label,
                             dataset=dataset,
                             domain=domain,
@@ -157,9 +176,9 @@ def import_deepfakebench(json_path: str | os.PathLike, root: str | os.PathLike |
                             video_id=vid,
                             target_id=target,
                             source_id=source,
-                            frame=index,
+                            frame=indices[i],
                         )
-                        for frame, index in zip(frames, frame_indices(frames))
+                        for i in order
                     ]
                     kept[key] = (split, faces)
     if duplicates:
