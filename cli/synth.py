@@ -39,6 +39,12 @@ def _parse_qualities(ctx: click.Context, param: click.Parameter, value: str) -> 
 @click.option(
     "--workers", type=click.IntRange(min=1), default=None, help="Processes rendering in parallel [default: up to 2]."
 )
+@click.option(
+    "--masks",
+    is_flag=True,
+    help="Also write each fake's manipulation mask (masks/videos/, as FF++ ships them; the multi-task method "
+    "needs them). On a finished build of the same settings this adds the masks and leaves the videos as they are.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def synth(
@@ -48,6 +54,7 @@ def synth(
     qualities: tuple[str, ...],
     overwrite: bool,
     workers: int | None,
+    masks: bool,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -62,6 +69,7 @@ def synth(
       ltw-tf synth data/synthff                     the demo's dataset (minutes on 2 CPU cores)
       ltw-tf synth /tmp/sff --preset small          a few seconds; what the tests use
       ltw-tf synth /tmp/sff --qualities c23 --seed 3 --json
+      ltw-tf synth data/synthff --masks             add manipulation masks (for --method multi-task)
     """
     from ltw_tf.data.synthetic import generate
 
@@ -74,6 +82,7 @@ def synth(
             progress=not (quiet or as_json),
             overwrite=overwrite,
             workers=workers,
+            masks=masks,
         )
     except (OSError, ValueError, RuntimeError) as err:
         raise click.ClickException(str(err)) from None

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 from ltw_tf.benchmarks import get_benchmark, source_faces
 from ltw_tf.config import RunConfig
 from ltw_tf.data.manifest import read_manifest
-from ltw_tf.data.pipeline import ManifestEpochs, eval_dataset
-from ltw_tf.methods import run_epochs
+from ltw_tf.data.pipeline import ManifestEpochs, MissingMaskError, eval_dataset
+from ltw_tf.methods import method_class, run_epochs
 from ltw_tf.models import backbone_spec
 from ltw_tf.runs import DATA_ROOT_ENV, RunSetupError, resolve_data_root
 
@@ -49,14 +49,18 @@ def run_inputs(config: RunConfig) -> RunInputs:
         val = None
     else:  # a missing crop here is an error, not "no validation set"
         val = eval_dataset(val_faces, root, config.model.image_size, config.train.batch_size)
-    train = ManifestEpochs(
-        train_faces,
-        root,
-        benchmark.sources,
-        seed=config.train.seed,
-        batch_size=config.train.batch_size,
-        image_size=config.model.image_size,
-    )
+    try:
+        train = ManifestEpochs(
+            train_faces,
+            root,
+            benchmark.sources,
+            seed=config.train.seed,
+            batch_size=config.train.batch_size,
+            image_size=config.model.image_size,
+            masks=method_class(config.train.method).uses_masks,
+        )
+    except MissingMaskError as err:
+        raise RunSetupError(f"{err} (method {config.train.method})") from None
     return RunInputs(train, val, root)
 
 

@@ -17,7 +17,6 @@ import tensorflow as tf
 from ltw_tf.config import RunConfig, load_config
 from ltw_tf.data.manifest import MANIFEST_NAME
 from ltw_tf.errors import first_line
-from ltw_tf.models import build_detector
 
 DEFAULT_RUNS_DIR = "runs"
 CONFIG_NAME = "config.json"
@@ -109,10 +108,12 @@ def resolve_run(path: str | os.PathLike, which: str = "best") -> RunRef:
 
 
 def load_detector(path: str | os.PathLike, which: str = "best") -> tuple[keras.Model, RunRef]:
-    """Build f(theta) as the run configured it (no download: random init) and restore its trained weights."""
+    """Build the run's method's detector as it was trained (no download: random init) and restore its weights."""
+    from ltw_tf.methods import method_class
+
     ref = resolve_run(path, which)
     model = ref.config.model
-    detector = build_detector(model.backbone, model.image_size, weights=None)
+    detector = method_class(ref.config.train.method).build_detector(model, weights=None)
     try:
         status = tf.train.Checkpoint(detector=detector).restore(ref.checkpoint)
     except (tf.errors.OpError, ValueError, IndexError) as err:  # IndexError: a truncated data file

@@ -76,7 +76,7 @@ class TableSpec:
         return tuple(dict.fromkeys(g.benchmark for g in self.groups))
 
 
-COMPARED = ("basemodel", "alltrain", "focal", "mldg", "ltw")  # the paper's rows of Tables 2-4 that ltw-tf trains
+COMPARED = ("basemodel", "alltrain", "focal", "forensic-transfer", "multi-task", "mldg", "ltw")  # the paper's rows
 ABLATIONS = ("alltrain", "ltw-no-icc", "ltw-no-weight", "ltw-no-meta-test", "ltw")
 COMPARED_NOTE = (
     "Basemodel: the backbone with a fresh seeded head, not trained on the source domains (its one checkpoint is "
@@ -136,6 +136,8 @@ METHOD_LABELS = {
     "basemodel": "Basemodel",
     "alltrain": "Alltrain-Basemodel",
     "focal": "FocalLoss-Basemodel",
+    "forensic-transfer": "ForensicTransfer",
+    "multi-task": "Multi-task",
     "mldg": "MLDG",
     "ltw": "Ours",
     "ltw-no-icc": "w/o ICC Loss",

@@ -34,9 +34,8 @@ from ltw_tf.errors import first_line
 from ltw_tf.evaluate import evaluate, probability_fn
 from ltw_tf.io import write_json
 from ltw_tf.locking import OutputLock
-from ltw_tf.methods import Method, build_method
+from ltw_tf.methods import Method, build_method, method_class
 from ltw_tf.methods.base import phase_at
-from ltw_tf.models import build_detector
 from ltw_tf.runtime import configure_graph_optimizer
 
 EpochCallback = Callable[["Trainer", int, dict], None]
@@ -66,7 +65,7 @@ def build_from_config(config: RunConfig, strategy: tf.distribute.Strategy | None
     seed_everything(config.train.seed, config.train.deterministic)
     model = config.model
     with strategy.scope() if distributed else contextlib.nullcontext():
-        detector = build_detector(model.backbone, model.image_size, model.weights, bn_momentum=model.bn_momentum)
+        detector = method_class(config.train.method).build_detector(model, model.weights)
         method = build_method(config.train.method, detector, config.train)
     if distributed:
         for item in model_trackables(method.trackables()):

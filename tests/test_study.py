@@ -216,11 +216,9 @@ def test_several_tables_share_one_grid(grid):
     )
     assert plan.exit_code == 0, plan.output
     planned = [(p["method"], p["benchmark"]) for p in json.loads(plan.stdout)["runs"]]
-    # Table 2's five methods and Table 5's ablations on GID-DF23; Alltrain and LTW are in both, planned once
-    assert planned == [
-        (m, "gid-df23")
-        for m in ("basemodel", "alltrain", "focal", "mldg", "ltw", "ltw-no-icc", "ltw-no-weight", "ltw-no-meta-test")
-    ]
+    # Table 2's seven methods and Table 5's ablations on GID-DF23; Alltrain and LTW are in both, planned once
+    table2 = ("basemodel", "alltrain", "focal", "forensic-transfer", "multi-task", "mldg", "ltw")
+    assert planned == [(m, "gid-df23") for m in (*table2, "ltw-no-icc", "ltw-no-weight", "ltw-no-meta-test")]
 
     out = runs.parent / "tables-3-all"
     both = CliRunner().invoke(main, [*args, "--epochs", "1", "--table", "3,all", "--out", str(out), "--json"])

@@ -76,6 +76,8 @@ def test_table2_layout_values_missing_cells_and_csv():
         "Basemodel",
         "Alltrain-Basemodel",
         "FocalLoss-Basemodel",
+        "ForensicTransfer",
+        "Multi-task",
         "MLDG",
         "Ours",
     ]  # the paper's row order and names

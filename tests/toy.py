@@ -18,13 +18,28 @@ def _real_frame(rng, target: int, frame: int) -> np.ndarray:
     return image
 
 
+def forged_region(domain: str) -> np.ndarray:
+    """(SIZE, SIZE) bool: the pixels ``_forge`` edits for ``domain`` (none for real)."""
+    region = np.zeros((SIZE, SIZE), bool)
+    if domain == "A":
+        region[:6, :6] = True
+    elif domain == "B":
+        region[::2] = True
+    return region
+
+
 def _forge(image: np.ndarray, domain: str) -> np.ndarray:
     image = image.copy()
     if domain == "A":  # a bright blob in one corner
-        image[:6, :6] += 70
+        image[forged_region("A")] += 70
     else:  # horizontal stripes
-        image[::2] -= 60
+        image[forged_region("B")] -= 60
     return image
+
+
+def toy_masks(table: SampleTable) -> np.ndarray:
+    """(N, SIZE, SIZE) float32 manipulation masks of a ``toy_set`` table (1 = edited pixel, zeros for reals)."""
+    return np.stack([forged_region(d) for d in table.domains]).astype(np.float32)
 
 
 def toy_set(targets: range, frames: int = 4, seed: int = 0):

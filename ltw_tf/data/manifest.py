@@ -36,6 +36,7 @@ class Video:
     video_id: str  # unique within (dataset, domain, quality), e.g. "000_003"
     target_id: str  # the video whose frames are shown (a real video: itself)
     source_id: str = ""  # the identity pasted in (fakes only, where known)
+    mask: str = ""  # the fake's manipulation-mask video (same frames as the video), "" when there is none
 
 
 @dataclass(frozen=True)
@@ -53,18 +54,21 @@ class Face:
     source_id: str
     frame: int  # frame index in the video
     score: float = 1.0  # detector confidence of the kept face
+    mask: str = ""  # the mask crop (same box and size as the face crop, 255 = manipulated), "" when none
 
     @classmethod
-    def from_video(cls, video: Video, path: str, frame: int, score: float = 1.0) -> Face:
-        fields = {f.name: getattr(video, f.name) for f in dataclasses.fields(Video) if f.name != "path"}
-        return cls(path=path, frame=frame, score=score, **fields)
+    def from_video(cls, video: Video, path: str, frame: int, score: float = 1.0, mask: str = "") -> Face:
+        fields = {f.name: getattr(video, f.name) for f in dataclasses.fields(Video) if f.name not in ("path", "mask")}
+        return cls(path=path, frame=frame, score=score, mask=mask, **fields)
 
 
 FIELDS = [f.name for f in dataclasses.fields(Face)]
 _TYPES = {f.name: f.type for f in dataclasses.fields(Face)}
+OPTIONAL = {"mask": ""}  # columns added later: a manifest written before them reads with this default
 
 
 def _parse(row: dict[str, str], where: str) -> Face:
+    row = {**OPTIONAL, **row}
     missing = [name for name in FIELDS if name not in row]
     if missing:
         raise ValueError(f"{where}: manifest lacks column(s) {missing}")

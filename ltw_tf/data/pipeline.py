@@ -5,6 +5,8 @@ the model, see ``models/backbones.py``). Batches follow ``plan_epoch`` (seeded p
 the same batches and a resumed run continues exactly; decoding runs in parallel with deterministic order and is
 prefetched ahead of the training step. A crop that is missing is refused before any work; one that cannot be
 decoded stops the iteration with an ``ImageReadError`` naming the file (not TensorFlow's file-less op error).
+A source built with ``masks=True`` serves (images, labels, masks) batches to a method that asks for them: each
+face's mask crop resized like the face and thresholded at half intensity, (S, S) in {0, 1}; zeros for a real.
 """
 
 from __future__ import annotations
@@ -85,6 +87,22 @@ def read_batches(dataset, paths_of_batch: Callable[[int], Sequence[str]]) -> Ite
         n += 1
 
 
+class MissingMaskError(ValueError):
+    """A fake face has no manipulation mask, and the method trains on masks (one-line message)."""
+
+
+def _mask_decoder(image_size: int):
+    def load(path):
+        def read():
+            mask = tf.io.decode_image(tf.io.read_file(path), channels=1, expand_animations=False)
+            return tf.image.resize(mask, [image_size, image_size], antialias=True)[..., 0]
+
+        mask = tf.cond(tf.equal(path, ""), lambda: tf.zeros([image_size, image_size]), read)  # "": a real face
+        return tf.ensure_shape(tf.cast(mask >= 127.5, tf.float32), [image_size, image_size])
+
+    return load
+
+
 def _decoder(image_size: int):
     def load(path):
         image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
@@ -95,12 +113,26 @@ def _decoder(image_size: int):
 
 
 def image_dataset(
-    paths: Sequence[str], labels: Sequence[int], image_size: int, batch_size: int, drop_remainder: bool = False
+    paths: Sequence[str],
+    labels: Sequence[int],
+    image_size: int,
+    batch_size: int,
+    drop_remainder: bool = False,
+    masks: Sequence[str] | None = None,
 ) -> tf.data.Dataset:
-    """(images float32 0-255, labels float32) batches in the given order; decoding is parallel and ordered."""
+    """(images float32 0-255, labels float32) batches in the given order; decoding is parallel and ordered.
+
+    ``masks`` (mask crop paths, "" for none): (images, labels, masks) batches, masks (S, S) in {0, 1}.
+    """
     load = _decoder(image_size)
-    ds = tf.data.Dataset.from_tensor_slices((list(paths), np.asarray(labels, np.float32)))
-    ds = ds.map(lambda p, y: (load(p), y), num_parallel_calls=AUTOTUNE, deterministic=True)
+    labels = np.asarray(labels, np.float32)
+    if masks is None:
+        ds = tf.data.Dataset.from_tensor_slices((list(paths), labels))
+        ds = ds.map(lambda p, y: (load(p), y), num_parallel_calls=AUTOTUNE, deterministic=True)
+    else:
+        load_mask = _mask_decoder(image_size)
+        ds = tf.data.Dataset.from_tensor_slices((list(paths), labels, list(masks)))
+        ds = ds.map(lambda p, y, m: (load(p), y, load_mask(m)), num_parallel_calls=AUTOTUNE, deterministic=True)
     return ds.batch(batch_size, drop_remainder=drop_remainder)
 
 
@@ -121,12 +153,24 @@ class ManifestEpochs:
         seed: int,
         batch_size: int,
         image_size: int,
+        masks: bool = False,
     ):
         if not faces:
             raise ValueError("no training faces")
         self.faces = list(faces)
         self.paths = np.array(_absolute(self.faces, root))
         check_files(self.paths)
+        self.masks = None
+        if masks:  # refused before any work: a fake without its mask, or a mask crop not on disk
+            bare = [str(Path(root) / f.path) for f in self.faces if f.label == 1 and not f.mask]
+            if bare:
+                more = f" (and {len(bare) - 1} more)" if len(bare) > 1 else ""
+                raise MissingMaskError(
+                    f"{bare[0]}: fake face without a manipulation mask{more}; this method trains on masks: prepare "
+                    "FF++ with its masks/videos, or synthff built with `ltw-tf synth --masks`"
+                )
+            self.masks = np.array([str(Path(root) / f.mask) if f.mask else "" for f in self.faces])
+            check_files([m for m in self.masks if m])
         self.table = sample_table(self.faces)
         self.source_domains = list(source_domains)
         self.seed, self.batch_size, self.image_size = seed, batch_size, image_size
@@ -143,13 +187,20 @@ class ManifestEpochs:
             split_every=request.split_every,
         )
 
-    def _dataset(self, batches: list[np.ndarray]) -> tf.data.Dataset:
+    def _dataset(self, batches: list[np.ndarray], masks: bool) -> tf.data.Dataset:
         rows = np.concatenate(batches)
         return image_dataset(
-            self.paths[rows], self.table.labels[rows], self.image_size, self.batch_size, drop_remainder=True
+            self.paths[rows],
+            self.table.labels[rows],
+            self.image_size,
+            self.batch_size,
+            drop_remainder=True,
+            masks=self.masks[rows] if masks else None,
         )
 
     def epoch(self, epoch: int, request: BatchRequest) -> EpochData:
+        if request.masks and self.masks is None:
+            raise ValueError("the method trains on manipulation masks; build the source with masks=True")
         plan = self.plan(epoch, request)
         if plan.info.get("pair_fallbacks"):
             log.info(
@@ -157,16 +208,20 @@ class ManifestEpochs:
                 epoch + 1,
                 plan.info["pair_fallbacks"],
             )
-        train = self._dataset(plan.batches)
+        train = self._dataset(plan.batches, request.masks)
         if plan.meta_batches is None:
-            pairs = train.map(lambda x, y: ((x, y), ()))
+            pairs = train.map(lambda *batch: (batch, ()))
         else:
-            pairs = tf.data.Dataset.zip(train, self._dataset(plan.meta_batches))
+            pairs = tf.data.Dataset.zip(train, self._dataset(plan.meta_batches, request.masks))
         pairs = pairs.prefetch(AUTOTUNE)
 
         def paths_of_batch(n: int) -> list[str]:
             rows = [plan.batches[n]] + ([plan.meta_batches[n]] if plan.meta_batches is not None else [])
-            return list(self.paths[np.concatenate(rows)]) if n < len(plan.batches) else []
+            if n >= len(plan.batches):
+                return []
+            rows = np.concatenate(rows)
+            masks = [m for m in self.masks[rows] if m] if request.masks else []
+            return list(self.paths[rows]) + masks
 
         def batches():
             for batch, meta in read_batches(pairs, paths_of_batch):

@@ -3,7 +3,10 @@
 Layout under ``out_dir``: crops at ``<dataset>/<quality or 'na'>/<domain>/<video_id>/<frame:04d>.png``; one
 done-record per finished video at ``.done/<same key>.json`` (its crops, or why it was skipped) so a rerun skips
 it without decoding or running MTCNN; ``skipped.csv`` (videos with no face or unreadable, with the reason);
-``manifest.csv`` (every crop, rebuilt from the done-records, so reruns give the same bytes).
+``manifest.csv`` (every crop, rebuilt from the done-records, so reruns give the same bytes). A fake whose
+``Video.mask`` names its manipulation-mask video (FF++ ``masks/videos``, synthff ``--masks``) also gets a mask
+crop per face, ``<frame:04d>_mask.png``: the mask frame cut with the face's box and resized like the face
+(grayscale, the max over the mask's channels), recorded in the manifest's ``mask`` column.
 """
 
 from __future__ import annotations
@@ -23,7 +26,15 @@ from typing import Any
 
 import cv2
 
-from ltw_tf.data.faces import MIN_SCORE, VideoError, check_margin, extract_faces, load_detector
+from ltw_tf.data.faces import (
+    MIN_SCORE,
+    VideoError,
+    check_margin,
+    crop_square,
+    extract_faces,
+    load_detector,
+    read_frames,
+)
 from ltw_tf.data.manifest import MANIFEST_NAME, Face, Video, read_manifest, write_manifest
 from ltw_tf.io import atomic_write_bytes
 from ltw_tf.locking import OutputLock
@@ -93,8 +104,9 @@ def _fingerprint(path: str) -> list[int] | None:
     return [stat.st_size, stat.st_mtime_ns]
 
 
-def _load_record(out_dir: Path, key: str, params: dict, source: str) -> dict | None:
-    """A usable done-record: same settings, the same video file (or none left to compare), its crops on disk."""
+def _load_record(out_dir: Path, key: str, params: dict, source: str, mask_source: str = "") -> dict | None:
+    """A usable done-record: same settings, the same video file (or none left to compare), the same mask video
+    (or none, as before), its crops and mask crops on disk."""
     path = _record_path(out_dir, key)
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
@@ -105,7 +117,9 @@ def _load_record(out_dir: Path, key: str, params: dict, source: str) -> dict | N
     now = _fingerprint(source)
     if now is not None and record.get("source") != now:
         return None
-    if not all((out_dir / crop[0]).is_file() for crop in record.get("crops", [])):
+    if record.get("mask_source") != (_fingerprint(mask_source) if mask_source else None):
+        return None  # a mask added, changed or gone since: extract again (records before masks have none)
+    if not all((out_dir / path).is_file() for crop in record.get("crops", []) for path in (crop[0], *crop[3:])):
         return None
     return record
 
@@ -120,6 +134,7 @@ class _Task:
     key: str
     out_dir: str
     params: dict
+    mask_source: str = ""  # resolved mask video path, "" when the video has none
 
 
 def _extract_and_save(task: _Task, detector: Any) -> dict:
@@ -133,8 +148,10 @@ def _extract_and_save(task: _Task, detector: Any) -> dict:
         "status": "skipped",
         "reason": "",
         "n_frames": 0,
-        "crops": [],
+        "crops": [],  # [crop, frame, score] or [crop, frame, score, mask crop]
         "missing": {},
+        "mask_source": _fingerprint(task.mask_source) if task.mask_source else None,
+        "boxes": {},  # frame -> the square (x0, y0, side) its face and mask crops were cut with
     }
     try:
         result = extract_faces(
@@ -159,19 +176,49 @@ def _extract_and_save(task: _Task, detector: Any) -> dict:
         else:
             record["status"] = "done"
             crop_dir = out_dir / task.key
+            mask_frames = _mask_frames(task, result.n_frames, record)
             for crop in result.crops:
                 rel = f"{task.key}/{crop.frame:04d}.png"
-                ok, png = cv2.imencode(".png", cv2.cvtColor(crop.image, cv2.COLOR_RGB2BGR))
-                if not ok:
-                    raise RuntimeError(f"PNG encoding failed for {rel}")
-                atomic_write_bytes(out_dir / rel, png.tobytes())
-                record["crops"].append([rel, crop.frame, round(crop.score, 4)])
-            keep = {Path(c[0]).name for c in record["crops"]}
+                _write_png(out_dir / rel, cv2.cvtColor(crop.image, cv2.COLOR_RGB2BGR))
+                entry = [rel, crop.frame, round(crop.score, 4)]
+                if crop.frame in mask_frames:  # the same box and resize as the face
+                    mask_rel = f"{task.key}/{crop.frame:04d}_mask.png"
+                    _write_png(out_dir / mask_rel, crop_square(mask_frames[crop.frame], crop.box, params["size"]))
+                    entry.append(mask_rel)
+                record["crops"].append(entry)
+                record["boxes"][str(crop.frame)] = [int(v) for v in crop.box]
+            keep = {Path(p).name for c in record["crops"] for p in (c[0], *c[3:])}
             for stale in crop_dir.glob("*.png"):  # crops of an earlier run with other settings
                 if stale.name not in keep:
                     stale.unlink()
     atomic_write_bytes(_record_path(out_dir, task.key), json.dumps(record, indent=1).encode("utf-8"))
     return record
+
+
+def _write_png(path: Path, image) -> None:
+    ok, png = cv2.imencode(".png", image)
+    if not ok:
+        raise RuntimeError(f"PNG encoding failed for {path}")
+    atomic_write_bytes(path, png.tobytes())
+
+
+def _mask_frames(task: _Task, n_frames: int, record: dict) -> dict:
+    """The mask video's sampled frames (grayscale: max over channels) by index, {} without a usable one.
+
+    A mask video that cannot be read or whose frame count differs from the video's gives no mask crops (the
+    reason goes into the record's ``mask_error``); the faces are kept.
+    """
+    if not task.mask_source:
+        return {}
+    try:
+        n_mask, frames = read_frames(task.mask_source, task.params["frames"])
+    except VideoError as err:
+        record["mask_error"] = str(err)
+        return {}
+    if n_mask != n_frames:
+        record["mask_error"] = f"{task.mask_source}: {n_mask} frames, the video has {n_frames}"
+        return {}
+    return {i: frame.max(axis=-1) for i, frame in frames.items()}
 
 
 _WORKER: dict[str, Any] = {}  # per worker process: its detector (or the error creating it)
@@ -294,13 +341,17 @@ def _prepare(videos, out, root, frames, margin, size, min_score, workers, progre
     by_key = _unique(videos)
     records: dict[str, dict] = {}
     tasks = []
+
+    def resolve(path: str) -> str:
+        return os.fspath(path if root is None or os.path.isabs(path) else Path(root) / path) if path else ""
+
     for key, video in by_key.items():
-        source = os.fspath(video.path if root is None or os.path.isabs(video.path) else Path(root) / video.path)
-        record = _load_record(out, key, params, source)
+        source, mask_source = resolve(video.path), resolve(video.mask)
+        record = _load_record(out, key, params, source, mask_source)
         if record is not None:
             records[key] = record
             continue
-        tasks.append(_Task(video, source, key, os.fspath(out), params))
+        tasks.append(_Task(video, source, key, os.fspath(out), params, mask_source))
     reused = len(records)
 
     from tqdm import tqdm
@@ -322,7 +373,8 @@ def _prepare(videos, out, root, frames, margin, size, min_score, workers, progre
             continue
         without_face += len(record["missing"])
         faces.extend(
-            Face.from_video(video, path=rel, frame=frame, score=score) for rel, frame, score in record["crops"]
+            Face.from_video(video, path=rel, frame=frame, score=score, mask=mask[0] if mask else "")
+            for rel, frame, score, *mask in record["crops"]
         )
     keys = set(by_key)
     manifest = write_manifest(out / MANIFEST_NAME, _other_faces(out, keys) + faces)

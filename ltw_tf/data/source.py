@@ -12,11 +12,13 @@ class BatchRequest:
     """What a method needs from an epoch: plain batches, or meta-split ones with paired or free meta batches.
 
     ``split_every``: "epoch" (one meta-split per epoch, LTW) or "step" (a new split every step, MLDG).
+    ``masks``: each batch is (images, labels, masks) with the faces' manipulation masks (zeros for reals).
     """
 
     uses_meta_split: bool = False
     paired: bool = False
     split_every: str = "epoch"
+    masks: bool = False
 
 
 @dataclass

@@ -93,7 +93,7 @@ def _config(preset: SynthPreset, seed: int, qualities: tuple[str, ...]) -> dict:
 def _owned_paths(out: Path) -> list[Path]:
     """Everything ``generate`` writes (and so may replace)."""
     paths = [out / "original_sequences" / "youtube" / q for q in QUALITIES]
-    paths += [out / "manipulated_sequences" / fam / q for fam in FAMILIES for q in QUALITIES]
+    paths += [out / "manipulated_sequences" / fam / q for fam in FAMILIES for q in (*QUALITIES, "masks")]
     return paths + [out / "splits" / f"{s}.json" for s in SPLITS] + [out / BOXES_NAME, out / META_NAME]
 
 
@@ -179,8 +179,14 @@ def generate(
     progress: bool = True,
     overwrite: bool = False,
     workers: int | None = None,
+    masks: bool = False,
 ) -> dict:
     """Build synthff in ``out_dir``; returns a summary. Seeded and deterministic (same seed, same frames).
+
+    ``masks`` also writes each fake's manipulation mask (the pixels its family changed) as
+    ``manipulated_sequences/<family>/masks/videos/<T_S>.mp4``, as FF++ ships them. Masks are not part of the
+    build's configuration: asking for them on a finished build of the same settings re-renders its pairs
+    (deterministically) and writes only the masks, leaving every video as it was.
 
     A folder holding an earlier build of the same configuration is resumed (finished videos are kept); one
     holding another synthff build is replaced; any other non-empty folder is refused unless ``overwrite``.
@@ -191,16 +197,18 @@ def generate(
     out = Path(out_dir)
     config = _config(preset, seed, qualities)
     resume = _prepare_out_dir(out, config, overwrite)
+    # a build that has masks keeps them complete when resumed without --masks
+    masks = masks or (resume and any((out / "manipulated_sequences" / f / "masks").is_dir() for f in FAMILIES))
     pairs = make_pairs(seed, preset.identities)
     splits = split_pairs(pairs)
     old_boxes = {}
     if resume and (out / BOXES_NAME).is_file():
         old_boxes = json.loads((out / BOXES_NAME).read_text(encoding="utf-8"))
     todo = [
-        (str(out), seed, preset, a, b, qualities)
+        (str(out), seed, preset, a, b, qualities, masks)
         for a, b in pairs
         if not (
-            all(p.is_file() for p in pair_outputs(out, a, b, qualities))
+            all(p.is_file() for p in pair_outputs(out, a, b, qualities, masks))
             and video_id(a) in old_boxes
             and video_id(b) in old_boxes
         )
@@ -226,6 +234,7 @@ def generate(
             "real": preset.identities * len(qualities),
             **{fam: preset.identities * len(qualities) for fam in FAMILIES},
         },
+        "masks": masks,
         "rendered_pairs": len(todo),
         "kept_pairs": len(pairs) - len(todo),
         "bytes": sum(p.stat().st_size for p in files),
@@ -242,6 +251,12 @@ def generate(
         "boxes": f"{BOXES_NAME}: per real video, per frame, the ground-truth face box [x0, y0, x1, y1] "
         "(landmark extent); a fake's boxes are its target's",
         "layout": "FaceForensics++ (original_sequences/youtube, manipulated_sequences/<method>, splits/)",
+        "masks": masks,
     }
+    if masks:
+        meta["mask_note"] = (
+            "manipulated_sequences/<method>/masks/videos/<T_S>.mp4: per frame, the pixels where the fake's "
+            "uint8 frame differs from its target's before compression (white), losslessly encoded"
+        )
     _write_json(out / META_NAME, meta)
     return summary

@@ -9,11 +9,25 @@ from ltw_tf.methods.alltrain import Alltrain
 from ltw_tf.methods.base import Method, Phase
 from ltw_tf.methods.basemodel import Basemodel
 from ltw_tf.methods.focal import Focal
+from ltw_tf.methods.forensic_transfer import ForensicTransfer
 from ltw_tf.methods.ltw import LTW, LTWNoICC, LTWNoMetaTest, LTWNoWeight, meta_gradients, meta_step
 from ltw_tf.methods.mldg import MLDG
+from ltw_tf.methods.multi_task import MultiTask
 
 METHODS: dict[str, type[Method]] = {
-    cls.name: cls for cls in (Basemodel, Alltrain, Focal, MLDG, LTW, LTWNoICC, LTWNoWeight, LTWNoMetaTest)
+    cls.name: cls
+    for cls in (
+        Basemodel,
+        Alltrain,
+        Focal,
+        ForensicTransfer,
+        MultiTask,
+        MLDG,
+        LTW,
+        LTWNoICC,
+        LTWNoWeight,
+        LTWNoMetaTest,
+    )
 }
 
 
@@ -32,7 +46,7 @@ def run_epochs(config: TrainConfig) -> int:
 
 
 def build_method(name: str, detector: keras.Model, config: TrainConfig) -> Method:
-    """Instantiate method ``name`` around ``detector``."""
+    """Instantiate method ``name`` around ``detector`` (built by ``method_class(name).build_detector``)."""
     return method_class(name)(detector, config)
 
 

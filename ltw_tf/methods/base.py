@@ -1,8 +1,8 @@
 """The one small interface every training method implements, and the plain (single-loss) methods' base.
 
-The trainer only ever calls ``phases``, ``begin_epoch``, ``batch_request``, ``set_learning_rates``,
-``train_step(batch, meta_batch)`` and ``trackables``, and hands ``batch_request(epoch)`` to the data source.
-Nothing outside ``methods/`` branches on a method's name.
+The trainer only ever calls ``build_detector`` (the model a method scores with), ``phases``, ``begin_epoch``,
+``batch_request``, ``set_learning_rates``, ``train_step(batch, meta_batch)`` and ``trackables``, and hands
+``batch_request(epoch)`` to the data source. Nothing outside ``methods/`` branches on a method's name.
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ from typing import Any, ClassVar
 import keras
 import tensorflow as tf
 
-from ltw_tf.config import TrainConfig
+from ltw_tf.config import ModelConfig, TrainConfig
 from ltw_tf.data.source import BatchRequest
 from ltw_tf.distribute import compile_step, cross_replica_sum, replica_mean
+from ltw_tf.models.detector import build_detector
 
-Batch = tuple[tf.Tensor, tf.Tensor]  # (images 0-255, labels 0 real / 1 fake)
+# (images 0-255, labels 0 real / 1 fake), plus masks (N, S, S) in {0, 1} when the method's ``uses_masks``
+Batch = tuple[tf.Tensor, ...]
 
 
 def seed_states(*models: keras.Model) -> list:
@@ -64,14 +66,29 @@ class Method:
     uses_meta_split: ClassVar[bool] = False  # batches from D_train, meta batches from D_meta
     paired_meta: ClassVar[bool] = False  # meta batch paired with the batch and label-flipped (ALGORITHM.md)
     split_every: ClassVar[str] = "epoch"  # meta-split redrawn every "epoch" (LTW) or every "step" (MLDG)
+    uses_masks: ClassVar[bool] = False  # batches carry each face's manipulation mask: (images, labels, masks)
+
+    @classmethod
+    def build_detector(cls, model: ModelConfig, weights: str | None) -> keras.Model:
+        """The model this method scores with: images -> (features, logit), P(fake) = sigmoid(logit).
+
+        It is what checkpoints hold as ``detector`` and what validation, evaluation and export run, so every
+        loader builds it through here (``weights=None``: no download, the checkpoint supplies them). Default:
+        the shared backbone detector f(theta).
+        """
+        return build_detector(model.backbone, model.image_size, weights, bn_momentum=model.bn_momentum)
 
     def __init__(self, detector: keras.Model, config: TrainConfig):
         self.detector = detector
         self.config = config
         self.optimizer = keras.optimizers.Adam(config.lr)
-        self.optimizer.build(detector.trainable_variables)
+        self.optimizer.build(self.trained_variables())
         self.strategy = tf.distribute.get_strategy()
         self._compiled = compile_step(self._train_step, jit_compile=config.jit_compile)
+
+    def trained_variables(self) -> list:
+        """What ``optimizer`` updates: the detector's trainable variables (plus any training-only model's)."""
+        return self.detector.trainable_variables
 
     def _train_step(self, batch: Batch, meta_batch: Batch | None) -> dict[str, tf.Tensor]:
         raise NotImplementedError  # pragma: no cover - abstract
@@ -91,7 +108,7 @@ class Method:
 
     def batch_request(self, epoch: int) -> BatchRequest:
         """The batches this method needs in ``epoch`` (the trainer passes it to the data source)."""
-        return BatchRequest(self.uses_meta_split, self.paired_meta, self.split_every)
+        return BatchRequest(self.uses_meta_split, self.paired_meta, self.split_every, masks=self.uses_masks)
 
     def learning_rates(self) -> list[tuple[keras.optimizers.Optimizer, float]]:
         """(optimizer, base learning rate) pairs driven by the trainer's StepLR."""

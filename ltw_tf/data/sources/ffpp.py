@@ -145,6 +145,15 @@ def _list(root: Path, qualities: Sequence[str], methods: Sequence[str], dataset:
     return listing
 
 
+def mask_video(root: Path, domain: str, vid: str) -> str:
+    """A fake's manipulation-mask video (``manipulated_sequences/<method>/masks/videos/<T_S>.mp4``, as FF++
+    ships them and synthff ``--masks`` writes them), "" when there is none (reals, or masks not downloaded)."""
+    if domain == "real":
+        return ""
+    path = root / "manipulated_sequences" / domain / "masks" / "videos" / f"{vid}.mp4"
+    return str(path) if path.is_file() else ""
+
+
 def read_ffpp(
     root: str | os.PathLike,
     *,
@@ -211,6 +220,7 @@ def read_ffpp(
                 video_id=vid,
                 target_id=target,
                 source_id=source,
+                mask=mask_video(root, domain, vid),
             )
         )
     if bad_names:

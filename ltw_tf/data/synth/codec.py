@@ -92,6 +92,20 @@ def write_video(path: str | os.PathLike, frames: Sequence[np.ndarray], quality: 
             tmp.unlink()
 
 
+def write_mask_video(path: str | os.PathLike, masks: Sequence[np.ndarray], fps: int = 25) -> None:
+    """Encode (H, W) bool masks as white-on-black video, losslessly where H.264 is available (CRF 0; gray
+    frames have neutral chroma, so yuv420p loses nothing), else as ``mp4v`` after JPEG at quality 100."""
+    path = Path(path)
+    frames = [np.repeat(np.where(m, 255, 0).astype(np.uint8)[..., None], 3, axis=-1) for m in masks]
+    tmp = path.with_name(f".{path.stem}.part.mp4")
+    try:
+        (_write_h264 if h264_available() else _write_mp4v)(tmp, frames, "raw", fps)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
 def read_video(path: str | os.PathLike) -> list[np.ndarray]:
     """All frames of a video as uint8 RGB (OpenCV decoding, as the ``prepare`` step reads them)."""
     cap = cv2.VideoCapture(str(path))

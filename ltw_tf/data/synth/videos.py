@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ltw_tf.data.synth.codec import write_video
+from ltw_tf.data.synth.codec import write_mask_video, write_video
 from ltw_tf.data.synth.forgery import FAMILIES, ForgeryStrength, FrameRenders, TargetFrame, VideoState, forge
 from ltw_tf.data.synth.identity import Identity, Track, sample_identity, sample_track
 from ltw_tf.data.synth.render import render_background, render_face
@@ -45,6 +45,17 @@ def real_path(out_dir: str | os.PathLike, quality: str, vid: str) -> Path:
 
 def fake_path(out_dir: str | os.PathLike, family: str, quality: str, target: str, source: str) -> Path:
     return Path(out_dir) / "manipulated_sequences" / family / quality / "videos" / f"{target}_{source}.mp4"
+
+
+def mask_path(out_dir: str | os.PathLike, family: str, target: str, source: str) -> Path:
+    """A fake's manipulation mask, where FF++ keeps them (one per fake, not per quality)."""
+    return Path(out_dir) / "manipulated_sequences" / family / "masks" / "videos" / f"{target}_{source}.mp4"
+
+
+def changed_pixels(fake: np.ndarray, real: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the pixels a forgery changed, i.e. where the written uint8 fake frame differs from its
+    target's real frame in any channel (before compression)."""
+    return (fake != real).any(axis=-1)
 
 
 def identity_of(seed: int, i: int) -> Identity:
@@ -83,10 +94,14 @@ def face_box(landmarks: np.ndarray) -> list[float]:
     return [round(float(v), 1) for v in (*lo, *hi)]
 
 
-def pair_outputs(out_dir: str | os.PathLike, a: int, b: int, qualities: tuple[str, ...]) -> list[Path]:
+def pair_outputs(
+    out_dir: str | os.PathLike, a: int, b: int, qualities: tuple[str, ...], masks: bool = False
+) -> list[Path]:
     ids = (video_id(a), video_id(b))
     paths = [real_path(out_dir, q, v) for q in qualities for v in ids]
     paths += [fake_path(out_dir, fam, q, t, s) for fam in FAMILIES for q in qualities for t, s in (ids, ids[::-1])]
+    if masks:
+        paths += [mask_path(out_dir, fam, t, s) for fam in FAMILIES for t, s in (ids, ids[::-1])]
     return paths
 
 
@@ -125,13 +140,23 @@ def pair_frames(seed: int, preset: SynthPreset, a: int, b: int) -> PairFrames:
 
 
 def render_pair(
-    out_dir: str, seed: int, preset: SynthPreset, a: int, b: int, qualities: tuple[str, ...]
+    out_dir: str, seed: int, preset: SynthPreset, a: int, b: int, qualities: tuple[str, ...], masks: bool = False
 ) -> dict[str, list[list[float]]]:
-    """Render and write reals a, b and fakes a_b, b_a of every family at every quality; returns the reals' boxes."""
+    """Render reals a, b and fakes a_b, b_a of every family and write those of their videos at every quality
+    (and, with ``masks``, each fake's ``changed_pixels`` mask video) not on disk yet; returns the reals' boxes.
+
+    Rendering is deterministic and writes are atomic, so a file on disk already holds exactly these frames:
+    adding masks to a finished build writes the masks only.
+    """
     rendered = pair_frames(seed, preset, a, b)
     for (domain, t, s), frames in rendered.videos.items():
         for q in qualities:
             path = real_path(out_dir, q, t) if domain == "real" else fake_path(out_dir, domain, q, t, s)
+            if not path.is_file():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_video(path, frames, q, preset.fps)
+        if masks and domain != "real" and not (path := mask_path(out_dir, domain, t, s)).is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
-            write_video(path, frames, q, preset.fps)
+            real = rendered.videos[("real", t, t)]
+            write_mask_video(path, [changed_pixels(f, r) for f, r in zip(frames, real)], preset.fps)
     return {vid: [face_box(points) for points in marks] for vid, marks in rendered.landmarks.items()}
