@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from ltw_tf.config import RunConfig, load_config
+from ltw_tf.config import ModelConfig, RunConfig, load_config
 from ltw_tf.data.manifest import MANIFEST_NAME
 from ltw_tf.errors import first_line
 from ltw_tf.models import build_detector
@@ -108,11 +108,35 @@ def resolve_run(path: str | os.PathLike, which: str = "best") -> RunRef:
     return RunRef(run_dir, load_config(run_dir / CONFIG_NAME), checkpoint, kind)
 
 
+def run_graph(model: ModelConfig) -> str:
+    """The backbone graph a run was trained with: its recorded ``model.graph``; a run from before that was
+    recorded built Keras' ImageNet graph exactly when ``model.weights`` was "imagenet"."""
+    return model.graph or ("imagenet" if model.weights == "imagenet" else "plain")
+
+
+def build_run_detector(model: ModelConfig) -> keras.Model:
+    """f(theta) with exactly the graph (backbone, size, Keras graph, BN momentum) a run was trained with, randomly
+    initialised: nothing is downloaded or read; restore a checkpoint into it. Every loader builds through here."""
+    return build_detector(
+        model.backbone, model.image_size, weights=None, bn_momentum=model.bn_momentum, graph=run_graph(model)
+    )
+
+
+def finalize_restored(*models: keras.Model) -> None:
+    """Refresh what layers derive from restored variables: ``tf.train.Checkpoint`` assigns variables only, and
+    Keras' ``Normalization`` (EfficientNet's stem) keeps the mean / variance it read at build time until
+    ``finalize_state``, so a restored ImageNet-started run would normalise with 0 / 1 instead of ImageNet's."""
+    for model in models:
+        for layer in model._flatten_layers(include_self=False):
+            if isinstance(layer, keras.layers.Normalization):
+                layer.finalize_state()
+
+
 def load_detector(path: str | os.PathLike, which: str = "best") -> tuple[keras.Model, RunRef]:
     """Build f(theta) as the run configured it (no download: random init) and restore its trained weights."""
     ref = resolve_run(path, which)
     model = ref.config.model
-    detector = build_detector(model.backbone, model.image_size, weights=None)
+    detector = build_run_detector(model)
     try:
         status = tf.train.Checkpoint(detector=detector).restore(ref.checkpoint)
     except (tf.errors.OpError, ValueError, IndexError) as err:  # IndexError: a truncated data file
@@ -122,7 +146,8 @@ def load_detector(path: str | os.PathLike, which: str = "best") -> tuple[keras.M
         status.assert_existing_objects_matched()
     except AssertionError as err:
         raise ValueError(
-            f"{ref.checkpoint} does not match a {model.backbone} detector at "
+            f"{ref.checkpoint} does not match a {model.backbone} detector ({run_graph(model)} graph) at "
             f"{model.image_size}px: {str(err).splitlines()[0]}"
         ) from None
+    finalize_restored(detector)
     return detector, ref

@@ -61,7 +61,9 @@ def build_from_config(config: RunConfig, strategy: tf.distribute.Strategy | None
     seed_everything(config.train.seed, config.train.deterministic)
     model = config.model
     with strategy.scope() if distributed else contextlib.nullcontext():
-        detector = build_detector(model.backbone, model.image_size, model.weights, bn_momentum=model.bn_momentum)
+        detector = build_detector(
+            model.backbone, model.image_size, model.weights, bn_momentum=model.bn_momentum, graph=model.graph
+        )
         method = build_method(config.train.method, detector, config.train)
     if distributed:
         for item in model_trackables(method.trackables()):
