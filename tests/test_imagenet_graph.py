@@ -127,6 +127,7 @@ def test_weights_file_from_the_imagenet_graph_needs_that_graph(offline_imagenet,
 # ------------------------------------------------------------- a trained run through every loader
 
 
+@pytest.mark.slow  # ~60 CPU s: a B0 step, five rebuilds and a SavedModel
 def test_every_loader_restores_an_imagenet_started_run(offline_imagenet, tmp_path):
     """One step of LTW (beta = 0: a first-order step, still with p(w) in the checkpoint) on B0 at 32 px, batch 2,
     from Keras' ImageNet weights; every loader gives the in-memory models' outputs."""
