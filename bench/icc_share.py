@@ -86,19 +86,20 @@ def batches_of(run: Path, n: int, size: int, seed: int):
 
 
 def states(run: Path, config):
-    """(name, detector) at random init (the run's seed) and at each kept checkpoint, oldest first."""
+    """(name, detector) at random init (the run's seed; the run's graph) and at each kept checkpoint, oldest
+    first."""
     import keras
     import tensorflow as tf
 
-    from ltw_tf.models import build_detector
+    from ltw_tf.runs import build_run_detector, finalize_restored
 
-    model = config.model
     keras.utils.set_random_seed(config.train.seed)
-    detector = build_detector(model.backbone, model.image_size, weights=None, bn_momentum=model.bn_momentum)
+    detector = build_run_detector(config)
     yield "init", detector
     state = tf.train.get_checkpoint_state(str(run / "checkpoints"))
     for prefix in state.all_model_checkpoint_paths if state else []:
         tf.train.Checkpoint(detector=detector).restore(prefix).expect_partial()
+        finalize_restored(detector)
         yield Path(prefix).name, detector
 
 

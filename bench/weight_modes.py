@@ -1,10 +1,10 @@
-"""p(w) in inference mode (what ``ltw-tf weights`` and the paper's Fig. 4 show) vs with batch statistics (what the
-meta step applied in training), on the same training faces of an LTW-family run.
+"""p(w) in inference mode (``ltw-tf weights --mode inference``) vs with batch statistics (what the meta step applied
+in training; ``ltw-tf weights``' default since issue 17), on the same training faces of an LTW-family run.
 
 Both passes see the same balanced batches (half real, half fake; ``icc_share.batches_of``). The training-mode pass
-runs the detector and p(w) with batch-statistics BN and p(w)'s dropout off (the detector's stochastic depth is
-on, as in training, so the figures move a little between calls). Prints mean / std / min / max of each and the
-rank correlation of the two weightings.
+is ``ltw_tf.evaluate.batch_statistics_weights`` (what ``ltw-tf weights`` now shows by default): the detector and
+p(w) with batch-statistics BN as the meta step runs them, dropout and stochastic depth off, no state changed.
+Prints mean / std / min / max of each and the rank correlation of the two weightings.
 
 Run (from the repo root; TensorFlow on CPU, under a minute at 64 px):
     python bench/weight_modes.py /work/data/runs/study/gid-df23-ltw-s0-23af47f3 --faces 256
@@ -30,31 +30,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def batch_statistics_weights(detector, weight_net, images) -> np.ndarray:
-    """p(w) as the meta step computes it (training-mode BN in both nets), dropout left out."""
-    import keras
-
-    features, _ = detector(images, training=True)
-    x = features
-    for layer in weight_net.layers[1:]:
-        if isinstance(layer, keras.layers.Dropout):
-            continue
-        x = layer(x, training=True) if isinstance(layer, keras.layers.BatchNormalization) else layer(x)
-    return np.asarray(x).ravel()
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     from icc_share import batches_of  # bench/ is on sys.path when run as a script
 
-    from ltw_tf.evaluate import load_weight_net
+    from ltw_tf.evaluate import batch_statistics_weights, load_weight_net
 
     detector, weight_net, ref = load_weight_net(args.run)
     batches, _ = batches_of(ref.run_dir, max(1, args.faces // args.batch_size), args.batch_size, args.seed)
     inference = [
         weight_net(detector(images, training=False)[0], training=False).numpy().ravel() for images, _ in batches
     ]
-    # after the inference pass: a training-mode call moves the BN moving statistics it would read
     batch_stats = [batch_statistics_weights(detector, weight_net, images) for images, _ in batches]
     faces = sum(len(images) for images, _ in batches)
     print(f"{ref.run_dir.name}: {faces} training faces, batches of {args.batch_size}")

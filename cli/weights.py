@@ -41,14 +41,25 @@ def _stats_lines(stats: dict) -> list[str]:
     help="Which split of the run's source domains to weight.",
 )
 @click.option("--data-root", type=click.Path(file_okay=False), help="Prepared faces (default: the run's data root).")
-@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
+@click.option(
+    "--mode",
+    type=click.Choice(["batch", "inference"]),
+    default="batch",
+    show_default=True,
+    help="batch: the weights the meta step applied (batch statistics of balanced batches of the run's batch size); "
+    "inference: BN moving statistics.",
+)
+@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True, help="Faces per call (inference).")
 @click.option("--json", "as_json", is_flag=True, help="Print statistics and the chosen faces as JSON.")
-def weights_command(run, n, out, overwrite, split, data_root, batch_size, as_json):
+def weights_command(run, n, out, overwrite, split, data_root, mode, batch_size, as_json):
     """Show which faces the weight-aware net p(w) trusts: paper Fig. 4 for an LTW-family run.
 
     Restores the detector and p(w) from the run's latest training checkpoint, weights every source-domain face of
-    SPLIT in inference mode (p(stop_gradient(F))), writes a grid PNG (fake left, real right; the n highest then
-    the n lowest weights, each printed under its face) and prints mean / std / min / max per label and domain.
+    SPLIT (p(stop_gradient(F))), writes a grid PNG (fake left, real right; the n highest then the n lowest
+    weights, each printed under its face; the title says which weights) and prints mean / std / min / max per
+    label and domain. Default --mode batch: the weights the meta step applied, recomputed with the batch
+    statistics of balanced batches of the run's batch size (half real, half fake; dropout off), not the BN
+    moving statistics (--mode inference), which lag behind in short runs (docs/DESIGN.md).
     Methods without a weight net (alltrain, focal, mldg, ltw-no-weight) are refused.
 
     \b
@@ -64,19 +75,20 @@ def weights_command(run, n, out, overwrite, split, data_root, batch_size, as_jso
     target = Path(out) if out else resolve_run(run, "latest").run_dir / f"weights-{split}.png"
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} exists; pass --overwrite to replace it")
-    report = face_weights(run, data_root=data_root, split=split, batch_size=batch_size)
+    report = face_weights(run, data_root=data_root, split=split, batch_size=batch_size, mode=mode)
     extremes = extreme_faces(report["faces"], report["weights"], n)
     stats = weight_stats(report["faces"], report["weights"])
-    save_png(target, extremes_grid(extremes, report["data_root"], n))
+    title = f"p(w) {report['mode_text']}"
+    save_png(target, extremes_grid(extremes, report["data_root"], n, title=title))
 
-    summary = {k: report[k] for k in ("run_dir", "checkpoint", "method", "benchmark", "split")}
+    summary = {k: report[k] for k in ("run_dir", "checkpoint", "method", "benchmark", "split", "mode", "mode_text")}
     summary.update(n_faces=len(report["faces"]), stats=stats, faces=extremes, grid=str(target))
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
     click.echo(
         f"{summary['method']} weights on {summary['benchmark']} {split} ({summary['n_faces']} faces) from "
-        f"{summary['checkpoint']}"
+        f"{summary['checkpoint']}; p(w) {summary['mode_text']}"
     )
     click.echo("\n".join(_stats_lines(stats)))
     for side, lists in extremes.items():

@@ -128,7 +128,8 @@ def model_card(
             "name": INPUT_NAME,
             "dtype": "uint8",
             "shape": [None, size, size, 3],
-            "format": f"RGB face crops resized to {size}x{size}, pixels 0-255 (no normalisation: the model "
+            "format": f"RGB face crops resized to {size}x{size} by tf.image.resize(antialias=True) and rounded "
+            "(ltw_tf.data.resize.resize_face, as training and screening), pixels 0-255 (no normalisation: the model "
             "does it); crops as `ltw-tf prepare` makes them (MTCNN box plus margin)",
         },
         "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": [None], "meaning": "P(fake) per crop"},

@@ -23,6 +23,14 @@ class ModelConfig:
     weights: str | None = "imagenet"  # None / "none" | "imagenet" | path to backbone weights
     image_size: int = 224
     bn_momentum: float | None = None  # BatchNorm moving-statistics momentum; None: the backbone's own (0.99 in Keras)
+    # the backbone's Keras graph, "plain" | "imagenet" (EfficientNet B: an extra stem Rescaling); `ltw-tf train`
+    # records what the weights need; None (runs from before): "imagenet" iff weights == "imagenet"
+    graph: str | None = None
+
+    def backbone_graph(self) -> str:
+        """The backbone graph of the run: the recorded ``graph``; a run recorded before it existed built Keras'
+        ImageNet graph exactly when ``weights`` was "imagenet"."""
+        return self.graph or ("imagenet" if self.weights == "imagenet" else "plain")
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 from collections.abc import Iterable
 
@@ -114,10 +116,9 @@ def load_weight_net(run: str | os.PathLike) -> tuple[keras.Model, keras.Model, o
     raises ``ValueError`` naming the method and the methods that have one.
     """
     from ltw_tf.methods import METHODS, method_class
-    from ltw_tf.models import build_detector
-    from ltw_tf.models.detector import feature_shape
+    from ltw_tf.models.detector import batch_norm_momentum, feature_shape
     from ltw_tf.models.weight_net import build_weight_net
-    from ltw_tf.runs import resolve_run
+    from ltw_tf.runs import build_run_detector, finalize_restored, resolve_run
 
     ref = resolve_run(run, "latest")
     config = ref.config
@@ -127,9 +128,12 @@ def load_weight_net(run: str | os.PathLike) -> tuple[keras.Model, keras.Model, o
             f"{ref.run_dir} was trained with method {config.train.method!r}, which has no "
             f"weight-aware net p(w); weights need a run of: {having}"
         )
-    detector = build_detector(config.model.backbone, config.model.image_size, weights=None)
+    detector = build_run_detector(config)  # the run's graph and BN momentum, as LTW.__init__ built them
     weight_net = build_weight_net(
-        feature_shape(detector), dropout=config.train.weight_net_dropout, dtype=detector.outputs[0].dtype
+        feature_shape(detector),
+        config.train.weight_net_dropout,
+        detector.outputs[0].dtype,
+        batch_norm_momentum(detector),
     )
     status = tf.train.Checkpoint(detector=detector, weight_net=weight_net).restore(ref.checkpoint)
     status.expect_partial()  # optimizers, counters, RNG states stay in the file
@@ -140,6 +144,7 @@ def load_weight_net(run: str | os.PathLike) -> tuple[keras.Model, keras.Model, o
             f"{ref.checkpoint} holds no matching detector + weight net (a training checkpoint "
             f"under checkpoints/ is needed): {str(err).splitlines()[0]}"
         ) from None
+    finalize_restored(detector)
     return detector, weight_net, ref
 
 
@@ -154,14 +159,85 @@ def weight_fn(detector: keras.Model, weight_net: keras.Model):
     return weights
 
 
-def face_weights(
-    run: str | os.PathLike, data_root: str | os.PathLike | None = None, split: str = "train", batch_size: int = 64
-) -> dict:
-    """p(w)'s weight of every source-domain face of the run's benchmark in ``split`` (inference mode).
+@contextlib.contextmanager
+def _dropout_off(*models: keras.Model):
+    """Every Dropout layer of ``models`` (p(w)'s dropout, EfficientNet's stochastic depth) passes inputs through."""
+    layers = [
+        layer
+        for model in models
+        for layer in model._flatten_layers(include_self=False)
+        if isinstance(layer, keras.layers.Dropout)
+    ]
+    rates = [layer.rate for layer in layers]
+    try:
+        for layer in layers:
+            layer.rate = 0.0
+        yield
+    finally:
+        for layer, rate in zip(layers, rates):
+            layer.rate = rate
 
-    Returns ``{"run_dir", "checkpoint", "method", "benchmark", "split", "data_root", "faces", "weights"}`` with
-    ``faces`` in manifest order and ``weights`` a float64 array aligned with them.
+
+def batch_statistics_weights(detector: keras.Model, weight_net: keras.Model, images) -> np.ndarray:
+    """p(w) of each image as the meta step computes it (``methods.ltw.meta_step``, Eq. 1): both nets'
+    ``stateless_call`` in training mode, so BN normalises with this batch's statistics, and no state changes.
+
+    Dropout and stochastic depth are off: the step applied one random mask, this is their mean-field value.
     """
+    with _dropout_off(detector, weight_net):
+        (features, _), _ = detector.stateless_call(
+            detector.trainable_variables, detector.non_trainable_variables, images, training=True
+        )
+        weights, _ = weight_net.stateless_call(
+            weight_net.trainable_variables,
+            weight_net.non_trainable_variables,
+            tf.stop_gradient(features),
+            training=True,
+        )
+    return np.asarray(weights, np.float64).reshape(-1)
+
+
+def balanced_batches(labels: np.ndarray, batch_size: int, seed: int) -> list[np.ndarray]:
+    """Row batches of ``batch_size // 2`` reals and the rest fakes (the meta-train batches' balance,
+    ``data.meta_split``), shuffled with ``seed``, covering every row at least once: the smaller side is cycled to
+    fill the batches (a repeat only lends its batch statistics). One side missing: batches of the other alone."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    reals, fakes = (rng.permutation(np.flatnonzero(labels == label)) for label in (0, 1))
+    n_real = batch_size // 2
+    n_fake = batch_size - n_real
+    if n_real == 0 or not len(reals) or not len(fakes):
+        rows = rng.permutation(len(labels))
+        return [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]
+    n = max(math.ceil(len(reals) / n_real), math.ceil(len(fakes) / n_fake))
+    reals, fakes = np.resize(reals, (n, n_real)), np.resize(fakes, (n, n_fake))
+    return [rng.permutation(np.concatenate([r, f])) for r, f in zip(reals, fakes)]
+
+
+WEIGHT_MODES = {
+    "batch": "as applied in training: batch statistics of balanced training batches",
+    "inference": "inference mode: BN moving statistics",
+}
+
+
+def face_weights(
+    run: str | os.PathLike,
+    data_root: str | os.PathLike | None = None,
+    split: str = "train",
+    batch_size: int = 64,
+    mode: str = "batch",
+) -> dict:
+    """p(w)'s weight of every source-domain face of the run's benchmark in ``split``.
+
+    ``mode`` "batch" (default, paper Fig. 4): the weight the meta step applies, recomputed with the final p(w)
+    and detector (``batch_statistics_weights``) in balanced batches of the run's ``train.batch_size``, seeded
+    with ``train.seed`` (``balanced_batches``); ``batch_size`` is not used. "inference": both nets in inference
+    mode (BN moving statistics), ``batch_size`` faces per call. Returns ``{"run_dir", "checkpoint", "method",
+    "benchmark", "split", "data_root", "mode", "mode_text", "faces", "weights"}`` with ``faces`` in manifest order
+    and ``weights`` a float64 array aligned with them.
+    """
+    if mode not in WEIGHT_MODES:
+        raise ValueError(f"weight mode must be one of {', '.join(WEIGHT_MODES)}, not {mode!r}")
     from ltw_tf.benchmarks import get_benchmark, source_faces
     from ltw_tf.data.manifest import read_manifest
     from ltw_tf.data.pipeline import eval_dataset
@@ -174,9 +250,19 @@ def face_weights(
     root = resolve_data_root(config)
     bench = get_benchmark(config.data.benchmark)
     faces = source_faces(bench, read_manifest(root), split=split)
-    weights_of = weight_fn(detector, weight_net)
-    batches = eval_dataset(faces, root, config.model.image_size, batch_size)
-    weights = np.concatenate([weights_of(images).numpy() for images, _ in batches]).astype(np.float64)
+    if mode == "inference":
+        weights_of = weight_fn(detector, weight_net)
+        batches = eval_dataset(faces, root, config.model.image_size, batch_size)
+        weights = np.concatenate([weights_of(images).numpy() for images, _ in batches]).astype(np.float64)
+    else:
+        size = config.train.batch_size
+        rows = balanced_batches(np.array([f.label for f in faces]), size, config.train.seed)
+        order = np.concatenate(rows)
+        batches = eval_dataset([faces[i] for i in order], root, config.model.image_size, size)
+        applied = np.concatenate([batch_statistics_weights(detector, weight_net, images) for images, _ in batches])
+        weights = np.full(len(faces), np.nan)
+        first = np.unique(order, return_index=True)[1]  # a face's first batch (a cycled repeat is context only)
+        weights[order[first]] = applied[first]
     return {
         "run_dir": str(ref.run_dir),
         "checkpoint": ref.checkpoint,
@@ -184,6 +270,8 @@ def face_weights(
         "benchmark": bench.name,
         "split": split,
         "data_root": str(root),
+        "mode": mode,
+        "mode_text": WEIGHT_MODES[mode],
         "faces": faces,
         "weights": weights,
     }

@@ -98,12 +98,13 @@ class GridRow:
     weights: Sequence[float]
 
 
-def grid_size(n: int, panels: int = 2, rows: int = 2, tile: int = TILE) -> tuple[int, int]:
-    """(height, width) in pixels of a ``weight_grid`` of ``panels`` side by side, ``rows`` rows of ``n`` faces."""
+def grid_size(n: int, panels: int = 2, rows: int = 2, tile: int = TILE, titled: bool = False) -> tuple[int, int]:
+    """(height, width) in pixels of a ``weight_grid`` of ``panels`` side by side, ``rows`` rows of ``n`` faces
+    (``titled``: with a title line on top)."""
     if n < 1 or panels < 1 or rows < 1 or tile < 16:
         raise ValueError(f"grid needs n, panels, rows >= 1 and tile >= 16; got {n}, {panels}, {rows}, {tile}")
     panel_width = n * tile + (n - 1) * PAD
-    height = 2 * MARGIN + rows * (HEADER + tile + CAPTION) + (rows - 1) * PAD
+    height = 2 * MARGIN + rows * (HEADER + tile + CAPTION) + (rows - 1) * PAD + (HEADER if titled else 0)
     return height, 2 * MARGIN + panels * panel_width + (panels - 1) * GAP
 
 
@@ -142,25 +143,28 @@ def caption_decimals(weights: Sequence[float]) -> int:
     return 4 if spread >= 1e-3 else int(min(7, max(4, np.ceil(-np.log10(max(spread, 1e-12))) + 1)))
 
 
-def weight_grid(panels: Sequence[Sequence[GridRow]], n: int, tile: int = TILE) -> np.ndarray:
-    """Paper Fig. 4 as an RGB uint8 image of ``grid_size(n, len(panels), rows, tile)``.
+def weight_grid(panels: Sequence[Sequence[GridRow]], n: int, tile: int = TILE, title: str = "") -> np.ndarray:
+    """Paper Fig. 4 as an RGB uint8 image of ``grid_size(n, len(panels), rows, tile, titled=bool(title))``.
 
     ``panels`` are drawn left to right (e.g. fake, real), each a column of rows (e.g. highest, lowest weights);
     each row shows up to ``n`` faces with its weight under each (``caption_decimals``). Missing faces leave their
-    slot empty.
+    slot empty. ``title``: a line across the top (e.g. how the weights were computed).
     """
     if not panels or any(len(p) != len(panels[0]) for p in panels) or not panels[0]:
         raise ValueError("weight_grid needs panels with the same, non-zero number of rows")
-    height, width = grid_size(n, len(panels), len(panels[0]), tile)
+    height, width = grid_size(n, len(panels), len(panels[0]), tile, titled=bool(title))
     decimals = caption_decimals([w for rows in panels for row in rows for w in row.weights])
     canvas = np.full((height, width, 3), BACKGROUND, np.uint8)
+    top = HEADER if title else 0
+    if title:
+        _text(canvas, title, MARGIN, MARGIN, width - 2 * MARGIN, HEADER, scale=0.5)
     panel_width = n * tile + (n - 1) * PAD
     for p, rows in enumerate(panels):
         x0 = MARGIN + p * (panel_width + GAP)
         for r, row in enumerate(rows):
             if len(row.images) != len(row.weights) or len(row.images) > n:
                 raise ValueError(f"row {row.title!r}: {len(row.images)} faces, {len(row.weights)} weights, n={n}")
-            y0 = MARGIN + r * (HEADER + tile + CAPTION + PAD)
+            y0 = MARGIN + top + r * (HEADER + tile + CAPTION + PAD)
             _text(canvas, row.title, x0, y0, panel_width, HEADER, scale=0.5)
             for i, (image, weight) in enumerate(zip(row.images, row.weights)):
                 x = x0 + i * (tile + PAD)
@@ -178,10 +182,14 @@ def read_face(path: str | os.PathLike) -> np.ndarray:
 
 
 def extremes_grid(
-    extremes: Mapping[str, Mapping[str, Sequence[Mapping]]], root: str | os.PathLike, n: int, tile: int = TILE
+    extremes: Mapping[str, Mapping[str, Sequence[Mapping]]],
+    root: str | os.PathLike,
+    n: int,
+    tile: int = TILE,
+    title: str = "",
 ) -> np.ndarray:
     """Fig. 4 from ``evaluate.extreme_faces`` output: a panel per side (fake left, real right), rows highest then
-    lowest weights; crops read from ``root``."""
+    lowest weights; crops read from ``root``; ``title`` on top (``weight_grid``)."""
     root = Path(root)
     panels = []
     for side in ("fake", "real"):
@@ -196,4 +204,4 @@ def extremes_grid(
                 )
             )
         panels.append(rows)
-    return weight_grid(panels, n, tile)
+    return weight_grid(panels, n, tile, title)

@@ -14,12 +14,21 @@ from ltw_tf.data.manifest import read_manifest
 from ltw_tf.data.pipeline import ManifestEpochs, MissingMaskError, eval_dataset
 from ltw_tf.methods import method_class, run_epochs
 from ltw_tf.models import backbone_spec
+from ltw_tf.models.backbones import weights_graph
 from ltw_tf.runs import DATA_ROOT_ENV, RunSetupError, resolve_data_root
 
 if TYPE_CHECKING:
     from ltw_tf.trainer import Trainer
 
-__all__ = ["DATA_ROOT_ENV", "RunInputs", "RunSetupError", "build_trainer", "resolve_data_root", "run_inputs"]
+__all__ = [
+    "DATA_ROOT_ENV",
+    "RunInputs",
+    "RunSetupError",
+    "build_trainer",
+    "resolve_data_root",
+    "run_inputs",
+    "with_graph",
+]
 
 
 @dataclass
@@ -64,9 +73,17 @@ def run_inputs(config: RunConfig) -> RunInputs:
     return RunInputs(train, val, root)
 
 
+def with_graph(config: RunConfig) -> RunConfig:
+    """``config`` with ``model.graph`` set to the graph its weights need (recorded in config.json for loaders)."""
+    if config.model.graph is not None:
+        return config
+    return config.override({"model.graph": weights_graph(config.model.backbone, config.model.weights)})
+
+
 def build_trainer(config: RunConfig, run_dir: str | os.PathLike, progress: bool = True) -> Trainer:
     """The one training entry of ``ltw-tf train`` and ``ltw-tf benchmark``: inputs, seeded method, Trainer."""
     from ltw_tf.trainer import Trainer, build_from_config
 
+    config = with_graph(config)
     inputs = run_inputs(config)
     return Trainer(build_from_config(config), inputs.train, run_dir, config, val_data=inputs.val, progress=progress)

@@ -107,13 +107,30 @@ def resolve_run(path: str | os.PathLike, which: str = "best") -> RunRef:
     return RunRef(run_dir, load_config(run_dir / CONFIG_NAME), checkpoint, kind)
 
 
-def load_detector(path: str | os.PathLike, which: str = "best") -> tuple[keras.Model, RunRef]:
-    """Build the run's method's detector as it was trained (no download: random init) and restore its weights."""
+def build_run_detector(config: RunConfig) -> keras.Model:
+    """The model a run's method scores with, with exactly the graph (backbone, size, Keras graph, BN momentum) it
+    was trained with, randomly initialised: nothing is downloaded or read; restore a checkpoint into it. Every
+    loader builds through here (``Method.build_detector``, as the trainer did)."""
     from ltw_tf.methods import method_class
 
+    return method_class(config.train.method).build_detector(config.model, None)
+
+
+def finalize_restored(*models: keras.Model) -> None:
+    """Refresh what layers derive from restored variables: ``tf.train.Checkpoint`` assigns variables only, and
+    Keras' ``Normalization`` (EfficientNet's stem) keeps the mean / variance it read at build time until
+    ``finalize_state``, so a restored ImageNet-started run would normalise with 0 / 1 instead of ImageNet's."""
+    for model in models:
+        for layer in model._flatten_layers(include_self=False):
+            if isinstance(layer, keras.layers.Normalization):
+                layer.finalize_state()
+
+
+def load_detector(path: str | os.PathLike, which: str = "best") -> tuple[keras.Model, RunRef]:
+    """Build the run's method's detector as it was trained (no download: random init) and restore its weights."""
     ref = resolve_run(path, which)
     model = ref.config.model
-    detector = method_class(ref.config.train.method).build_detector(model, weights=None)
+    detector = build_run_detector(ref.config)
     try:
         status = tf.train.Checkpoint(detector=detector).restore(ref.checkpoint)
     except (tf.errors.OpError, ValueError, IndexError) as err:  # IndexError: a truncated data file
@@ -123,7 +140,8 @@ def load_detector(path: str | os.PathLike, which: str = "best") -> tuple[keras.M
         status.assert_existing_objects_matched()
     except AssertionError as err:
         raise ValueError(
-            f"{ref.checkpoint} does not match a {model.backbone} detector at "
+            f"{ref.checkpoint} does not match a {model.backbone} detector ({model.backbone_graph()} graph) at "
             f"{model.image_size}px: {str(err).splitlines()[0]}"
         ) from None
+    finalize_restored(detector)
     return detector, ref

@@ -30,7 +30,8 @@ from ltw_tf.tables import RunRecord
 log = logging.getLogger(__name__)
 
 AXES = ("data.benchmark", "train.method", "train.seed")  # set per cell; every other setting is shared
-NOT_HASHED = ("train.strategy", "train.graph_optimizer")  # how a run executes, not what it learns
+# how a run executes, not what it learns; model.graph is derived from model.weights when training starts
+NOT_HASHED = ("train.strategy", "train.graph_optimizer", "model.graph")
 
 
 class StudyError(RuntimeError):

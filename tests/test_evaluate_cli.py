@@ -35,9 +35,9 @@ def _invoke(*args):
 
 
 def _images(root, faces):
-    """The crops decoded here (OpenCV) and resized as the model expects: float32 0-255 RGB."""
+    """The crops decoded here (OpenCV) and resized as the model expects: float32 whole 0-255 RGB values."""
     crops = np.stack([cv2.imread(str(root / f.path))[..., ::-1] for f in faces]).astype(np.float32)
-    return tf.image.resize(crops, [SIZE, SIZE], antialias=True)
+    return tf.round(tf.image.resize(crops, [SIZE, SIZE], antialias=True))
 
 
 def _faces(root, domains, split):
@@ -135,10 +135,10 @@ def _independent_weights(run, root):
 def test_weights_grid_stats_and_values(runs, tmp_path):
     run, root = runs["ltw"], runs["root"]
     out = tmp_path / "fig4.png"
-    result = _invoke("weights", run, "--n", 3, "--out", out, "--json")
+    result = _invoke("weights", run, "--n", 3, "--out", out, "--mode", "inference", "--json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
-    assert cv2.imread(str(out)).shape == (*grid_size(3), 3)
+    assert summary["mode"] == "inference" and cv2.imread(str(out)).shape == (*grid_size(3, titled=True), 3)
     expected, faces = _independent_weights(run, root)
     assert summary["n_faces"] == len(faces) == 32 and summary["checkpoint"].endswith("checkpoints/ckpt-1")
     values = np.array(list(expected.values()))
@@ -170,7 +170,8 @@ def test_weights_grid_stats_and_values(runs, tmp_path):
     _one_line_error(_invoke("weights", run, "--out", out), "fig4.png exists; pass --overwrite")
     text = _invoke("weights", run, "--n", 1, "--out", out, "--overwrite")
     assert text.exit_code == 0 and "NeuralTextures" in text.output and f"grid: {out}" in text.output
-    assert cv2.imread(str(out)).shape == (*grid_size(1), 3)
+    assert "p(w) as applied in training" in text.output
+    assert cv2.imread(str(out)).shape == (*grid_size(1, titled=True), 3)
 
 
 def test_weights_refuses_a_run_without_weight_net(runs, tmp_path):

@@ -265,18 +265,20 @@ def square_box(box: tuple[float, float, float, float], margin: int | float) -> t
     return round(cx - side / 2), round(cy - side / 2), side
 
 
-def crop_square(image: np.ndarray, square: tuple[int, int, int], size: int) -> np.ndarray:
-    """Crop a square (x0, y0, side) from the image, zero-padding where it leaves the frame, and resize to size."""
+def crop_square(image: np.ndarray, square: tuple[int, int, int], size: int | None) -> np.ndarray:
+    """Crop a square (x0, y0, side) from the image, zero-padding where it leaves the frame, and resize it to
+    ``size`` with ``resize.resize_face`` (the training pipeline's resize; None: keep the square's own side)."""
     x0, y0, side = square
     h, w = image.shape[:2]
     out = np.zeros((side, side) + image.shape[2:], dtype=image.dtype)
     sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x0 + side, w), min(y0 + side, h)
     if sx1 > sx0 and sy1 > sy0:
         out[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = image[sy0:sy1, sx0:sx1]
-    if side == size:
+    if size is None or side == size:
         return out
-    interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
-    return cv2.resize(out, (size, size), interpolation=interpolation)
+    from ltw_tf.data.resize import resize_face_uint8  # TensorFlow: imported when a crop is resized
+
+    return resize_face_uint8(out, size)
 
 
 # --------------------------------------------------------------------------- one video

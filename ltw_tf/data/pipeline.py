@@ -1,7 +1,8 @@
 """tf.data pipelines over a prepared manifest: meta-split training epochs and per-target evaluation sets.
 
-Face crops are decoded, resized to the model size and fed as float32 0-255 RGB (every backbone normalises inside
-the model, see ``models/backbones.py``). Batches follow ``plan_epoch`` (seeded per epoch), so the same seed gives
+Face crops are decoded, resized to the model size (``resize.resize_face``, the resize screening uses too: whole
+0-255 values) and fed as float32 0-255 RGB (every backbone normalises inside the model, see
+``models/backbones.py``). Batches follow ``plan_epoch`` (seeded per epoch), so the same seed gives
 the same batches and a resumed run continues exactly; decoding runs in parallel with deterministic order and is
 prefetched ahead of the training step. A crop that is missing is refused before any work; one that cannot be
 decoded stops the iteration with an ``ImageReadError`` naming the file (not TensorFlow's file-less op error).
@@ -22,6 +23,7 @@ import tensorflow as tf
 
 from ltw_tf.data.manifest import Face, sample_table
 from ltw_tf.data.meta_split import EpochPlan, plan_epoch
+from ltw_tf.data.resize import resize_face
 from ltw_tf.data.source import BatchRequest, EpochData
 
 log = logging.getLogger(__name__)
@@ -106,7 +108,7 @@ def _mask_decoder(image_size: int):
 def _decoder(image_size: int):
     def load(path):
         image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-        image = tf.image.resize(image, [image_size, image_size], antialias=True)
+        image = resize_face(image, image_size)  # the resize screening uses too
         return tf.ensure_shape(image, [image_size, image_size, 3])
 
     return load

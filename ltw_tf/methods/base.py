@@ -76,7 +76,9 @@ class Method:
         loader builds it through here (``weights=None``: no download, the checkpoint supplies them). Default:
         the shared backbone detector f(theta).
         """
-        return build_detector(model.backbone, model.image_size, weights, bn_momentum=model.bn_momentum)
+        return build_detector(
+            model.backbone, model.image_size, weights, bn_momentum=model.bn_momentum, graph=model.backbone_graph()
+        )
 
     def __init__(self, detector: keras.Model, config: TrainConfig):
         self.detector = detector

@@ -14,7 +14,7 @@ from ltw_tf.data.source import BatchRequest
 from ltw_tf.distribute import batch_mean, batch_std, compile_step, cross_replica_sum
 from ltw_tf.losses import detection_loss
 from ltw_tf.methods.base import Batch, Method, Phase, phase_at, seed_states
-from ltw_tf.models.detector import feature_shape
+from ltw_tf.models.detector import batch_norm_momentum, feature_shape
 from ltw_tf.models.weight_net import build_weight_net
 
 _ZERO = tf.UnconnectedGradients.ZERO
@@ -126,8 +126,9 @@ class LTW(Method):
         self.lam = config.lam if self.use_icc else 0.0
         self.weight_net = None
         if self.use_weight_net:
+            momentum = batch_norm_momentum(detector)  # the run's model.bn_momentum, else the backbone's own
             self.weight_net = build_weight_net(
-                feature_shape(detector), dropout=config.weight_net_dropout, dtype=detector.outputs[0].dtype
+                feature_shape(detector), config.weight_net_dropout, detector.outputs[0].dtype, momentum
             )
             self.weight_optimizer = keras.optimizers.Adam(config.weight_lr)
             self.weight_optimizer.build(self.weight_net.trainable_variables)
