@@ -20,5 +20,9 @@ def resize_face(image, size: int) -> tf.Tensor:
 
 
 def resize_face_uint8(image: np.ndarray, size: int) -> np.ndarray:
-    """``resize_face`` for one numpy crop, as uint8 (what the screening runners take)."""
-    return resize_face(np.asarray(image), size).numpy().astype(np.uint8)
+    """``resize_face`` for one numpy crop, as uint8 (what the screening runners take); a single-channel [H, W]
+    crop (a manipulation mask, cut with its face's box) is resized the same way and stays [size, size]."""
+    image = np.asarray(image)
+    if image.ndim == 2:
+        return resize_face(image[..., None], size).numpy().astype(np.uint8)[..., 0]
+    return resize_face(image, size).numpy().astype(np.uint8)
