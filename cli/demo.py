@@ -89,7 +89,7 @@ def demo_command(
 
     \b
     Examples:
-      ltw-tf demo                                   the full demo (about 11 CPU-minutes; docs/RESULTS.md)
+      ltw-tf demo                                   the full demo (about 7 min on 2 idle cores; docs/RESULTS.md)
       ltw-tf demo --preset small --backbone tiny    a one-minute smoke run
     """
     from ltw_tf.models.pretrained import SOURCES
