@@ -10,11 +10,11 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from ltw_tf.data.meta_split import EpochPlan, SampleTable, plan_epoch
+from ltw_tf.data.meta_split import PlannedEpochs, SampleTable
 from ltw_tf.data.source import BatchRequest, EpochData
 
 
-class ArrayEpochs:
+class ArrayEpochs(PlannedEpochs):
     """An EpochSource over images of shape (N, S, S, 3) described row by row by ``table``; ``masks`` (N, S, S),
     1 = manipulated pixel, serve a request for masks."""
 
@@ -34,18 +34,6 @@ class ArrayEpochs:
         self.source_domains = list(source_domains)
         self.seed = seed
         self.batch_size = batch_size
-
-    def plan(self, epoch: int, request: BatchRequest) -> EpochPlan:
-        return plan_epoch(
-            self.table,
-            self.source_domains,
-            seed=self.seed,
-            epoch=epoch,
-            batch_size=self.batch_size,
-            uses_meta_split=request.uses_meta_split,
-            paired=request.paired,
-            split_every=request.split_every,
-        )
 
     def _tensors(self, rows: np.ndarray, masks: bool):
         labels = self.table.labels[rows].astype(self.images.dtype)

@@ -11,8 +11,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ltw_tf.data.source import BatchRequest
 
 REAL = "real"  # the domain of pristine frames, shared by all manipulation domains
 
@@ -235,3 +239,25 @@ def plan_epoch(
     metas, fallbacks = _meta_batches(table, batches, meta_domains, paired, rng, reals, batch_size)
     info = {"train_domains": train_domains, "meta_domains": meta_domains, "pair_fallbacks": fallbacks}
     return EpochPlan(batches, metas, info, [(train_domains, meta_domains)] * len(batches))
+
+
+class PlannedEpochs:
+    """The planning both epoch sources share (``pipeline.ManifestEpochs``, ``arrays.ArrayEpochs``): ``plan_epoch``
+    over ``self.table`` / ``self.source_domains`` with the run's seed and batch size, as a ``BatchRequest`` asks."""
+
+    table: SampleTable
+    source_domains: list[str]
+    seed: int
+    batch_size: int
+
+    def plan(self, epoch: int, request: BatchRequest) -> EpochPlan:
+        return plan_epoch(
+            self.table,
+            self.source_domains,
+            seed=self.seed,
+            epoch=epoch,
+            batch_size=self.batch_size,
+            uses_meta_split=request.uses_meta_split,
+            paired=request.paired,
+            split_every=request.split_every,
+        )

@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from ltw_tf.data.manifest import Face, sample_table
-from ltw_tf.data.meta_split import EpochPlan, plan_epoch
+from ltw_tf.data.meta_split import PlannedEpochs
 from ltw_tf.data.resize import resize_face
 from ltw_tf.data.source import BatchRequest, EpochData
 
@@ -143,7 +143,7 @@ def _absolute(faces: Sequence[Face], root: str | os.PathLike) -> list[str]:
     return [str(root / f.path) for f in faces]
 
 
-class ManifestEpochs:
+class ManifestEpochs(PlannedEpochs):
     """An ``EpochSource`` over source-domain faces: per epoch, the method's requested batches from ``plan_epoch``."""
 
     def __init__(
@@ -176,18 +176,6 @@ class ManifestEpochs:
         self.table = sample_table(self.faces)
         self.source_domains = list(source_domains)
         self.seed, self.batch_size, self.image_size = seed, batch_size, image_size
-
-    def plan(self, epoch: int, request: BatchRequest) -> EpochPlan:
-        return plan_epoch(
-            self.table,
-            self.source_domains,
-            seed=self.seed,
-            epoch=epoch,
-            batch_size=self.batch_size,
-            uses_meta_split=request.uses_meta_split,
-            paired=request.paired,
-            split_every=request.split_every,
-        )
 
     def _dataset(self, batches: list[np.ndarray], masks: bool) -> tf.data.Dataset:
         rows = np.concatenate(batches)
