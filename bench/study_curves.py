@@ -5,14 +5,21 @@ and the meta-test loss moved over training, next to the meta-train loss and the 
 ``history.json`` and ``config.json`` every run directory keeps (no TensorFlow), so it also works on a study that
 is still running (unfinished runs show the epochs they have).
 
+``--plot PNG`` draws the per-step curves (weight mean, weight spread, meta-test loss, meta-train loss) from the
+runs' TensorBoard event files: one column per benchmark, per method the mean over seeds (smoothed over
+``--smooth`` steps) with the seeds' range as a band. A resumed run logged the replayed steps twice; the later
+file's value wins.
+
 Run (from the repo root):
     python bench/study_curves.py --runs-dir /work/data/runs/study
     python bench/study_curves.py --runs-dir runs --methods ltw,mldg --json curves.json
+    python bench/study_curves.py --runs-dir runs --methods ltw,ltw-no-icc --plot docs/img/curves.png
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import statistics
 import sys
@@ -34,6 +41,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--runs-dir", required=True, help="a study's --runs-dir (RUNS/<bench>-<method>-s<seed>-<hash>)")
     parser.add_argument("--methods", help="comma-separated methods to show (default: all found)")
     parser.add_argument("--json", default="", help="also write the curves as JSON to this path")
+    parser.add_argument("--plot", default="", help="also draw the per-step curves (TensorBoard logs) to this PNG")
+    parser.add_argument("--smooth", type=int, default=10, help="--plot: moving average over this many steps")
     return parser.parse_args(argv)
 
 
@@ -59,6 +68,119 @@ def collect(runs_dir: Path, methods: set[str] | None = None) -> dict:
                 if value is not None:
                     curves[(benchmark, method)][record["epoch"]][name].append(value)
     return {"curves": curves, "seeds": seeds}
+
+
+STEP_TAGS = (
+    ("weight mean", "train/weight_mean"),
+    ("weight std", "train/weight_std"),
+    ("meta-test loss", "train/meta_loss"),
+    ("meta-train loss", "train/train_loss"),
+)
+
+
+def _event_file_order(path: Path) -> tuple[int, str]:
+    """``events.out.tfevents.<unix seconds>.<host>...``: by creation time, then name."""
+    stamp = path.name.split(".")[3]
+    return (int(stamp) if stamp.isdigit() else 0, path.name)
+
+
+def step_scalars(run_dir: Path) -> dict[str, dict[int, float]]:
+    """``{tag: {step: value}}`` from a run's TensorBoard event files, oldest file first (a resumed run's replayed
+    steps take the later value)."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.util import tensor_util
+
+    tags: dict[str, dict[int, float]] = defaultdict(dict)
+    for path in sorted((run_dir / "tensorboard").glob("events.out.tfevents.*"), key=_event_file_order):
+        for event in EventFileLoader(str(path)).Load():
+            for value in event.summary.value:
+                if value.HasField("tensor"):
+                    tags[value.tag][int(event.step)] = float(tensor_util.make_ndarray(value.tensor))
+                elif value.HasField("simple_value"):
+                    tags[value.tag][int(event.step)] = float(value.simple_value)
+    return tags
+
+
+def collect_steps(runs_dir: Path, methods: set[str] | None = None) -> dict:
+    """``{(benchmark, method): {name: [per-seed (steps, values)]}}`` for the ``STEP_TAGS`` a run logged."""
+    found: dict = defaultdict(lambda: defaultdict(list))
+    for config_path in sorted(runs_dir.glob("*/config.json")):
+        config = json.loads(config_path.read_text())
+        benchmark, method = config["data"]["benchmark"], config["train"]["method"]
+        if methods and method not in methods:
+            continue
+        scalars = step_scalars(config_path.parent)
+        for name, tag in STEP_TAGS:
+            if scalars.get(tag):
+                steps = sorted(scalars[tag])
+                found[(benchmark, method)][name].append((steps, [scalars[tag][s] for s in steps]))
+    return found
+
+
+def _smooth(values, window: int):
+    import numpy as np
+
+    values = np.asarray(values, dtype=np.float64)
+    if window <= 1 or len(values) < window:
+        return values
+    kernel = np.ones(window) / window
+    head = np.cumsum(values[: window - 1]) / np.arange(1, window)  # the first steps: the mean so far
+    return np.concatenate([head, np.convolve(values, kernel, mode="valid")])
+
+
+def plot_steps(found: dict, path: str, window: int = 10) -> None:
+    """Rows: ``STEP_TAGS``; columns: benchmarks; per method the seeds' mean (line) and range (band)."""
+    import matplotlib
+    import numpy as np
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ltw_tf.io import atomic_write_bytes
+
+    benchmarks = sorted({b for b, _ in found})
+    methods = sorted({m for _, m in found})
+    rows = [name for name, _ in STEP_TAGS if any(name in found[key] for key in found)]
+    colors = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(methods)}
+    fig, axes = plt.subplots(
+        len(rows), len(benchmarks), figsize=(3.3 * len(benchmarks) + 0.6, 2.2 * len(rows) + 0.6), squeeze=False
+    )
+    for c, benchmark in enumerate(benchmarks):
+        for r, name in enumerate(rows):
+            ax = axes[r][c]
+            for method in methods:
+                runs = found.get((benchmark, method), {}).get(name, [])
+                if not runs:
+                    continue
+                n = min(len(steps) for steps, _ in runs)  # an unfinished run: the steps every seed has
+                curves = np.stack([_smooth(values[:n], window) for _, values in runs])
+                steps = runs[0][0][:n]
+                ax.plot(steps, curves.mean(axis=0), color=colors[method], lw=1.2, label=f"{method} ({len(runs)})")
+                if len(runs) > 1:
+                    ax.fill_between(steps, curves.min(axis=0), curves.max(axis=0), color=colors[method], alpha=0.18)
+            if r == 0:
+                ax.set_title(benchmark, fontsize=9)
+            if c == 0:
+                ax.set_ylabel(name, fontsize=8)
+            if r == len(rows) - 1:
+                ax.set_xlabel("step", fontsize=8)
+            ax.tick_params(labelsize=7)
+            ax.grid(alpha=0.3)
+    handles, labels = [], []
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    fig.legend(handles, labels, loc="lower center", ncol=max(1, len(labels)), fontsize=8, frameon=False)
+    fig.suptitle(
+        f"per-step training curves\nmean over seeds (n), band = range, moving average over {window} steps", fontsize=9
+    )
+    fig.tight_layout(rect=(0, 0.04, 1, 0.96))
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=110, format="png")
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def to_markdown(found: dict) -> str:
@@ -101,6 +223,13 @@ def main(argv=None) -> int:
             for (b, m), epochs in sorted(found["curves"].items())
         ]
         Path(args.json).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    if args.plot:
+        steps = collect_steps(runs_dir, methods)
+        if not steps:
+            print(f"error: no TensorBoard training scalars under {runs_dir}/*/tensorboard", file=sys.stderr)
+            return 1
+        plot_steps(steps, args.plot, max(1, args.smooth))
+        print(f"plot: {args.plot}")
     return 0
 
 

@@ -279,6 +279,50 @@ def test_study_curves_average_each_epoch_over_seeds(tmp_path, capsys):
     assert study_curves.main(["--runs-dir", str(tmp_path / "none")]) == 2
 
 
+def test_study_curves_plot_reads_per_step_tensorboard_scalars_and_a_resume_overrides(tmp_path):
+    import sys
+
+    import tensorflow as tf
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import study_curves
+
+    def log(run, values, start=1):  # what Trainer writes: one scalar per step under train/
+        writer = tf.summary.create_file_writer(str(run / "tensorboard"))
+        with writer.as_default():
+            for step, value in enumerate(values, start=start):
+                tf.summary.scalar("train/weight_mean", value, step=step)
+                tf.summary.scalar("train/meta_loss", 2 * value, step=step)
+        writer.close()
+
+    for seed in (0, 1):
+        run = tmp_path / f"gid-fs23-ltw-s{seed}-abc"
+        (run / "tensorboard").mkdir(parents=True)
+        (run / "config.json").write_text(
+            json.dumps({"data": {"benchmark": "gid-fs23"}, "train": {"method": "ltw", "seed": seed}})
+        )
+        (run / "history.json").write_text(json.dumps([{"epoch": 1, "train": {"weight_mean": 0.35}}]))
+        log(run, [0.5, 0.4, 0.3, 0.2])
+    import time
+
+    time.sleep(1.1)  # event files are named by their creation second
+    log(tmp_path / "gid-fs23-ltw-s1-abc", [0.9, 0.8], start=3)  # resumed after step 2: steps 3-4 logged again
+    found = study_curves.collect_steps(tmp_path)
+    runs = found[("gid-fs23", "ltw")]["weight mean"]
+    assert [steps for steps, _ in runs] == [[1, 2, 3, 4], [1, 2, 3, 4]]
+    np.testing.assert_allclose(runs[1][1], [0.5, 0.4, 0.9, 0.8], rtol=1e-7)  # float32 round trip
+    assert "weight std" not in found[("gid-fs23", "ltw")]
+    np.testing.assert_allclose(study_curves._smooth([1.0, 3.0, 5.0, 7.0], 2), [1.0, 2.0, 4.0, 6.0])
+    out = tmp_path / "curves.png"
+    assert study_curves.main(["--runs-dir", str(tmp_path), "--plot", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    empty = tmp_path / "empty"
+    (empty / "run").mkdir(parents=True)
+    (empty / "run" / "config.json").write_text((tmp_path / "gid-fs23-ltw-s0-abc" / "config.json").read_text())
+    (empty / "run" / "history.json").write_text(json.dumps([{"epoch": 1, "train": {"loss": 1.0}}]))
+    assert study_curves.main(["--runs-dir", str(empty), "--plot", str(tmp_path / "none.png")]) == 1
+
+
 def _bench_module(name):
     import importlib
     import sys
