@@ -352,7 +352,7 @@ def test_study_significance_scores_runs_pairs_them_on_videos_and_caches(grid, tm
         "--cache",
         str(cache),
     ]
-    assert significance.main(args) == 0
+    assert significance.main([*args, "--summary", "mldg,focal"]) == 0
     rows = json.loads(out.read_text())["gid-fs23"]
     for method in ("alltrain", "focal"):
         evals = [_eval(Path(r["run_dir"]))["frame"]["auc"] for r in report["runs"] if r["method"] == method]
@@ -363,7 +363,15 @@ def test_study_significance_scores_runs_pairs_them_on_videos_and_caches(grid, tm
     focal = rows["focal"]
     assert focal["diff"] == pytest.approx(rows["focal"]["mean"] - rows["alltrain"]["mean"])
     assert focal["diff_seed_se"] == pytest.approx(np.sqrt((focal["std"] ** 2 + rows["alltrain"]["std"] ** 2) / 2))
-    assert "diff" not in rows["alltrain"] and "| focal |" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "diff" not in rows["alltrain"] and "| focal |" in text
+    # the closing table: reference - method (here alltrain - focal), the paired interval negated
+    low, high = focal["paired_ci95"]
+    assert "| benchmark | alltrain - mldg (95 % interval) | ± | seeds |" in text
+    assert (
+        f"| gid-fs23 | – | – | – | {-focal['paired_diff']:+.3f} [{-high:+.3f}, {-low:+.3f}] | "
+        f"{focal['paired_half_width']:.3f} | 2 |" in text
+    )
     per_seed = np.subtract(focal["auc"], rows["alltrain"]["auc"])  # same seed = same init: paired
     assert focal["paired_seeds"] == [0, 1] and focal["paired_diffs"] == pytest.approx(per_seed, abs=1e-12)
     low, high = focal["paired_ci95"]
