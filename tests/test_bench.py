@@ -142,6 +142,20 @@ def test_fp16_rounding(run, capsys):
     assert capsys.readouterr().out.strip()
 
 
+def test_meta_signal_measures_the_meta_test_term_from_init_to_the_checkpoint(run, tmp_path, capsys):
+    out = tmp_path / "meta.json"
+    assert _bench("meta_signal").main([str(run[0]), "--steps", "2", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())[run[0].name]
+    assert list(rows) == ["init", "ckpt-1"]  # the run's seeded initial state, then its one epoch
+    for row in rows.values():
+        assert row["meta_loss"] > 0 and row["grad_train"] > 0 and -1 <= row["cosine"] <= 1
+        # G_w = dM/dw is the second-order signal: exactly 0 with the public code's first-order bug
+        assert row["grad_meta"] > 0 and row["grad_w"] > 0 and 0 < row["weight_mean"] < 1
+        assert row["ratio"] == pytest.approx(row["grad_meta"] / row["grad_train"], rel=0.5)  # mean of ratios
+    assert rows["init"] != rows["ckpt-1"] and f"| {run[0].name} | ckpt-1 |" in capsys.readouterr().out
+    assert _bench("meta_signal").main([]) == 2
+
+
 def test_weight_modes(run, capsys):
     assert _bench("weight_modes").main([str(run[0]), "--faces", "12", "--batch-size", "6"]) == 0
     text = capsys.readouterr().out
