@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The ImageNet-Lite0 synthff study (issue 15; docs/RESULTS.md): data, then 155 runs in three phases. Every step
+# resumes, so rerunning this script continues where it stopped (synth per pair, prepare per video, benchmark per
+# run: finished runs reused, an interrupted one resumed from its epoch checkpoint).
+#
+#   bench/study_lite0.sh                 # from the repo root, with `make .venv/.installed` done
+#   DATA=/work/data bench/study_lite0.sh # where data, runs and logs go (default /work/data)
+#
+# Phase A: seed 0 of every method (one-seed Tables 2, 3, 5). Phase B: the decisive comparison first, Alltrain,
+# MLDG and LTW on the four splits, seeds 1-4. Phase C: the study command of RESULTS (the remaining methods and
+# ablations, and the tables). The training code must stay the code the study started with: the script refuses
+# to run when ltw_tf/ or cli/ differ from STUDY_COMMIT (set ALLOW_CODE_CHANGE=1 to override, and say so in RESULTS).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${DATA:-/work/data}
+STUDY_COMMIT=${STUDY_COMMIT:-da2c3a2}
+LTW=.venv/bin/ltw-tf
+if ! git diff --quiet "$STUDY_COMMIT" HEAD -- ltw_tf cli && [ "${ALLOW_CODE_CHANGE:-0}" != 1 ]; then
+  echo "error: ltw_tf/ or cli/ changed since $STUDY_COMMIT, where the study started; check out that commit's code" >&2
+  exit 2
+fi
+mkdir -p "$DATA/logs"
+log="$DATA/logs/study-$(date -u +%Y%m%dT%H%M).log"
+echo "start $(date -u) at $(git rev-parse --short HEAD)" | tee -a "$log"
+
+# data (skipped when done; both commands resume)
+if [ ! -f "$DATA/sff-study-faces/manifest.csv" ]; then
+  $LTW synth "$DATA/sff-study" --preset study --qualities c23 --workers 2 2>&1 | tee -a "$log"
+  $LTW synth "$DATA/sff-study" --preset study --qualities c23 --workers 2 --masks 2>&1 | tee -a "$log"
+  $LTW prepare "$DATA/sff-study" --dataset synthff --out "$DATA/sff-study-faces" --qualities c23 --frames 4 \
+    --size 128 --workers 2 2>&1 | tee -a "$log"
+fi
+
+STUDY=($LTW benchmark --benchmarks gid-df23,gid-f2f23,gid-fs23,gid-nt23
+  --data-root "$DATA/sff-study-faces" --backbone efficientnet_lite0 --weights imagenet --image-size 112
+  --bn-momentum 0.9 --batch-size 16 --epochs 3 --steps-per-epoch 100 --runs-dir "$DATA/runs/study-lite0")
+/usr/bin/time -f "phase A %e s wall" "${STUDY[@]}" --table 2,3,5 --seeds 0 >>"$log" 2>&1
+/usr/bin/time -f "phase B %e s wall" "${STUDY[@]}" --table 2,3 --methods alltrain,mldg,ltw --seeds 1,2,3,4 >>"$log" 2>&1
+/usr/bin/time -f "phase C %e s wall" "${STUDY[@]}" --table 2,3,5 --seeds 0,1,2,3,4 >>"$log" 2>&1
+echo "done $(date -u)" | tee -a "$log"
