@@ -5,13 +5,15 @@ virtual update theta' = theta - alpha dT/dtheta; MLDG and LTW add beta dM/dtheta
 (Eq. 5). When the detector already separates the meta-test domain, M is near zero and so are both: the meta
 objective stops steering training. This script measures that on a finished run's own batches. For the run's
 detector (and p(w)) at random init (the run's seed, as the trainer builds it) and at each kept epoch checkpoint,
-it takes the first ``--steps`` (meta-train, meta-test) batch pairs of the epoch that follows the checkpoint (the
-last epoch's for the final checkpoint: exactly the batches training drew, from the run's seed) and calls the
-trainer's own ``meta_step`` (second order, training mode, no variable changed). Means over the steps of:
+it takes the first ``--steps`` (meta-train, meta-test) batch pairs of the epoch that follows the checkpoint
+(the batches training drew, or would draw after its last epoch, from the run's seed: never batches the state
+has already trained on) and calls the trainer's own ``meta_step`` (second order, training mode), with the
+run's dropout / stochastic-depth RNG restored and advanced from step to step as in training. Means over the
+steps of:
 
 - T, the weighted meta-train loss, and M, the meta-test loss at theta';
 - |dT/dtheta|, |beta dM/dtheta| and their ratio, and the cosine between dT/dtheta and dM/dtheta;
-- |G_w| = |dM/dw| (the weight net's whole learning signal; none for methods without p(w));
+- |G_w| = |dM/dw| (the weight net's whole learning signal; null for methods without p(w));
 - p(w)'s batch mean and std (the weights T applied).
 
 Run (from the repo root; TensorFlow on CPU, a few seconds per checkpoint and step at 112 px):
@@ -68,12 +70,19 @@ def measure(method, pairs, config) -> dict:
     train = config.train
     lam = getattr(method, "lam", train.lam)
     values = {c: [] for c in COLUMNS}
+    weight_net = getattr(method, "weight_net", None)
     for batch, meta_batch in pairs:
-        args = (method.detector, getattr(method, "weight_net", None), batch, meta_batch)
+        args = (method.detector, weight_net, batch, meta_batch)
         # beta = 0 returns dT/dtheta alone; with the run's beta, dT/dtheta + beta dM/dtheta (same dropout draws:
         # both calls start from the same snapshot of the seed states)
         g_train, _, _, _, _ = meta_step(*args, alpha=train.alpha, beta=0.0, lam=lam)
-        g_total, g_w, logs, _, _ = meta_step(*args, alpha=train.alpha, beta=train.beta, lam=lam)
+        g_total, g_w, logs, det_state, wn_state = meta_step(*args, alpha=train.alpha, beta=train.beta, lam=lam)
+        # as the trainer does after a step: BN moving statistics (unused in training mode) and the advanced RNG
+        for variable, value in zip(method.detector.non_trainable_variables, det_state):
+            variable.assign(value)
+        if weight_net is not None:
+            for variable, value in zip(weight_net.non_trainable_variables, wn_state):
+                variable.assign(value)
         g_train, g_total = _flat(g_train), _flat(g_total)
         g_meta = g_total - g_train  # beta dM/dtheta
         n_train, n_meta = float(tf.norm(g_train)), float(tf.norm(g_meta))
@@ -85,36 +94,34 @@ def measure(method, pairs, config) -> dict:
             "grad_meta": n_meta,
             "ratio": n_meta / n_train if n_train else 0.0,
             "cosine": cosine,
-            "grad_w": float(tf.norm(_flat(g_w))) if g_w else float("nan"),
-            "weight_mean": float(logs["weight_mean"]) if "weight_mean" in logs else float("nan"),
-            "weight_std": float(logs["weight_std"]) if "weight_std" in logs else float("nan"),
+            "grad_w": float(tf.norm(_flat(g_w))) if g_w else None,
+            "weight_mean": float(logs["weight_mean"]) if "weight_mean" in logs else None,
+            "weight_std": float(logs["weight_std"]) if "weight_std" in logs else None,
         }
         for name in COLUMNS:
             values[name].append(row[name])
-    return {c: statistics.fmean(v) for c, v in values.items()}
+    return {c: statistics.fmean(v) if None not in v else None for c, v in values.items()}
 
 
 def states(run: Path, config):
     """(name, method, epoch whose batches to use) at init and after each kept checkpoint, oldest first."""
     import tensorflow as tf
 
-    from ltw_tf.methods import run_epochs
     from ltw_tf.run import with_graph
     from ltw_tf.runs import finalize_restored
     from ltw_tf.trainer import build_from_config
 
-    method = build_from_config(with_graph(config))  # seeded as the trainer builds it: the run's initial state
-    epochs = run_epochs(config.train)
+    # seeded as the trainer builds it: the run's initial state (reads the run's pretrained init, like training);
+    # one device (a distributed run's step on the global batch is the same step)
+    method = build_from_config(with_graph(config).override({"train.strategy": "default"}))
     yield "init", method, 0
     checkpoint = tf.train.get_checkpoint_state(str(run / "checkpoints"))
-    items = {"detector": method.detector}
-    if getattr(method, "weight_net", None) is not None:
-        items["weight_net"] = method.weight_net
+    items = {k: v for k, v in method.trackables().items() if k in ("detector", "weight_net", "rng")}
     for prefix in checkpoint.all_model_checkpoint_paths if checkpoint else []:
-        tf.train.Checkpoint(**items).restore(prefix).expect_partial()
-        finalize_restored(*items.values())
-        done = int(prefix.rsplit("-", 1)[1])  # ckpt-N: N epochs trained
-        yield Path(prefix).name, method, min(done, epochs - 1)
+        tf.train.Checkpoint(**items).restore(prefix).expect_partial().assert_existing_objects_matched()
+        finalize_restored(*(items[k] for k in ("detector", "weight_net") if k in items))
+        done = int(prefix.rsplit("-", 1)[1])  # ckpt-N: N epochs trained; epoch N (0-based) comes next
+        yield Path(prefix).name, method, done
 
 
 def run_pairs(method, source, epoch: int, steps: int) -> list:
@@ -125,7 +132,9 @@ def run_pairs(method, source, epoch: int, steps: int) -> list:
 
 
 def select_runs(args) -> list[Path]:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
     from icc_share import select_runs as finished
 
     return finished(args)
@@ -158,10 +167,14 @@ def main(argv=None) -> int:
                 continue
             row = measure(method, pairs, config)
             results[run.name][name] = row
+            w = (
+                ("–", "–", "–")
+                if row["grad_w"] is None
+                else (f"{row['grad_w']:.2e}", f"{row['weight_mean']:.3f}", f"{row['weight_std']:.3f}")
+            )
             print(
                 f"| {run.name} | {name} | {row['train_loss']:.4f} | {row['meta_loss']:.4f} | {row['grad_train']:.3f} "
-                f"| {row['grad_meta']:.4f} | {row['ratio']:.3f} | {row['cosine']:+.2f} | {row['grad_w']:.2e} "
-                f"| {row['weight_mean']:.3f} | {row['weight_std']:.3f} |",
+                f"| {row['grad_meta']:.4f} | {row['ratio']:.3f} | {row['cosine']:+.2f} | {w[0]} | {w[1]} | {w[2]} |",
                 flush=True,
             )
     if args.json:

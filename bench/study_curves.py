@@ -102,19 +102,36 @@ def step_scalars(run_dir: Path) -> dict[str, dict[int, float]]:
 
 
 def collect_steps(runs_dir: Path, methods: set[str] | None = None) -> dict:
-    """``{(benchmark, method): {name: [per-seed (steps, values)]}}`` for the ``STEP_TAGS`` a run logged."""
-    found: dict = defaultdict(lambda: defaultdict(list))
+    """``{(benchmark, method): {name: [per-seed (steps, values)]}}`` for the ``STEP_TAGS`` a run logged.
+
+    The benchmark reads "benchmark @hash" when the folder holds runs of several settings for it (run folders end
+    in ``-<settings hash>``), so curves of different settings are never averaged together."""
+    by_hash: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for config_path in sorted(runs_dir.glob("*/config.json")):
         config = json.loads(config_path.read_text())
         benchmark, method = config["data"]["benchmark"], config["train"]["method"]
         if methods and method not in methods:
             continue
+        settings = config_path.parent.name.rsplit("-", 1)[-1]
         scalars = step_scalars(config_path.parent)
         for name, tag in STEP_TAGS:
             if scalars.get(tag):
                 steps = sorted(scalars[tag])
-                found[(benchmark, method)][name].append((steps, [scalars[tag][s] for s in steps]))
+                by_hash[benchmark][settings][(method, name)].append((steps, [scalars[tag][s] for s in steps]))
+    found: dict = defaultdict(lambda: defaultdict(list))
+    for benchmark, settings_runs in by_hash.items():
+        for settings, runs in settings_runs.items():
+            label = benchmark if len(settings_runs) == 1 else f"{benchmark} @{settings}"
+            for (method, name), curves in runs.items():
+                found[(label, method)][name] = curves
     return found
+
+
+def shared_steps(runs: list) -> tuple[list[int], list[list[float]]]:
+    """The steps every run logged (an unfinished or gappy run: the others are cut to match) and each run's values
+    at them, so seeds are averaged step by step, never index by index."""
+    common = sorted(set.intersection(*(set(steps) for steps, _ in runs)))
+    return common, [[dict(zip(steps, values))[s] for s in common] for steps, values in runs]
 
 
 def _smooth(values, window: int):
@@ -152,9 +169,10 @@ def plot_steps(found: dict, path: str, window: int = 10) -> None:
                 runs = found.get((benchmark, method), {}).get(name, [])
                 if not runs:
                     continue
-                n = min(len(steps) for steps, _ in runs)  # an unfinished run: the steps every seed has
-                curves = np.stack([_smooth(values[:n], window) for _, values in runs])
-                steps = runs[0][0][:n]
+                steps, values = shared_steps(runs)
+                if not steps:
+                    continue
+                curves = np.stack([_smooth(v, window) for v in values])
                 ax.plot(steps, curves.mean(axis=0), color=colors[method], lw=1.2, label=f"{method} ({len(runs)})")
                 if len(runs) > 1:
                     ax.fill_between(steps, curves.min(axis=0), curves.max(axis=0), color=colors[method], alpha=0.18)

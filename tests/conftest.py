@@ -1,4 +1,8 @@
-"""Shared pytest set-up: quiet TensorFlow logs, one CPU thread budget, deterministic seeds."""
+"""Shared pytest set-up: quiet TensorFlow logs, deterministic seeds.
+
+``make test`` runs the files on up to 4 pytest-xdist workers (``--dist loadfile``: a module's tests and fixtures
+stay in one process); nothing here limits TensorFlow's threads.
+"""
 
 import os
 

@@ -156,6 +156,37 @@ def test_meta_signal_measures_the_meta_test_term_from_init_to_the_checkpoint(run
     assert _bench("meta_signal").main([]) == 2
 
 
+def test_meta_signal_splits_the_step_gradient_exactly_and_never_reuses_trained_batches(run):
+    # g(beta) = dT/dtheta + beta dM/dtheta when every call draws the same dropout masks: then
+    # g(2) - g(1) = g(1) - g(0) = dM/dtheta up to float32 rounding (each g is one rounded sum, <= 1/2 ulp, and
+    # the difference of differences adds at most 1/2 + 1 + 1/2 ulp of the largest); different masks per call
+    # would change T itself and miss by orders of magnitude more.
+    import numpy as np
+
+    from ltw_tf.config import load_config
+    from ltw_tf.methods.ltw import meta_step
+    from ltw_tf.run import run_inputs
+
+    meta_signal = _bench("meta_signal")
+    config = load_config(run[0] / "config.json")
+    source = run_inputs(config).train
+    states = meta_signal.states(run[0], config)
+    name, method, epoch = next(states)
+    assert (name, epoch) == ("init", 0)
+    (pair,) = meta_signal.run_pairs(method, source, epoch, 1)
+    train = config.train
+    grads = []
+    for beta in (0.0, 1.0, 2.0):
+        g, *_ = meta_step(method.detector, method.weight_net, *pair, alpha=train.alpha, beta=beta, lam=method.lam)
+        grads.append(np.concatenate([x.numpy().ravel() for x in g]).astype(np.float64))
+    g0, g1, g2 = grads
+    assert np.abs(g1 - g0).max() > 0  # the meta-test term is there
+    scale = np.spacing(np.maximum(np.abs(g2), np.abs(g1)).astype(np.float32)).astype(np.float64)
+    assert (np.abs((g2 - g1) - (g1 - g0)) <= 2 * scale).all()
+    # the checkpoint after epoch N is measured on epoch N's batches (0-based), which it has not trained on
+    assert [(name, epoch) for name, _, epoch in states] == [("ckpt-1", 1)]
+
+
 def test_weight_modes(run, capsys):
     assert _bench("weight_modes").main([str(run[0]), "--faces", "12", "--batch-size", "6"]) == 0
     text = capsys.readouterr().out

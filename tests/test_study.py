@@ -313,8 +313,18 @@ def test_study_curves_plot_reads_per_step_tensorboard_scalars_and_a_resume_overr
     np.testing.assert_allclose(runs[1][1], [0.5, 0.4, 0.9, 0.8], rtol=1e-7)  # float32 round trip
     assert "weight std" not in found[("gid-fs23", "ltw")]
     np.testing.assert_allclose(study_curves._smooth([1.0, 3.0, 5.0, 7.0], 2), [1.0, 2.0, 4.0, 6.0])
+    # seeds are aligned on the steps they share, not by position (a run that lost step 2's events)
+    assert study_curves.shared_steps([([1, 2, 3], [0.1, 0.2, 0.3]), ([1, 3, 4], [1.0, 3.0, 4.0])]) == (
+        [1, 3],
+        [[0.1, 0.3], [1.0, 3.0]],
+    )
     out = tmp_path / "curves.png"
     assert study_curves.main(["--runs-dir", str(tmp_path), "--plot", str(out)]) == 0
+    other = tmp_path / "gid-fs23-ltw-s0-xyz"  # a run of other settings beside them: never averaged with them
+    (other / "tensorboard").mkdir(parents=True)
+    (other / "config.json").write_text((tmp_path / "gid-fs23-ltw-s0-abc" / "config.json").read_text())
+    log(other, [0.7])
+    assert sorted(study_curves.collect_steps(tmp_path)) == [("gid-fs23 @abc", "ltw"), ("gid-fs23 @xyz", "ltw")]
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     empty = tmp_path / "empty"
     (empty / "run").mkdir(parents=True)
