@@ -1,9 +1,10 @@
 """Training curves of a study's runs: per benchmark x method x epoch, the mean over seeds of the logged values.
 
 What the study issue asks for when LTW does not win: how the weight net's weights (mean and spread over a batch)
-and the meta-test loss moved over training, next to the meta-train loss and the validation AUC. Reads only the
+and the meta-test loss moved over training, next to the meta-train loss and the validation AUC. Its tables read the
 ``history.json`` and ``config.json`` every run directory keeps (no TensorFlow), so it also works on a study that
-is still running (unfinished runs show the epochs they have).
+is still running: the trainer writes ``history.json`` when a run ends, so the tables show finished runs, while
+``--plot`` reads the per-step TensorBoard logs and also shows the steps of a run in progress.
 
 ``--plot PNG`` draws the per-step curves (weight mean, weight spread, meta-test loss, meta-train loss) from the
 runs' TensorBoard event files: one column per benchmark, per method the mean over seeds (smoothed over
