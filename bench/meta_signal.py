@@ -12,7 +12,7 @@ run's dropout / stochastic-depth RNG restored and advanced from step to step as 
 steps of:
 
 - T, the weighted meta-train loss, and M, the meta-test loss at theta';
-- |dT/dtheta|, |beta dM/dtheta| and their ratio, and the cosine between dT/dtheta and dM/dtheta;
+- |dT/dtheta|, |beta dM/dtheta| and the ratio of their means, and the cosine between dT/dtheta and dM/dtheta;
 - |G_w| = |dM/dw| (the weight net's whole learning signal; null for methods without p(w));
 - p(w)'s batch mean and std (the weights T applied).
 
@@ -100,7 +100,10 @@ def measure(method, pairs, config) -> dict:
         }
         for name in COLUMNS:
             values[name].append(row[name])
-    return {c: statistics.fmean(v) if None not in v else None for c, v in values.items()}
+    means = {c: statistics.fmean(v) if None not in v else None for c, v in values.items()}
+    # the ratio of the means: a mean of per-step ratios explodes on one step whose dT/dtheta is ~0
+    means["ratio"] = means["grad_meta"] / means["grad_train"] if means["grad_train"] else 0.0
+    return means
 
 
 def states(run: Path, config):
