@@ -65,11 +65,11 @@ def measure(method, pairs, config) -> dict:
     """Means over ``pairs`` of the COLUMNS quantities for the method's current detector and weight net."""
     import tensorflow as tf
 
-    from ltw_tf.methods.ltw import meta_step
+    from ltw_tf.methods.ltw import _assign, meta_step
 
     train = config.train
     lam = getattr(method, "lam", train.lam)
-    values = {c: [] for c in COLUMNS}
+    values = {c: [] for c in COLUMNS if c != "ratio"}
     weight_net = getattr(method, "weight_net", None)
     for batch, meta_batch in pairs:
         args = (method.detector, weight_net, batch, meta_batch)
@@ -77,12 +77,10 @@ def measure(method, pairs, config) -> dict:
         # both calls start from the same snapshot of the seed states)
         g_train, _, _, _, _ = meta_step(*args, alpha=train.alpha, beta=0.0, lam=lam)
         g_total, g_w, logs, det_state, wn_state = meta_step(*args, alpha=train.alpha, beta=train.beta, lam=lam)
-        # as the trainer does after a step: BN moving statistics (unused in training mode) and the advanced RNG
-        for variable, value in zip(method.detector.non_trainable_variables, det_state):
-            variable.assign(value)
+        # as LTW._meta_update does after a step: BN moving statistics (unused in training mode), the advanced RNG
+        _assign(method.detector.non_trainable_variables, det_state)
         if weight_net is not None:
-            for variable, value in zip(weight_net.non_trainable_variables, wn_state):
-                variable.assign(value)
+            _assign(weight_net.non_trainable_variables, wn_state)
         g_train, g_total = _flat(g_train), _flat(g_total)
         g_meta = g_total - g_train  # beta dM/dtheta
         n_train, n_meta = float(tf.norm(g_train)), float(tf.norm(g_meta))
@@ -92,18 +90,17 @@ def measure(method, pairs, config) -> dict:
             "meta_loss": float(logs["meta_loss"]),
             "grad_train": n_train,
             "grad_meta": n_meta,
-            "ratio": n_meta / n_train if n_train else 0.0,
             "cosine": cosine,
             "grad_w": float(tf.norm(_flat(g_w))) if g_w else None,
             "weight_mean": float(logs["weight_mean"]) if "weight_mean" in logs else None,
             "weight_std": float(logs["weight_std"]) if "weight_std" in logs else None,
         }
-        for name in COLUMNS:
-            values[name].append(row[name])
+        for name, value in row.items():
+            values[name].append(value)
     means = {c: statistics.fmean(v) if None not in v else None for c, v in values.items()}
-    # the ratio of the means: a mean of per-step ratios explodes on one step whose dT/dtheta is ~0
+    # the ratio of the means, not a mean of per-step ratios (that explodes on one step whose dT/dtheta is ~0)
     means["ratio"] = means["grad_meta"] / means["grad_train"] if means["grad_train"] else 0.0
-    return means
+    return {c: means[c] for c in COLUMNS}
 
 
 def states(run: Path, config):
