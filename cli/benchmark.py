@@ -45,7 +45,8 @@ def _tables(ctx, param, value: str) -> list[str]:
 def _axes(table: str, methods, benchmarks, backbones, several: bool = False):
     """Methods / benchmarks / backbones: the flags, else the paper table's defaults (flag conflicts: exit 2).
 
-    With ``several`` tables, ``--benchmarks`` is shared: each table keeps the ones it has a column for.
+    With ``several`` tables, ``--benchmarks`` is shared: each table keeps the ones it has a column for. A movable
+    table asked for alone (Table 5) takes ``--benchmarks`` as its columns: the ablations on another split.
     """
     from ltw_tf.benchmarks import get_benchmark
     from ltw_tf.tables import COMPARED, TABLES
@@ -57,6 +58,8 @@ def _axes(table: str, methods, benchmarks, backbones, several: bool = False):
         return methods or list(COMPARED), benchmarks, backbones or []
     if benchmarks is not None:
         names = [get_benchmark(b).name for b in benchmarks]
+        if spec.movable and not several:  # e.g. --table 5 --benchmarks gid-f2f23: the ablations on another split
+            return methods or list(spec.methods), names, backbones or list(spec.backbones)
         inside = [b for b in names if b in spec.benchmarks]
         if (several and not inside) or (not several and len(inside) < len(names)):
             outside = [b for b in names if b not in spec.benchmarks]
@@ -191,6 +194,7 @@ def benchmark_command(
       ltw-tf benchmark --methods alltrain,ltw --benchmarks gid-df23,gid-fs23 --seeds 0 \\
           --data-root data/synthff-faces --backbone tiny --weights none --image-size 64 --epochs 2
       ltw-tf benchmark --table 5 --data-root data/ffpp-faces --dry-run    what would train, what is reused
+      ltw-tf benchmark --table 5 --benchmarks gid-f2f23 ...   the ablations on another split (paper: GID-DF23)
       ltw-tf benchmark --table 6 --backbone efficientnet_b2,xception --data-root data/ffpp-faces
       ltw-tf benchmark --table 2,3,5 --benchmarks gid-df23,gid-f2f23,gid-fs23,gid-nt23 ...
           Tables 2 and 3 on the c23 splits and the Table 5 ablations, one grid (shared runs train once)

@@ -230,6 +230,13 @@ def test_several_tables_share_one_grid(grid):
     long_rows = list(csv.DictReader((out / "tableall.csv").open()))
     assert sorted(r["method"] for r in long_rows) == ["alltrain", "focal"]
 
+    no_methods = [a for a in args if a not in ("--methods", "alltrain,focal")]
+    moved = CliRunner().invoke(main, [*no_methods, "--table", "5", "--seeds", "0", "--dry-run", "--json"])
+    assert moved.exit_code == 0, moved.output  # alone, Table 5 follows --benchmarks: the ablations on another split
+    ablations = ("alltrain", "ltw-no-icc", "ltw-no-weight", "ltw-no-meta-test", "ltw")
+    assert [(r["method"], r["benchmark"]) for r in json.loads(moved.stdout)["runs"]] == [
+        (m, "gid-fs23") for m in ablations
+    ]
     for tables, text in (("3,5", "--table 5 has no column for gid-fs23"), ("2,9", "choose from 2, 3, 4, 5, 6, all")):
         bad = CliRunner().invoke(main, [*args, "--table", tables])
         assert bad.exit_code == 2 and text in bad.output, bad.output

@@ -160,6 +160,21 @@ def test_table5_ablation_rows():
     assert "then the detector is reset to its initial weights and retrained for E more epochs" in markdown
 
 
+def test_table5_moves_to_another_split_and_says_so():
+    records = [_gid("ltw", "gid-f2f23", 0, 0.73), _gid("ltw", "gid-df23", 0, 0.99), _gid("alltrain", "gid-f2f23", 0, 0.69)]
+    table = build_table("5", records, benchmarks=["gid-f2f23"])
+    markdown = to_markdown(table)
+    assert table.title == "Table 5. Ablation study on the GID-F2F23 benchmark"
+    assert "The paper's Table 5 is on GID-DF23; this one is on GID-F2F23." in markdown
+    # the cells are the GID-F2F23 runs, not the paper split's
+    assert _md_row(markdown, "Ours-full")[1] == "**0.730**" and _md_row(markdown, "Alltrain-Basemodel")[1] == "0.690"
+    assert [row.labels[0] for row in table.rows][-1] == "Ours-full" and len(table.rows) == 5
+    paper = build_table("5", records, benchmarks=["gid-df23"])  # the paper's own split: unchanged
+    assert paper.title == "Table 5. Ablation study on the GID-DF23 benchmark" and "paper's Table 5" not in paper.note
+    with pytest.raises(ValueError, match="table 3 has no column for gid-df23"):  # only movable tables move
+        build_table("3", records, benchmarks=["gid-df23"])
+
+
 def test_table6_backbone_rows_with_and_without_ltw_on_gcd_avg():
     records = [_gcd("alltrain", 0, (0.6,) * 6, "xception"), _gcd("ltw", 0, (0.5, 0.7, 0.8, 0.8, 0.8, 0.8), "xception")]
     table = build_table("6", records, backbones=["efficientnet_b2", "xception"])
