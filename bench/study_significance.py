@@ -25,9 +25,14 @@ interval counts seed variance only with two seeds or more (one seed: test videos
 ``--plot PNG`` draws, per benchmark, each method's held-out AUC per seed and its mean with a 95 % interval
 (seeds and video bootstrap combined the same way).
 
+``--eval-root ROOT`` scores every run on an independent prepared build instead (its held-out family and reals of
+every split pooled; e.g. synthff ``--seed 1``, whose identities no run saw): the same population, more test videos,
+so a narrower test-set term; the cache keeps those scores apart (RUN@ROOTNAME.npz).
+
 Run (from the repo root; TensorFlow on CPU, about 10 s per run at 64 px):
     python bench/study_significance.py --runs-dir /work/data/runs/study --cache /work/data/runs/study-scores
     python bench/study_significance.py --runs-dir runs --reference alltrain --rounds 4000 --json sig.json
+    python bench/study_significance.py --runs-dir /work/data/runs/study-lite0 --eval-root /work/data/sff-eval1-faces
 """
 
 from __future__ import annotations
@@ -65,6 +70,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         default="",
         help="keep each run's test scores here (RUN.npz, keyed by its "
         "checkpoint) so a rerun on a growing study scores only the new runs",
+    )
+    parser.add_argument(
+        "--eval-root",
+        default="",
+        help="score on this prepared build instead of each run's own test split: its held-out family and reals "
+        "of every split pooled (an independent build no run trained on, e.g. `ltw-tf synth --seed 1`): more "
+        "test videos",
     )
     return parser.parse_args(argv)
 
@@ -121,9 +133,18 @@ def weighted_auc(matrix: np.ndarray, w_real: np.ndarray, w_fake: np.ndarray) -> 
     return np.einsum("ri,ij,rj->r", w_real, matrix, w_fake) / (w_real.sum(1) * w_fake.sum(1))
 
 
-def test_scores(run: Path, cache: Path | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+EVAL_SPLITS = ("train", "val", "test")  # an --eval-root build is scored whole: no run saw any of its identities
+
+
+def test_scores(
+    run: Path, cache: Path | None, eval_root: Path | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(labels, probs, video ids) of ``run``'s best checkpoint on its held-out test faces, from ``cache`` when the
-    cached file was made from the same checkpoint."""
+    cached file was made from the same checkpoint (and the same ``eval_root``).
+
+    With ``eval_root`` (an independent prepared build, e.g. synthff seed 1) the faces are its held-out family and
+    reals of every split pooled, instead of the run's own test split.
+    """
     import tensorflow as tf
 
     from ltw_tf.evaluate import evaluate_run
@@ -132,29 +153,41 @@ def test_scores(run: Path, cache: Path | None) -> tuple[np.ndarray, np.ndarray, 
     tf.get_logger().setLevel("ERROR")  # one inference function per run: TF's retracing notice is expected
 
     checkpoint = resolve_run(run).checkpoint
-    path = cache / f"{run.name}.npz" if cache else None
+    source = str(eval_root.resolve()) if eval_root else ""
+    name = f"{run.name}@{eval_root.name}.npz" if eval_root else f"{run.name}.npz"
+    path = cache / name if cache else None
     if path and path.is_file():
         saved = np.load(path)
-        if str(saved["checkpoint"]) == checkpoint:
+        if str(saved["checkpoint"]) == checkpoint and str(saved.get("source", "")) == source:
             return saved["labels"], saved["probs"], saved["videos"]
-    result = evaluate_run(run, split="test")
-    (target,) = result["targets"].values()
-    scores = target["labels"], target["probs"], target["video_ids"].astype(str)
+    parts = []
+    for split in EVAL_SPLITS if eval_root else ("test",):
+        result = evaluate_run(run, data_root=eval_root, split=split)
+        (target,) = result["targets"].values()
+        parts.append((target["labels"], target["probs"], target["video_ids"].astype(str)))
+    scores = tuple(np.concatenate(arrays) for arrays in zip(*parts))
     if path:
         tmp = path.with_name(path.stem + ".tmp.npz")
-        np.savez(tmp, labels=scores[0], probs=scores[1], videos=scores[2], checkpoint=np.array(checkpoint))
+        np.savez(
+            tmp,
+            labels=scores[0],
+            probs=scores[1],
+            videos=scores[2],
+            checkpoint=np.array(checkpoint),
+            source=np.array(source),
+        )
         tmp.replace(path)
     print(f"  scored {run.name}", file=sys.stderr)
     return scores
 
 
-def score_runs(runs: dict, cache: Path | None = None) -> dict:
+def score_runs(runs: dict, cache: Path | None = None, eval_root: Path | None = None) -> dict:
     """``{method: [(seed, labels, probs, videos)]}`` on the held-out test set; all runs must see the same faces."""
     scored: dict = defaultdict(list)
     reference = None
     for method, seeded in sorted(runs.items()):
         for seed, run in sorted(seeded):
-            labels, probs, videos = test_scores(run, cache)
+            labels, probs, videos = test_scores(run, cache, eval_root)
             faces = (labels, videos)
             if reference is None:
                 reference = faces
@@ -369,13 +402,22 @@ def main(argv=None) -> int:
     if not runs:
         print(f"error: no finished runs under {runs_dir}", file=sys.stderr)
         return 1
+    eval_root = Path(args.eval_root) if args.eval_root else None
+    if eval_root and not (eval_root / "manifest.csv").is_file():
+        print(f"error: --eval-root {eval_root} is not a prepared faces folder (no manifest.csv)", file=sys.stderr)
+        return 2
+    if eval_root:
+        print(f"held-out faces: every split of {eval_root} (an independent build)", file=sys.stderr)
     cache = Path(args.cache) if args.cache else None
     if cache:
         cache.mkdir(parents=True, exist_ok=True)
     results = {}
     for group, by_method in sorted(runs.items()):
         print(f"{group}: {sum(len(v) for v in by_method.values())} runs", file=sys.stderr)
-        results[group] = compare(score_runs(by_method, cache), args.reference, args.rounds, args.seed)
+        scored = score_runs(by_method, cache, eval_root)
+        results[group] = compare(scored, args.reference, args.rounds, args.seed)
+    where = f"every split of {eval_root} pooled (independent build)" if eval_root else "each run's own test split"
+    print(f"held-out faces: {where}\n")
     print(to_markdown(results, args.reference))
     summary = [m.strip() for m in args.summary.split(",") if m.strip() and m.strip() != args.reference]
     if summary:

@@ -415,6 +415,26 @@ def test_study_significance_scores_runs_pairs_them_on_videos_and_caches(grid, tm
     ]
 
 
+def test_study_significance_eval_root_pools_every_split_of_another_build(grid, tmp_path, capsys):
+    significance = _bench_module("study_significance")
+    root, _, _, result = grid
+    run = Path(json.loads(result.stdout)["runs"][0]["run_dir"])
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    own = significance.test_scores(run, cache)
+    pooled = significance.test_scores(run, cache, eval_root=root)  # here the grid's own faces, every split
+    # 8 targets: each a real and a FaceSwap fake video of 2 frames; the test split alone holds 2 of the 8 targets
+    assert len(own[0]) == 2 * 2 * 2 and len(pooled[0]) == 8 * 2 * 2 and len(set(pooled[2])) == 16
+    assert sorted(p.name for p in cache.iterdir()) == sorted([f"{run.name}.npz", f"{run.name}@{root.name}.npz"])
+    test_part = slice(len(pooled[0]) - len(own[0]), None)  # splits pooled in the order train, val, test
+    for mine, theirs in zip(own, pooled):
+        np.testing.assert_array_equal(mine, theirs[test_part])  # the same call on the same faces: bit-equal
+    again = significance.test_scores(run, cache, eval_root=root)  # from the cache, kept apart from the own split
+    assert all(np.array_equal(a, b) for a, b in zip(again, pooled))
+    assert significance.main(["--runs-dir", str(run.parent), "--eval-root", str(tmp_path)]) == 2
+    assert "is not a prepared faces folder" in capsys.readouterr().err
+
+
 def test_study_significance_interval_counts_seeds_and_test_videos():
     significance = _bench_module("study_significance")
     from scipy import stats

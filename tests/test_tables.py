@@ -161,7 +161,11 @@ def test_table5_ablation_rows():
 
 
 def test_table5_moves_to_another_split_and_says_so():
-    records = [_gid("ltw", "gid-f2f23", 0, 0.73), _gid("ltw", "gid-df23", 0, 0.99), _gid("alltrain", "gid-f2f23", 0, 0.69)]
+    records = [
+        _gid("ltw", "gid-f2f23", 0, 0.73),
+        _gid("ltw", "gid-df23", 0, 0.99),
+        _gid("alltrain", "gid-f2f23", 0, 0.69),
+    ]
     table = build_table("5", records, benchmarks=["gid-f2f23"])
     markdown = to_markdown(table)
     assert table.title == "Table 5. Ablation study on the GID-F2F23 benchmark"
