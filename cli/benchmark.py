@@ -65,6 +65,7 @@ def _axes(table: str, methods, benchmarks, backbones, several: bool = False):
             outside = [b for b in names if b not in spec.benchmarks]
             raise click.UsageError(
                 f"--table {table} has no column for {', '.join(outside)}; its benchmarks: {', '.join(spec.benchmarks)}"
+                + (f" (ask for --table {table} alone to move it)" if spec.movable else "")
             )
         benchmarks = inside
     return methods or list(spec.methods), benchmarks or list(spec.benchmarks), backbones or list(spec.backbones)
@@ -111,7 +112,12 @@ def _coordinates(cell, backbones: bool) -> str:
 @click.option(
     "--methods", callback=_names, help="Comma list (default: the table's, else basemodel,alltrain,focal,mldg,ltw)."
 )
-@click.option("--benchmarks", callback=_names, help="Comma list, e.g. gid-df23,gid-fs23 (default: the table's).")
+@click.option(
+    "--benchmarks",
+    callback=_names,
+    help="Comma list, e.g. gid-df23,gid-fs23 (default: the table's). With --table 5 alone: the ablation table's "
+    "split(s) instead of the paper's GID-DF23.",
+)
 @click.option("--seeds", default="0,1,2", show_default=True, callback=_seeds, help="Comma list of run seeds.")
 @click.option(
     "--table",

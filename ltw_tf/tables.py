@@ -231,8 +231,10 @@ def _ordered(values: Iterable[str]) -> list[str]:
 def moved(spec: TableSpec, benchmarks: Sequence[str]) -> TableSpec:
     """``spec`` (a movable table) on ``benchmarks`` instead of the paper's, saying so in its title and note."""
     groups = tuple(Group(b.upper(), b) for b in benchmarks)
-    paper, here = ", ".join(g.header for g in spec.groups), ", ".join(g.header for g in groups)
+    paper, here = ", ".join(g.header for g in spec.groups), " and ".join(g.header for g in groups)
     title = spec.title.replace(paper, here) if paper in spec.title else f"{spec.title} (on {here})"
+    if len(groups) > 1:
+        title = title.replace(" benchmark", " benchmarks")
     note = f"The paper's Table {spec.id} is on {paper}; this one is on {here}. {spec.note}".strip()
     return dataclasses.replace(spec, title=title, groups=groups, note=note)
 
@@ -254,7 +256,8 @@ def paper_table(
     benchmarks: Sequence[str] | None = None,
     backbones: Sequence[str] | None = None,
 ) -> Table:
-    """Table ``table_id`` (2-6): rows backbone x method, the paper's column groups restricted to ``benchmarks``."""
+    """Table ``table_id`` (2-6): rows backbone x method, the paper's column groups restricted to ``benchmarks``
+    (a movable table, Table 5, whose groups do not hold all of ``benchmarks`` is moved onto them instead)."""
     spec = TABLES[table_id]
     if spec.movable and benchmarks and not set(benchmarks) <= set(spec.benchmarks):
         spec = moved(spec, benchmarks)
