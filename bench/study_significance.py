@@ -27,7 +27,9 @@ interval counts seed variance only with two seeds or more (one seed: test videos
 
 ``--eval-root ROOT`` scores every run on an independent prepared build instead (its held-out family and reals of
 every split pooled; e.g. synthff ``--seed 1``, whose identities no run saw): the same population, more test videos,
-so a narrower test-set term; the cache keeps those scores apart (RUN@ROOTNAME.npz).
+so a narrower test-set term; the cache keeps those scores apart (RUN@ROOTNAME.npz). A full synthff ``study`` build
+is about 7x the faces of one test split (~8000 per run), about a minute per run on 2 cores. The JSON says which
+faces were scored (``held_out_faces``).
 
 Run (from the repo root; TensorFlow on CPU, about 10 s per run at 64 px):
     python bench/study_significance.py --runs-dir /work/data/runs/study --cache /work/data/runs/study-scores
@@ -68,8 +70,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--cache",
         default="",
-        help="keep each run's test scores here (RUN.npz, keyed by its "
-        "checkpoint) so a rerun on a growing study scores only the new runs",
+        help="keep each run's test scores here (RUN.npz, or RUN@ROOTNAME.npz with --eval-root; keyed by its "
+        "checkpoint and the faces) so a rerun on a growing study scores only the new runs",
     )
     parser.add_argument(
         "--eval-root",
@@ -136,6 +138,15 @@ def weighted_auc(matrix: np.ndarray, w_real: np.ndarray, w_fake: np.ndarray) -> 
 EVAL_SPLITS = ("train", "val", "test")  # an --eval-root build is scored whole: no run saw any of its identities
 
 
+def faces_source(eval_root: Path | None) -> str:
+    """What a cached score was made from besides the checkpoint: the eval build's path and its manifest's size
+    and modification time (a rebuilt or grown build is scored again); "" for each run's own test split."""
+    if eval_root is None:
+        return ""
+    manifest = (eval_root / "manifest.csv").stat()
+    return f"{eval_root.resolve()} manifest {manifest.st_size} B {manifest.st_mtime_ns} ns"
+
+
 def test_scores(
     run: Path, cache: Path | None, eval_root: Path | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -153,7 +164,7 @@ def test_scores(
     tf.get_logger().setLevel("ERROR")  # one inference function per run: TF's retracing notice is expected
 
     checkpoint = resolve_run(run).checkpoint
-    source = str(eval_root.resolve()) if eval_root else ""
+    source = faces_source(eval_root)
     name = f"{run.name}@{eval_root.name}.npz" if eval_root else f"{run.name}.npz"
     path = cache / name if cache else None
     if path and path.is_file():
@@ -182,7 +193,8 @@ def test_scores(
 
 
 def score_runs(runs: dict, cache: Path | None = None, eval_root: Path | None = None) -> dict:
-    """``{method: [(seed, labels, probs, videos)]}`` on the held-out test set; all runs must see the same faces."""
+    """``{method: [(seed, labels, probs, videos)]}`` on the held-out faces (each run's own test split, or every split
+    of ``eval_root``); all runs must see the same faces."""
     scored: dict = defaultdict(list)
     reference = None
     for method, seeded in sorted(runs.items()):
@@ -427,7 +439,7 @@ def main(argv=None) -> int:
     if args.json:
         from ltw_tf.io import write_json
 
-        write_json(args.json, results)
+        write_json(args.json, {"held_out_faces": where, **results})
     return 0
 
 

@@ -3,6 +3,7 @@ evaluations, a failing cell that does not stop the grid, and tables equal to the
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -415,22 +416,34 @@ def test_study_significance_scores_runs_pairs_them_on_videos_and_caches(grid, tm
     ]
 
 
-def test_study_significance_eval_root_pools_every_split_of_another_build(grid, tmp_path, capsys):
+def test_study_significance_eval_root_pools_every_split_of_another_build(grid, tmp_path, capsys, monkeypatch):
+    import ltw_tf.evaluate
+
     significance = _bench_module("study_significance")
-    root, _, _, result = grid
+    _, _, _, result = grid
     run = Path(json.loads(result.stdout)["runs"][0]["run_dir"])
+    other = tmp_path / "eval-faces"  # another build: 6 targets, 2 per split
+    ff_manifest(other, n_targets=6, splits=lambda t: ("train", "val", "test")[t // 2])
     cache = tmp_path / "cache"
     cache.mkdir()
     own = significance.test_scores(run, cache)
-    pooled = significance.test_scores(run, cache, eval_root=root)  # here the grid's own faces, every split
-    # 8 targets: each a real and a FaceSwap fake video of 2 frames; the test split alone holds 2 of the 8 targets
-    assert len(own[0]) == 2 * 2 * 2 and len(pooled[0]) == 8 * 2 * 2 and len(set(pooled[2])) == 16
-    assert sorted(p.name for p in cache.iterdir()) == sorted([f"{run.name}.npz", f"{run.name}@{root.name}.npz"])
-    test_part = slice(len(pooled[0]) - len(own[0]), None)  # splits pooled in the order train, val, test
-    for mine, theirs in zip(own, pooled):
-        np.testing.assert_array_equal(mine, theirs[test_part])  # the same call on the same faces: bit-equal
-    again = significance.test_scores(run, cache, eval_root=root)  # from the cache, kept apart from the own split
+    pooled = significance.test_scores(run, cache, eval_root=other)
+    # the run's own test split: 2 of its build's 8 targets; the other build whole: 6 targets; each target a real
+    # and a FaceSwap fake video of 2 frames
+    assert len(own[0]) == 2 * 2 * 2 and len(pooled[0]) == 6 * 2 * 2 and len(set(pooled[2])) == 12
+    assert sorted(p.name for p in cache.iterdir()) == sorted([f"{run.name}.npz", f"{run.name}@{other.name}.npz"])
+    test_only = ltw_tf.evaluate.evaluate_run(run, data_root=other, split="test")["targets"]["FaceSwap"]
+    assert np.array_equal(pooled[1][-len(test_only["probs"]) :], test_only["probs"])  # pooled train, val, test
+
+    def no_scoring(*args, **kwargs):
+        raise AssertionError("scored again")
+
+    monkeypatch.setattr(ltw_tf.evaluate, "evaluate_run", no_scoring)
+    again = significance.test_scores(run, cache, eval_root=other)  # from the cache, apart from the own split's
     assert all(np.array_equal(a, b) for a, b in zip(again, pooled))
+    os.utime(other / "manifest.csv", ns=(1, 1))  # the build changed: its cached scores are stale
+    with pytest.raises(AssertionError, match="scored again"):
+        significance.test_scores(run, cache, eval_root=other)
     assert significance.main(["--runs-dir", str(run.parent), "--eval-root", str(tmp_path)]) == 2
     assert "is not a prepared faces folder" in capsys.readouterr().err
 
