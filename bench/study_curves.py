@@ -164,6 +164,7 @@ def plot_steps(found: dict, path: str, window: int = 10) -> None:
         len(rows), len(benchmarks), figsize=(3.3 * len(benchmarks) + 0.6, 2.2 * len(rows) + 0.6), squeeze=False
     )
     for c, benchmark in enumerate(benchmarks):
+        seeds = {}  # runs (seeds) per method in this column, for its title (the legend is shared)
         for r, name in enumerate(rows):
             ax = axes[r][c]
             for method in methods:
@@ -174,11 +175,13 @@ def plot_steps(found: dict, path: str, window: int = 10) -> None:
                 if not steps:
                     continue
                 curves = np.stack([_smooth(v, window) for v in values])
-                ax.plot(steps, curves.mean(axis=0), color=colors[method], lw=1.2, label=f"{method} ({len(runs)})")
+                ax.plot(steps, curves.mean(axis=0), color=colors[method], lw=1.2, label=method)
+                seeds[method] = max(seeds.get(method, 0), len(runs))
                 if len(runs) > 1:
                     ax.fill_between(steps, curves.min(axis=0), curves.max(axis=0), color=colors[method], alpha=0.18)
-            if r == 0:
-                ax.set_title(benchmark, fontsize=9)
+        axes[0][c].set_title(f"{benchmark}\n" + ", ".join(f"{m} n={n}" for m, n in sorted(seeds.items())), fontsize=9)
+        for r, name in enumerate(rows):
+            ax = axes[r][c]
             if c == 0:
                 ax.set_ylabel(name, fontsize=8)
             if r == len(rows) - 1:
@@ -193,7 +196,7 @@ def plot_steps(found: dict, path: str, window: int = 10) -> None:
                 labels.append(label)
     fig.legend(handles, labels, loc="lower center", ncol=max(1, len(labels)), fontsize=8, frameon=False)
     fig.suptitle(
-        f"per-step training curves\nmean over seeds (n), band = range, moving average over {window} steps", fontsize=9
+        f"per-step training curves\nmean over n seeds, band = range, moving average over {window} steps", fontsize=9
     )
     fig.tight_layout(rect=(0, 0.04, 1, 0.96))
     buffer = io.BytesIO()
