@@ -58,6 +58,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--runs-dir", required=True, help="a study's --runs-dir")
     parser.add_argument("--reference", default="ltw", help="method every other is compared with (default: ltw)")
     parser.add_argument("--benchmarks", help="comma-separated benchmarks (default: all found)")
+    parser.add_argument("--methods", help="comma-separated methods to score (default: all found; --reference always)")
     parser.add_argument("--rounds", type=int, default=2000, help="bootstrap resamples of the test videos")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap RNG seed")
     parser.add_argument("--json", default="", help="also write the result as JSON to this path")
@@ -411,6 +412,9 @@ def main(argv=None) -> int:
         return 2
     benchmarks = {b.strip() for b in args.benchmarks.split(",")} if args.benchmarks else None
     runs = finished_runs(runs_dir, benchmarks)
+    if args.methods:
+        keep = {m.strip() for m in args.methods.split(",")} | {args.reference}
+        runs = {group: {m: r for m, r in by.items() if m in keep} for group, by in runs.items()}
     if not runs:
         print(f"error: no finished runs under {runs_dir}", file=sys.stderr)
         return 1

@@ -404,6 +404,10 @@ def test_study_significance_scores_runs_pairs_them_on_videos_and_caches(grid, tm
     assert {p: p.stat().st_mtime_ns for p in cache.iterdir()} == stamps
     assert json.loads(out.read_text())["gid-fs23"]["focal"]["auc"] == focal["auc"]
     assert significance.main(["--runs-dir", str(tmp_path / "none")]) == 2
+    assert significance.main([*args, "--methods", "ltw"]) == 0  # the reference (alltrain) is always kept
+    assert {k: sorted(v) for k, v in json.loads(out.read_text()).items() if k != "held_out_faces"} == {
+        "gid-fs23": ["alltrain"]
+    }
 
     first = Path(report["runs"][0]["run_dir"])  # another setting's run beside them: compared apart
     (runs / f"{first.name.rsplit('-', 1)[0]}-0other00").symlink_to(first)
