@@ -179,15 +179,13 @@ def plot_steps(found: dict, path: str, window: int = 10) -> None:
                 seeds[method] = max(seeds.get(method, 0), len(runs))
                 if len(runs) > 1:
                     ax.fill_between(steps, curves.min(axis=0), curves.max(axis=0), color=colors[method], alpha=0.18)
-        axes[0][c].set_title(f"{benchmark}\n" + ", ".join(f"{m} n={n}" for m, n in sorted(seeds.items())), fontsize=9)
-        for r, name in enumerate(rows):
-            ax = axes[r][c]
             if c == 0:
                 ax.set_ylabel(name, fontsize=8)
             if r == len(rows) - 1:
                 ax.set_xlabel("step", fontsize=8)
             ax.tick_params(labelsize=7)
             ax.grid(alpha=0.3)
+        axes[0][c].set_title(f"{benchmark}\n" + ", ".join(f"{m} n={n}" for m, n in sorted(seeds.items())), fontsize=9)
     handles, labels = [], []
     for ax in axes.flat:
         for handle, label in zip(*ax.get_legend_handles_labels()):

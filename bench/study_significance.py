@@ -422,8 +422,6 @@ def main(argv=None) -> int:
     if eval_root and not (eval_root / "manifest.csv").is_file():
         print(f"error: --eval-root {eval_root} is not a prepared faces folder (no manifest.csv)", file=sys.stderr)
         return 2
-    if eval_root:
-        print(f"held-out faces: every split of {eval_root} (an independent build)", file=sys.stderr)
     cache = Path(args.cache) if args.cache else None
     if cache:
         cache.mkdir(parents=True, exist_ok=True)
