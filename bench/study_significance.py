@@ -20,7 +20,10 @@ frame AUC per seed, mean and std over seeds, and for each method against ``--ref
 
 The closing table (``--summary``, default ``alltrain,mldg``) is the one the study issue asks for: per benchmark,
 ``reference - method`` paired over seeds (e.g. LTW - Alltrain) with its 95 % interval and half-width; the
-interval counts seed variance only with two seeds or more (one seed: test videos alone, marked).
+interval counts seed variance only with two seeds or more (one seed: test videos alone, marked). Its last column
+says what would reach ``--goal`` (default +-0.03, the issue's): "reached", else the number of seeds at which the
+same interval would be that narrow if sd(d_s) stays as measured and the test term stays as it is (the videos are
+the same for every seed, so more seeds do not shrink it), or "more test videos" when the test term alone is wider.
 
 ``--plot PNG`` draws, per benchmark, each method's held-out AUC per seed and its mean with a 95 % interval
 (seeds and video bootstrap combined the same way).
@@ -67,6 +70,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         default="alltrain,mldg",
         help="methods of the closing table: reference - method paired per benchmark (default: alltrain,mldg)",
     )
+    parser.add_argument(
+        "--goal",
+        type=float,
+        default=0.03,
+        help="half-width the closing table measures each interval against (default: 0.03, the study issue's)",
+    )
     parser.add_argument("--plot", default="", help="also draw per-benchmark AUC with 95%% intervals to this PNG")
     parser.add_argument(
         "--cache",
@@ -112,13 +121,6 @@ def finished_runs(runs_dir: Path, benchmarks: set[str] | None = None) -> dict:
     return groups
 
 
-def pair_matrix(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    """K[i, j] = 1 if fake j outranks real i, 0.5 on a tie: AUC = mean(K), and with frame weights
-    AUC = w_real @ K @ w_fake / (sum w_real * sum w_fake)."""
-    real, fake = probs[labels == 0], probs[labels == 1]
-    return (fake[None, :] > real[:, None]) + 0.5 * (fake[None, :] == real[:, None])
-
-
 def video_resample_weights(labels: np.ndarray, videos: np.ndarray, rounds: int, rng) -> tuple[np.ndarray, np.ndarray]:
     """Frame weights (rounds x n_real, rounds x n_fake) of a stratified bootstrap over videos: each stratum's
     videos are drawn with replacement and a frame weighs as often as its video was drawn."""
@@ -131,9 +133,20 @@ def video_resample_weights(labels: np.ndarray, videos: np.ndarray, rounds: int, 
     return out[0], out[1]
 
 
-def weighted_auc(matrix: np.ndarray, w_real: np.ndarray, w_fake: np.ndarray) -> np.ndarray:
-    """AUC per bootstrap round (see ``pair_matrix``)."""
-    return np.einsum("ri,ij,rj->r", w_real, matrix, w_fake) / (w_real.sum(1) * w_fake.sum(1))
+def weighted_auc(labels: np.ndarray, probs: np.ndarray, w_real: np.ndarray, w_fake: np.ndarray) -> np.ndarray:
+    """AUC per row of frame weights (rounds x n_real, rounds x n_fake): the weighted share of (real, fake) pairs the
+    fake outranks, a tie counting half, sum_ij w_i w_j K_ij / (sum w_i sum w_j). Counted by rank: a fake's pairs
+    are the real weight below its score plus half the real weight at it, cumulative sums over the sorted reals, so
+    O(rounds x frames) instead of the rounds x n_real x n_fake pair matrix K. With the bootstrap's integer weights
+    every sum is an exact integer (or half) in float64 until the one division."""
+    real, fake = probs[labels == 0], probs[labels == 1]
+    order = np.argsort(real, kind="stable")
+    below = np.searchsorted(real[order], fake, side="left")  # reals strictly below each fake ...
+    upto = np.searchsorted(real[order], fake, side="right")  # ... and up to a tie with it
+    cum = np.zeros((w_real.shape[0], len(real) + 1))
+    np.cumsum(w_real[:, order], axis=1, out=cum[:, 1:])
+    outranked = cum[:, below] + 0.5 * (cum[:, upto] - cum[:, below])
+    return (w_fake * outranked).sum(1) / (w_real.sum(1) * w_fake.sum(1))
 
 
 EVAL_SPLITS = ("train", "val", "test")  # an --eval-root build is scored whole: no run saw any of its identities
@@ -221,6 +234,26 @@ def interval(seed_se: float, test_se: float, n: int, level: float = 0.95) -> tup
     return float(quantile * total), float(df)
 
 
+def seeds_needed(seed_sd: float, test_se: float, goal: float, level: float = 0.95) -> int | None:
+    """The fewest seeds n >= 2 whose paired interval (``interval`` with seed s.e. = seed_sd / sqrt(n)) is no wider
+    than +-goal, the test s.e. held as measured; None when the test term alone is that wide."""
+    from scipy import stats
+
+    if stats.norm.ppf(0.5 + level / 2) * test_se >= goal:
+        return None  # n -> inf leaves the normal quantile times the test s.e.
+
+    def fits(n: int) -> bool:
+        return interval(seed_sd / np.sqrt(n), test_se, n, level)[0] <= goal
+
+    low, high = 1, 2  # the half-width falls with n (smaller seed s.e., more df) towards z * test_se < goal
+    while not fits(high):
+        low, high = high, 2 * high
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if fits(mid) else (mid, high)
+    return high
+
+
 def paired(row: dict, ref: dict, boots: dict, method: str, reference: str) -> dict:
     """The paired difference over the seeds both methods ran, with its 95 % interval (module docstring)."""
     common = sorted(set(row["seeds"]) & set(ref["seeds"]))
@@ -255,9 +288,9 @@ def compare(scored: dict, reference: str, rounds: int, seed: int) -> dict:
     for method, runs in scored.items():
         aucs, boots = [], []
         for _, run_labels, probs, _ in runs:
-            matrix = pair_matrix(run_labels, probs)
-            aucs.append(float(matrix.mean()))
-            boots.append(weighted_auc(matrix, w_real, w_fake))
+            ones = np.ones((1, len(probs)))
+            aucs.append(float(weighted_auc(run_labels, probs, ones[:, run_labels == 0], ones[:, run_labels == 1])[0]))
+            boots.append(weighted_auc(run_labels, probs, w_real, w_fake))
         boot_means[method], boot_runs[method] = np.mean(boots, axis=0), boots
         rows[method] = {
             "seeds": [s for s, *_ in runs],
@@ -332,32 +365,45 @@ def to_markdown(results: dict, reference: str) -> str:
     return "\n".join(lines)
 
 
-def summary_table(results: dict, reference: str, methods: list[str]) -> str:
-    """Per benchmark, ``reference - method`` paired over seeds: mean, 95 % interval, half-width, seeds."""
-    head = "| benchmark | " + " | ".join(f"{reference} - {m} (95 % interval) | ± | seeds" for m in methods) + " |"
+def summary_table(results: dict, reference: str, methods: list[str], goal: float = 0.03) -> str:
+    """Per benchmark, ``reference - method`` paired over seeds: mean, 95 % interval, half-width, seeds, and what
+    would reach +-goal (module docstring)."""
+    head = "| benchmark | " + " | ".join(f"{reference} - {m} (95 % interval) | ± | seeds | ±{goal:g}" for m in methods)
+    head += " |"
     lines = [
         f"paired held-out frame AUC differences, {reference} - method, same seeds (seeds + test videos):",
         "",
         head,
-        "|---|" + "---|---:|---|" * len(methods),
+        "|---|" + "---|---:|---|---|" * len(methods),
     ]
     for benchmark, rows in sorted(results.items()):
         cells = [benchmark]
         for method in methods:
             row = rows.get(method, {})
             if "paired_diff" not in row:
-                cells += ["–", "–", "–"]
+                cells += ["–"] * 4
                 continue
             low, high = row["paired_ci95"]
             n = len(row["paired_seeds"])
-            mark = "" if n > 1 else " (videos only)"
             cells += [
-                f"{-row['paired_diff']:+.3f} [{-high:+.3f}, {-low:+.3f}]{mark}",
+                f"{-row['paired_diff']:+.3f} [{-high:+.3f}, {-low:+.3f}]" + ("" if n > 1 else " (videos only)"),
                 f"{row['paired_half_width']:.3f}",
                 str(n),
+                goal_cell(row, goal),
             ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def goal_cell(row: dict, goal: float) -> str:
+    """ "reached", the seeds that would reach +-goal, or why no number of seeds would ("–" with one seed)."""
+    n = len(row["paired_seeds"])
+    if row["paired_half_width"] <= goal:
+        return "reached"
+    if n < 2:
+        return "–"
+    needed = seeds_needed(row["paired_seed_se"] * np.sqrt(n), row["paired_test_se"], goal)
+    return f"~{needed} seeds" if needed else "more test videos"
 
 
 def plot(results: dict, path: str, reference: str) -> None:
@@ -407,6 +453,9 @@ def main(argv=None) -> int:
     if not runs_dir.is_dir():
         print(f"error: {runs_dir} is not a folder", file=sys.stderr)
         return 2
+    if not args.goal > 0:
+        print("error: --goal must be a positive half-width, e.g. 0.03", file=sys.stderr)
+        return 2
     if args.rounds < 2:
         print("error: --rounds must be at least 2", file=sys.stderr)
         return 2
@@ -435,7 +484,7 @@ def main(argv=None) -> int:
     print(to_markdown(results, args.reference))
     summary = [m.strip() for m in args.summary.split(",") if m.strip() and m.strip() != args.reference]
     if summary:
-        print(summary_table(results, args.reference, summary))
+        print(summary_table(results, args.reference, summary, args.goal))
     if args.plot:
         plot(results, args.plot, args.reference)
     if args.json:

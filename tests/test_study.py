@@ -385,10 +385,10 @@ def test_study_significance_scores_runs_pairs_them_on_videos_and_caches(grid, tm
     assert "diff" not in rows["alltrain"] and "| focal |" in text
     # the closing table: reference - method (here alltrain - focal), the paired interval negated
     low, high = focal["paired_ci95"]
-    assert "| benchmark | alltrain - mldg (95 % interval) | ± | seeds |" in text
+    assert "| benchmark | alltrain - mldg (95 % interval) | ± | seeds | ±0.03 | alltrain - focal" in text
     assert (
-        f"| gid-fs23 | – | – | – | {-focal['paired_diff']:+.3f} [{-high:+.3f}, {-low:+.3f}] | "
-        f"{focal['paired_half_width']:.3f} | 2 |" in text
+        f"| gid-fs23 | – | – | – | – | {-focal['paired_diff']:+.3f} [{-high:+.3f}, {-low:+.3f}] | "
+        f"{focal['paired_half_width']:.3f} | 2 | {significance.goal_cell(focal, 0.03)} |" in text
     )
     per_seed = np.subtract(focal["auc"], rows["alltrain"]["auc"])  # same seed = same init: paired
     assert focal["paired_seeds"] == [0, 1] and focal["paired_diffs"] == pytest.approx(per_seed, abs=1e-12)
@@ -464,6 +464,29 @@ def test_study_significance_interval_counts_seeds_and_test_videos():
     assert 4 < df < np.inf and half > stats.t.ppf(0.975, 4) * 0.01
 
 
+def test_study_significance_says_how_many_seeds_would_reach_the_goal():
+    significance = _bench_module("study_significance")
+    from scipy import stats
+
+    def half(sd, test_se, n):
+        return significance.interval(sd / np.sqrt(n), test_se, n)[0]
+
+    for sd, test_se in [(0.024, 0.005), (0.037, 0.005), (0.13, 0.008), (0.0, 0.005)]:
+        n = significance.seeds_needed(sd, test_se, 0.03)
+        assert n >= 2 and half(sd, test_se, n) <= 0.03  # enough seeds ...
+        assert n == 2 or half(sd, test_se, n - 1) > 0.03  # ... and no fewer would do
+    assert significance.seeds_needed(0.037, 0.005, 0.03) == 9  # t(8) * sqrt(0.037^2 / 9 + 0.005^2) = 0.0293
+    edge = 0.03 / stats.norm.ppf(0.975)  # the test term alone as wide as the goal: no number of seeds reaches it
+    assert significance.seeds_needed(0.01, edge, 0.03) is None
+    assert significance.seeds_needed(0.1, 0.98 * edge, 0.03) > 1000  # just inside: reachable, by ~0.1^2 / 9e-6 seeds
+
+    row = {"paired_seeds": [0, 1, 2], "paired_half_width": 0.08, "paired_seed_se": 0.037 / np.sqrt(3)}
+    assert significance.goal_cell({**row, "paired_test_se": 0.005}, 0.03) == "~9 seeds"
+    assert significance.goal_cell({**row, "paired_test_se": edge}, 0.03) == "more test videos"
+    assert significance.goal_cell({**row, "paired_half_width": 0.03, "paired_test_se": 0.005}, 0.03) == "reached"
+    assert significance.goal_cell({**row, "paired_seeds": [0], "paired_test_se": 0.005}, 0.03) == "–"
+
+
 def test_study_significance_bootstrap_moves_whole_videos():
     significance = _bench_module("study_significance")
     from sklearn.metrics import roc_auc_score
@@ -471,14 +494,19 @@ def test_study_significance_bootstrap_moves_whole_videos():
     rng = np.random.default_rng(3)
     labels = np.repeat([0, 1], 40)
     videos = np.array([f"{label}-{i // 8}" for i, label in enumerate(labels)])  # 5 videos of 8 frames per class
-    probs = rng.random(80) + 0.3 * labels
-    matrix = significance.pair_matrix(labels, probs)
-    assert matrix.mean() == pytest.approx(roc_auc_score(labels, probs))
+    probs = np.round(rng.random(80) + 0.3 * labels, 1)  # rounded: many ties, within and across the classes
     w_real, w_fake = significance.video_resample_weights(labels, videos, 50, rng)
     for weights in (w_real, w_fake):  # a video's frames are drawn together, 5 videos per draw
         per_video = weights.reshape(50, 5, 8)
         assert (per_video == per_video[:, :, :1]).all() and (weights.sum(1) == 40).all()
-    aucs = significance.weighted_auc(matrix, w_real, w_fake)
+    aucs = significance.weighted_auc(labels, probs, w_real, w_fake)
+    # the definition: K[i, j] = 1 if fake j outranks real i, 1/2 on a tie; AUC = w_real K w_fake / (W_real W_fake).
+    # Integer weights: every sum is an exact (half-)integer in float64 on both paths, so the two are bit-equal.
+    real, fake = probs[labels == 0], probs[labels == 1]
+    pairs = (fake[None, :] > real[:, None]) + 0.5 * (fake[None, :] == real[:, None])
+    assert np.array_equal(aucs, np.einsum("ri,ij,rj->r", w_real, pairs, w_fake) / (w_real.sum(1) * w_fake.sum(1)))
+    ones = np.ones((1, 40))
+    assert significance.weighted_auc(labels, probs, ones, ones)[0] == pytest.approx(roc_auc_score(labels, probs))
     index = np.concatenate(
         [
             np.repeat(np.flatnonzero(labels == 0), w_real[7].astype(int)),
