@@ -407,7 +407,8 @@ def goal_cell(row: dict, goal: float) -> str:
 
 
 def plot(results: dict, path: str, reference: str) -> None:
-    """One panel per benchmark: AUC per seed (dots) and the mean with its 95 % interval (bar) per method."""
+    """Per benchmark, top: each method's AUC per seed (dots) and its mean with a 95 % interval (bar); bottom: the
+    paired difference reference - method per seed (dots) and its mean with the paired 95 % interval."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -416,35 +417,49 @@ def plot(results: dict, path: str, reference: str) -> None:
     from ltw_tf.io import atomic_write_bytes
 
     groups = sorted(results)
-    fig, axes = plt.subplots(1, len(groups), figsize=(3.2 * len(groups) + 0.8, 3.6), squeeze=False, sharey=True)
-    for ax, group in zip(axes[0], groups):
+    fig, axes = plt.subplots(
+        2, len(groups), figsize=(3.2 * len(groups) + 0.8, 6.4), squeeze=False, sharey="row", height_ratios=(3, 2)
+    )
+    for top, bottom, group in zip(axes[0], axes[1], groups):
         rows = results[group]
         methods = sorted(rows, key=lambda m: (m != reference, m))
         for x, method in enumerate(methods):
             row = rows[method]
-            low, high = row["ci95"]
             color = "tab:red" if method == reference else "tab:blue"
-            ax.errorbar(
-                x,
-                row["mean"],
-                yerr=[[row["mean"] - low], [high - row["mean"]]],
-                fmt="o",
-                color=color,
-                capsize=4,
-                markersize=6,
-            )
-            ax.scatter(np.full(len(row["auc"]), x + 0.18), row["auc"], s=10, color="0.45", zorder=3)
-        ax.axhline(0.5, color="0.7", lw=0.8, ls=":")
-        ax.set_xticks(range(len(methods)), methods, rotation=35, ha="right", fontsize=8)
-        ax.set_title(group, fontsize=9)
-        ax.grid(axis="y", alpha=0.3)
+            _bar(top, x, row["mean"], row["ci95"], row["auc"], color)
+        top.axhline(0.5, color="0.7", lw=0.8, ls=":")
+        top.set_xticks(range(len(methods)), methods, rotation=35, ha="right", fontsize=8)
+        top.set_title(group, fontsize=9)
+        others = [m for m in methods if "paired_diff" in rows[m]]
+        for x, method in enumerate(others):  # reference - method: the interval and the seeds' differences negated
+            row = rows[method]
+            low, high = row["paired_ci95"]
+            _bar(bottom, x, -row["paired_diff"], (-high, -low), [-d for d in row["paired_diffs"]], "tab:purple")
+        bottom.axhline(0.0, color="0.5", lw=0.8)
+        bottom.set_xticks(
+            range(len(others)), [f"{reference} - {m}" for m in others], rotation=35, ha="right", fontsize=8
+        )
+        bottom.set_xlim(-0.5, max(len(others), 2) - 0.5)
+        for ax in (top, bottom):
+            ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_ylabel("held-out frame AUC")
-    fig.suptitle("held-out AUC per method: mean with 95 % interval (seeds + test videos), dots = seeds", fontsize=9)
+    axes[1][0].set_ylabel("paired AUC difference")
+    fig.suptitle(
+        "held-out AUC per method (top) and paired differences, same seeds (bottom): mean with 95 % interval "
+        "(seeds + test videos), dots = seeds",
+        fontsize=9,
+    )
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, dpi=110, format="png")
     plt.close(fig)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def _bar(ax, x: float, mean: float, ci: tuple[float, float], dots: list[float], color: str) -> None:
+    """A mean with its interval at x, the per-seed values as grey dots beside it."""
+    ax.errorbar(x, mean, yerr=[[mean - ci[0]], [ci[1] - mean]], fmt="o", color=color, capsize=4, markersize=6)
+    ax.scatter(np.full(len(dots), x + 0.18), dots, s=10, color="0.45", zorder=3)
 
 
 def main(argv=None) -> int:

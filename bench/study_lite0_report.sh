@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The ImageNet-Lite0 synthff study's analysis (issue 15): every table and figure of docs/RESULTS.md's study
+# section, from the runs bench/study_lite0.sh made. Reads finished runs only (an interim report is safe while the
+# study trains) and trains nothing; run scores are cached, so a rerun scores only the runs that finished since.
+#
+#   bench/study_lite0_report.sh                 # -> $OUT/*.md, *.json; figures to $IMG
+#   DATA=/work/data OUT=/tmp/report IMG=/tmp/report bench/study_lite0_report.sh   # interim: keep docs/img as is
+#
+# Tables 2, 3 and 5 are the ones `ltw-tf benchmark` wrote at the end of each phase ($RUNS/tables); they are copied.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${DATA:-/work/data}
+RUNS=$DATA/runs/study-lite0
+OUT=${OUT:-$DATA/analysis/study-lite0}
+IMG=${IMG:-docs/img}
+PY=${PY:-.venv/bin/python}
+SIG=("$PY" bench/study_significance.py --runs-dir "$RUNS" --cache "$DATA/runs/study-lite0-scores")
+EVAL=(--eval-root "$DATA/sff-eval1-faces")
+ABLATIONS=ltw-no-icc,ltw-no-weight,ltw-no-meta-test
+mkdir -p "$OUT" "$IMG"
+
+step() { echo "$(date -u +%T) $1" >&2; }
+step "LTW vs Alltrain and MLDG on the independent evaluation build (sff-eval1)"
+"${SIG[@]}" "${EVAL[@]}" --methods alltrain,mldg --plot "$IMG/study_lite0.png" --json "$OUT/sig-eval1.json" \
+  >"$OUT/sig-eval1.md"
+step "the same on each run's own test split"
+"${SIG[@]}" --methods alltrain,mldg --plot "$OUT/study_lite0_own.png" --json "$OUT/sig-own.json" >"$OUT/sig-own.md"
+if compgen -G "$RUNS/gid-f2f23-ltw-no-*" >/dev/null; then
+  step "Table 5's rows against LTW on GID-F2F23 (evaluation build)"
+  "${SIG[@]}" "${EVAL[@]}" --benchmarks gid-f2f23 --methods "alltrain,$ABLATIONS" --summary "alltrain,$ABLATIONS" \
+    --json "$OUT/sig-table5-eval1.json" >"$OUT/sig-table5-eval1.md"
+fi
+step "per-step curves of LTW and MLDG"
+"$PY" bench/study_curves.py --runs-dir "$RUNS" --methods ltw,mldg --plot "$IMG/study_lite0_curves.png" \
+  --json "$OUT/curves.json" >"$OUT/curves.md"
+if compgen -G "$RUNS/tables/*.md" >/dev/null; then
+  cp "$RUNS"/tables/*.md "$OUT/"
+fi
+step "done: $OUT ($(ls "$OUT" | tr '\n' ' '))"
