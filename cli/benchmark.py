@@ -110,7 +110,10 @@ def _coordinates(cell, backbones: bool) -> str:
 
 @click.command("benchmark")
 @click.option(
-    "--methods", callback=_names, help="Comma list (default: the table's, else basemodel,alltrain,focal,mldg,ltw)."
+    "--methods",
+    callback=_names,
+    help="Comma list (default: the table's, else the paper's seven: basemodel, alltrain, focal, forensic-transfer, "
+    "multi-task (needs manipulation masks), mldg, ltw).",
 )
 @click.option(
     "--benchmarks",

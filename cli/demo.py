@@ -57,7 +57,7 @@ def _clip(synth_dir: Path) -> Path:
     type=click.Choice(["small", "default"]),
     default="default",
     show_default=True,
-    help="synthff size (small: seconds, for tests; default: 800 videos, the demo's data).",
+    help="synthff size (small: seconds, for tests; default: 400 videos of c23, the demo's data).",
 )
 @click.option("--benchmark", default="gid-fs23", show_default=True, help="GID split to train and test on.")
 @click.option("--backbone", default="efficientnet_lite0", show_default=True, help="Detector backbone.")

@@ -7,7 +7,8 @@ import json
 import click
 
 # No module imported here imports TensorFlow: configure_logging sets TF_CPP_MIN_LOG_LEVEL (from -v) before the
-# first import, which is when TensorFlow reads it (ltw_tf/native_logs.py; tests/test_terminal.py checks this).
+# first import, which is when TensorFlow reads it (ltw_tf/native_logs.py; checked by
+# tests/test_report.py::test_terminal_shows_only_ltw_tf_lines).
 from cli.benchmark import benchmark_command
 from cli.common import Group, configure_logging
 from cli.demo import demo_command

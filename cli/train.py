@@ -26,8 +26,9 @@ def default_run_dir(benchmark: str, method: str, seed: int) -> Path:
 )
 @click.option(
     "--method",
-    help="ltw (default), alltrain, focal, mldg, basemodel (trains nothing), ltw-no-icc, ltw-no-weight, "
-    "ltw-no-meta-test (LTW for --epochs, then as many epochs of retraining).",
+    help="ltw (default), alltrain, focal, mldg, forensic-transfer, multi-task (needs manipulation masks: synth "
+    "--masks), basemodel (trains nothing), ltw-no-icc, ltw-no-weight, ltw-no-meta-test (LTW for --epochs, then as "
+    "many epochs of retraining).",
 )
 @click.option("--backbone", help=BACKBONE_HELP + ".")
 @click.option(

@@ -118,6 +118,8 @@ def _coerce(key: str, annotation: str, value: Any) -> Any:
         if "None" in kinds:
             return None
         raise ValueError(f"config {key} must not be empty")
+    if isinstance(value, bool) and "str" in kinds and "bool" not in kinds:  # YAML 1.1: a bare on/off/yes/no
+        raise ValueError(f"config {key}={value!r}: a bare on/off/yes/no in YAML is a boolean; quote it")
     try:
         if "bool" in kinds:
             if isinstance(value, bool):

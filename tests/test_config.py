@@ -139,6 +139,15 @@ def test_yaml_exponent_without_dot_is_a_float(tmp_path):
     assert load_config(path).train.lr == 1e-3
 
 
+def test_yaml_bare_off_in_a_text_field_says_to_quote_it(tmp_path):
+    path = tmp_path / "grappler.yaml"
+    path.write_text("train:\n  graph_optimizer: off\n", encoding="utf-8")  # YAML 1.1: the boolean false
+    with pytest.raises(ValueError, match=r"train.graph_optimizer=False: a bare on/off/yes/no in YAML is a boolean"):
+        load_config(path)
+    path.write_text('train:\n  graph_optimizer: "off"\n', encoding="utf-8")
+    assert load_config(path).train.graph_optimizer == "off"
+
+
 def test_save_config_is_atomic_and_round_trips(tmp_path):
     config = RunConfig().override({"train.epochs": 3, "model": {"backbone": "tiny", "weights": None}})
     path = tmp_path / "config.json"
