@@ -33,6 +33,28 @@ fi
 step "per-step curves of LTW and MLDG"
 "$PY" bench/study_curves.py --runs-dir "$RUNS" --methods ltw,mldg --plot "$IMG/study_lite0_curves.png" \
   --json "$OUT/curves.json" >"$OUT/curves.md"
+step "run times from the study's logs"
+"$PY" - "$DATA"/logs/study-2*.log >"$OUT/times.md" <<'PY'
+"""Per method: runs and their logged "trained / resumed (s)" times (time lost to an interruption is not logged)."""
+import re
+import statistics
+import sys
+from collections import defaultdict
+
+line = re.compile(r"^\[\d+/\d+\] (\S+) (\S+) seed (\d+)\S*: (?:trained|resumed) \(([\d.]+) s\)", re.M)
+runs = defaultdict(float)
+for path in sys.argv[1:]:
+    with open(path, errors="replace") as log:
+        for method, benchmark, seed, seconds in line.findall(log.read().replace("\r", "\n")):
+            runs[method, benchmark, seed] += float(seconds)
+by_method = defaultdict(list)
+for (method, _, _), seconds in runs.items():
+    by_method[method].append(seconds)
+print("| method | runs | median s per run | total h |\n|---|---:|---:|---:|")
+for method, times in sorted(by_method.items()):
+    print(f"| {method} | {len(times)} | {statistics.median(times):.0f} | {sum(times) / 3600:.2f} |")
+print(f"| all | {len(runs)} | | {sum(runs.values()) / 3600:.2f} |")
+PY
 if compgen -G "$RUNS/tables/*.md" >/dev/null; then
   cp "$RUNS"/tables/*.md "$OUT/"
 fi
