@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The ImageNet-Lite0 synthff study's analysis (issue 15): every table and figure of docs/RESULTS.md's study
-# section, from the runs bench/study_lite0.sh made. Reads finished runs only (an interim report is safe while the
+# The ImageNet-Lite0 synthff study's analysis (issue 15): the tables and figures of docs/RESULTS.md's study
+# section that compare the runs (significance on both test sets, Table 5's pairs, curves, run times, the tables
+# `ltw-tf benchmark` wrote), from the runs bench/study_lite0.sh made; the per-run probes (bench/meta_signal.py,
+# bench/icc_share.py, `ltw-tf weights`) are separate commands named in RESULTS. Reads finished runs only (an interim report is safe while the
 # study trains) and trains nothing; run scores are cached, so a rerun scores only the runs that finished since.
 #
 #   bench/study_lite0_report.sh                 # -> $OUT/*.md, *.json; figures to $IMG
@@ -33,8 +35,11 @@ fi
 step "per-step curves of LTW and MLDG"
 "$PY" bench/study_curves.py --runs-dir "$RUNS" --methods ltw,mldg --plot "$IMG/study_lite0_curves.png" \
   --json "$OUT/curves.json" >"$OUT/curves.md"
-step "run times from the study's logs"
-"$PY" - "$DATA"/logs/study-2*.log >"$OUT/times.md" <<'PY'
+shopt -s nullglob
+logs=("$DATA"/logs/study-2*.log)
+shopt -u nullglob
+step "run times from the study's logs (${#logs[@]} logs)"
+"$PY" - "${logs[@]}" >"$OUT/times.md" <<'PY'
 """Per method: runs and their logged "trained / resumed (s)" times (time lost to an interruption is not logged)."""
 import re
 import statistics
@@ -55,7 +60,10 @@ for method, times in sorted(by_method.items()):
     print(f"| {method} | {len(times)} | {statistics.median(times):.0f} | {sum(times) / 3600:.2f} |")
 print(f"| all | {len(runs)} | | {sum(runs.values()) / 3600:.2f} |")
 PY
-if compgen -G "$RUNS/tables/*.md" >/dev/null; then
-  cp "$RUNS"/tables/*.md "$OUT/"
-fi
+for tables in tables tables-10seeds; do  # phases A-D's (the last phase to finish wrote them), phase E's apart
+  if compgen -G "$RUNS/$tables/*.md" >/dev/null; then
+    mkdir -p "$OUT/$tables"
+    cp "$RUNS/$tables"/*.md "$OUT/$tables/"
+  fi
+done
 step "done: $OUT ($(ls "$OUT" | tr '\n' ' '))"

@@ -8,22 +8,28 @@ frame AUC per seed, mean and std over seeds, and for each method against ``--ref
 - its test-set standard error: a bootstrap that resamples *videos* (real and fake strata apart, frames of a video
   stay together, because frames of one clip are not independent) and applies the same resample to every run, so
   the difference is paired on the test faces;
-- its seed standard error, sqrt(var_a / n_a + var_b / n_b) over the runs' seeds (training noise; the test set is
-  fixed across seeds, so this part holds no test-set sampling);
+- its seed standard error, sqrt(var_a / n_a + var_b / n_b) over the runs' seeds;
 - z = difference / sqrt(test s.e.^2 + seed s.e.^2), an approximate signal-to-noise ratio (|z| >= 2 is what this
   study calls a difference it can see);
 - the **paired** difference over the seeds both methods ran (same seed = same initial detector and data order):
-  d_s = AUC_method(s) - AUC_reference(s), its mean, and a 95 % interval that counts both noise sources:
-  seed s.e. = sd(d_s) / sqrt(n) (training noise on the fixed test set), test s.e. = the video bootstrap of mean(d_s)
-  (test-set sampling), half-width = t_{0.975, df} * sqrt(seed s.e.^2 + test s.e.^2), df by Welch-Satterthwaite
-  (the bootstrap term has infinite df, so df = (n - 1) * (total / seed s.e.)^4; normal quantile when n = 1).
+  d_s = AUC_method(s) - AUC_reference(s), its mean, and a 95 % interval that counts both noise sources,
+  half-width = t_{0.975, df} * sqrt(seed s.e.^2 + test s.e.^2), df by Welch-Satterthwaite (the test term has
+  infinite df, so df = (n - 1) * (total / seed s.e.)^4; normal quantile when n = 1).
+
+How the two terms split the noise (``shared_test_var``): every seed is scored on the same test videos, so a seed's
+error on them is a part all seeds share (which videos happened to be drawn) plus a part of its own (how this seed's
+detector meets them). The mean of n seeds has test variance c + (v - c) / n (v = one seed's bootstrap variance,
+c = the bootstrap covariance of two different seeds). The own part (v - c) already shows in the spread over seeds,
+so the seed s.e. sd / sqrt(n) carries it, and the test s.e. is sqrt(c), the shared part alone: counting the
+bootstrap of the mean as well would count (v - c) / n twice. With one seed nothing separates them: the test s.e.
+is the whole bootstrap s.e. and there is no seed term. Each method's interval (the plot's bars) is built the same way.
 
 The closing table (``--summary``, default ``alltrain,mldg``) is the one the study issue asks for: per benchmark,
 ``reference - method`` paired over seeds (e.g. LTW - Alltrain) with its 95 % interval and half-width; the
 interval counts seed variance only with two seeds or more (one seed: test videos alone, marked). Its last column
 says what would reach ``--goal`` (default +-0.03, the issue's): "reached", else the number of seeds at which the
-same interval would be that narrow if sd(d_s) stays as measured and the test term stays as it is (the videos are
-the same for every seed, so more seeds do not shrink it), or "more test videos" when the test term alone is wider.
+interval would be that narrow if sd(d_s) stays as measured (the shared test term does not shrink with seeds), or
+"more test videos" when the shared test term alone is wider; "–" with one seed (no seed spread measured yet).
 
 ``--plot PNG`` draws, per benchmark, each method's held-out AUC per seed and its mean with a 95 % interval
 (seeds and video bootstrap combined the same way).
@@ -254,6 +260,23 @@ def seeds_needed(seed_sd: float, test_se: float, goal: float, level: float = 0.9
     return high
 
 
+def shared_test_var(boots: np.ndarray, minus: np.ndarray | None = None) -> float:
+    """The test-set variance of a seed mean that more seeds would not remove (module docstring): ``boots`` is
+    n seeds x rounds bootstrap replicates of a per-seed statistic, every seed on the same video resamples; the mean
+    covariance of two different seeds, or the variance with one seed. With ``minus`` (another method's seeds), of
+    mean(boots) - mean(minus): the two shared parts less twice their covariance."""
+
+    def within(rows: np.ndarray) -> float:
+        cov = np.atleast_2d(np.cov(rows))
+        n = len(cov)
+        return float(cov[0, 0]) if n == 1 else float((cov.sum() - np.trace(cov)) / (n * (n - 1)))
+
+    if minus is None:
+        return max(0.0, within(boots))
+    cross = np.cov(np.vstack([boots, minus]))[: len(boots), len(boots) :]
+    return max(0.0, within(boots) + within(minus) - 2 * float(cross.mean()))
+
+
 def paired(row: dict, ref: dict, boots: dict, method: str, reference: str) -> dict:
     """The paired difference over the seeds both methods ran, with its 95 % interval (module docstring)."""
     common = sorted(set(row["seeds"]) & set(ref["seeds"]))
@@ -261,9 +284,9 @@ def paired(row: dict, ref: dict, boots: dict, method: str, reference: str) -> di
         return {}
     at = {m: {s: i for i, s in enumerate(r["seeds"])} for m, r in ((method, row), (reference, ref))}
     diffs = np.array([row["auc"][at[method][s]] - ref["auc"][at[reference][s]] for s in common])
-    boot = np.mean([boots[method][at[method][s]] - boots[reference][at[reference][s]] for s in common], axis=0)
+    boot = np.array([boots[method][at[method][s]] - boots[reference][at[reference][s]] for s in common])
     seed_se = float(diffs.std(ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else 0.0
-    test_se = float(boot.std(ddof=1))
+    test_se = float(np.sqrt(shared_test_var(boot)))
     half, df = interval(seed_se, test_se, len(diffs))
     mean = float(diffs.mean())
     return {
@@ -279,25 +302,25 @@ def paired(row: dict, ref: dict, boots: dict, method: str, reference: str) -> di
 
 
 def compare(scored: dict, reference: str, rounds: int, seed: int) -> dict:
-    """Per method: AUC per seed, mean/std, test-set s.e. of the mean; differences from ``reference``."""
+    """Per method: AUC per seed, mean/std, the shared test-set s.e. of the mean; differences from ``reference``."""
     rng = np.random.default_rng(seed)
     _, labels, _, videos = next(iter(scored.values()))[0]
     w_real, w_fake = video_resample_weights(labels, videos, rounds, rng)
     rows = {}
-    boot_means, boot_runs = {}, {}
+    boot_runs = {}
     for method, runs in scored.items():
         aucs, boots = [], []
         for _, run_labels, probs, _ in runs:
             ones = np.ones((1, len(probs)))
             aucs.append(float(weighted_auc(run_labels, probs, ones[:, run_labels == 0], ones[:, run_labels == 1])[0]))
             boots.append(weighted_auc(run_labels, probs, w_real, w_fake))
-        boot_means[method], boot_runs[method] = np.mean(boots, axis=0), boots
+        boot_runs[method] = np.array(boots)
         rows[method] = {
             "seeds": [s for s, *_ in runs],
             "auc": aucs,
             "mean": statistics.fmean(aucs),
             "std": statistics.stdev(aucs) if len(aucs) > 1 else 0.0,
-            "test_se": float(boot_means[method].std(ddof=1)),
+            "test_se": float(np.sqrt(shared_test_var(boot_runs[method]))),
         }
         half, _ = interval(rows[method]["std"] / np.sqrt(len(aucs)), rows[method]["test_se"], len(aucs))
         rows[method]["ci95"] = [rows[method]["mean"] - half, rows[method]["mean"] + half]
@@ -307,7 +330,7 @@ def compare(scored: dict, reference: str, rounds: int, seed: int) -> dict:
             if method == reference:
                 continue
             diff = row["mean"] - ref["mean"]
-            test_se = float((boot_means[method] - boot_means[reference]).std(ddof=1))
+            test_se = float(np.sqrt(shared_test_var(boot_runs[method], boot_runs[reference])))
             seed_se = float(np.sqrt(row["std"] ** 2 / len(row["auc"]) + ref["std"] ** 2 / len(ref["auc"])))
             total = float(np.hypot(test_se, seed_se))
             row.update(
@@ -396,12 +419,12 @@ def summary_table(results: dict, reference: str, methods: list[str], goal: float
 
 
 def goal_cell(row: dict, goal: float) -> str:
-    """ "reached", the seeds that would reach +-goal, or why no number of seeds would ("–" with one seed)."""
+    """Whether +-goal is reached, how many seeds would reach it, or why none would ("–" with one seed)."""
     n = len(row["paired_seeds"])
+    if n < 2:  # no seed spread measured: the interval is the test videos' alone
+        return "–"
     if row["paired_half_width"] <= goal:
         return "reached"
-    if n < 2:
-        return "–"
     needed = seeds_needed(row["paired_seed_se"] * np.sqrt(n), row["paired_test_se"], goal)
     return f"~{needed} seeds" if needed else "more test videos"
 

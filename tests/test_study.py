@@ -475,7 +475,7 @@ def test_study_significance_says_how_many_seeds_would_reach_the_goal():
         n = significance.seeds_needed(sd, test_se, 0.03)
         assert n >= 2 and half(sd, test_se, n) <= 0.03  # enough seeds ...
         assert n == 2 or half(sd, test_se, n - 1) > 0.03  # ... and no fewer would do
-    assert significance.seeds_needed(0.037, 0.005, 0.03) == 9  # t(8) * sqrt(0.037^2 / 9 + 0.005^2) = 0.0293
+    assert significance.seeds_needed(0.037, 0.005, 0.03) == 9  # t(df 10.8, Welch) * sqrt(0.037^2 / 9 + 0.005^2) = 0.0293
     edge = 0.03 / stats.norm.ppf(0.975)  # the test term alone as wide as the goal: no number of seeds reaches it
     assert significance.seeds_needed(0.01, edge, 0.03) is None
     assert significance.seeds_needed(0.1, 0.98 * edge, 0.03) > 1000  # just inside: reachable, by ~0.1^2 / 9e-6 seeds
@@ -485,6 +485,31 @@ def test_study_significance_says_how_many_seeds_would_reach_the_goal():
     assert significance.goal_cell({**row, "paired_test_se": edge}, 0.03) == "more test videos"
     assert significance.goal_cell({**row, "paired_half_width": 0.03, "paired_test_se": 0.005}, 0.03) == "reached"
     assert significance.goal_cell({**row, "paired_seeds": [0], "paired_test_se": 0.005}, 0.03) == "–"
+    one_seed = {**row, "paired_seeds": [0], "paired_half_width": 0.01, "paired_seed_se": 0.0}
+    assert significance.goal_cell({**one_seed, "paired_test_se": 0.005}, 0.03) == "–"  # no seed spread measured
+
+
+def test_study_significance_test_term_is_the_part_the_seeds_share():
+    significance = _bench_module("study_significance")
+    rng = np.random.default_rng(5)
+    rounds = 2000
+    shared = rng.normal(0, 0.02, rounds)  # which videos were drawn: the same for every seed
+    a = shared + rng.normal(0, 0.03, (4, rounds))  # + each seed's own part
+    b = 0.5 * shared + rng.normal(0, 0.01, (3, rounds))
+    # the bootstrap variance of the 4-seed mean = c + (v - c) / 4, exactly (sums of 2000 products: rounding
+    # ~2000 eps64 relative, far inside rel=1e-9)
+    v = np.mean(np.var(a, axis=1, ddof=1))
+    c = significance.shared_test_var(a)
+    assert np.var(a.mean(0), ddof=1) == pytest.approx(c + (v - c) / 4, rel=1e-9)
+    assert c == pytest.approx(np.var(shared, ddof=1), rel=0.2)  # the shared part, not the own 0.03^2 on top
+    assert significance.shared_test_var(a[:1]) == pytest.approx(np.var(a[0], ddof=1), rel=1e-12)  # one seed: all
+    assert significance.shared_test_var(np.vstack([a[0]] * 3)) == pytest.approx(np.var(a[0], ddof=1), rel=1e-12)
+    # a difference of two methods' means: its bootstrap variance less the own parts of each side
+    v_b = np.mean(np.var(b, axis=1, ddof=1))
+    c_b = significance.shared_test_var(b)
+    whole = np.var(a.mean(0) - b.mean(0), ddof=1)
+    assert significance.shared_test_var(a, b) == pytest.approx(whole - (v - c) / 4 - (v_b - c_b) / 3, rel=1e-9)
+    assert significance.shared_test_var(a, b) == pytest.approx(np.var(0.5 * shared, ddof=1), rel=0.3)
 
 
 def test_study_significance_bootstrap_moves_whole_videos():
