@@ -475,7 +475,7 @@ def test_study_significance_says_how_many_seeds_would_reach_the_goal():
         n = significance.seeds_needed(sd, test_se, 0.03)
         assert n >= 2 and half(sd, test_se, n) <= 0.03  # enough seeds ...
         assert n == 2 or half(sd, test_se, n - 1) > 0.03  # ... and no fewer would do
-    assert significance.seeds_needed(0.037, 0.005, 0.03) == 9  # t(10.8 Welch df) * 0.0131 = 0.0293
+    assert significance.seeds_needed(0.037, 0.005, 0.03) == 9  # t(10.8 Welch df) * 0.0133 = 0.0293
     edge = 0.03 / stats.norm.ppf(0.975)  # the test term alone as wide as the goal: no number of seeds reaches it
     assert significance.seeds_needed(0.01, edge, 0.03) is None
     assert significance.seeds_needed(0.1, 0.98 * edge, 0.03) > 1000  # just inside: reachable, by ~0.1^2 / 9e-6 seeds
