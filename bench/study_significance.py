@@ -183,7 +183,7 @@ def test_scores(
 
     tf.get_logger().setLevel("ERROR")  # one inference function per run: TF's retracing notice is expected
 
-    checkpoint = resolve_run(run).checkpoint
+    checkpoint = str(Path(resolve_run(run).checkpoint).resolve())  # a run reached through a symlink: the same key
     source = faces_source(eval_root)
     name = f"{run.name}@{eval_root.name}.npz" if eval_root else f"{run.name}.npz"
     path = cache / name if cache else None
