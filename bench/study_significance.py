@@ -441,7 +441,12 @@ def plot(results: dict, path: str, reference: str) -> None:
 
     groups = sorted(results)
     fig, axes = plt.subplots(
-        2, len(groups), figsize=(3.2 * len(groups) + 0.8, 6.4), squeeze=False, sharey="row", height_ratios=(3, 2)
+        2,
+        len(groups),
+        figsize=(max(3.2 * len(groups) + 0.8, 6.4), 6.4),
+        squeeze=False,
+        sharey="row",
+        height_ratios=(3, 2),
     )
     for top, bottom, group in zip(axes[0], axes[1], groups):
         rows = results[group]
@@ -468,8 +473,8 @@ def plot(results: dict, path: str, reference: str) -> None:
     axes[0][0].set_ylabel("held-out frame AUC")
     axes[1][0].set_ylabel("paired AUC difference")
     fig.suptitle(
-        "held-out AUC per method (top) and paired differences, same seeds (bottom): mean with 95 % interval "
-        "(seeds + test videos), dots = seeds",
+        "held-out AUC per method (top), paired differences on the same seeds (bottom):\n"
+        "mean with 95 % interval (seeds + test videos), dots = seeds",
         fontsize=9,
     )
     fig.tight_layout()
