@@ -496,20 +496,27 @@ def test_study_significance_test_term_is_the_part_the_seeds_share():
     shared = rng.normal(0, 0.02, rounds)  # which videos were drawn: the same for every seed
     a = shared + rng.normal(0, 0.03, (4, rounds))  # + each seed's own part
     b = 0.5 * shared + rng.normal(0, 0.01, (3, rounds))
-    # the bootstrap variance of the 4-seed mean = c + (v - c) / 4, exactly (sums of 2000 products: rounding
-    # ~2000 eps64 relative, far inside rel=1e-9)
+
+    def rounding(*terms):  # each (co)variance is one sum of `rounds` products: relative error <= rounds * eps64
+        return rounds * np.finfo(np.float64).eps * sum(abs(t) for t in terms)
+
+    # the bootstrap variance of the 4-seed mean = c + (v - c) / 4, exactly up to rounding
     v = np.mean(np.var(a, axis=1, ddof=1))
     c = significance.shared_test_var(a)
-    assert np.var(a.mean(0), ddof=1) == pytest.approx(c + (v - c) / 4, rel=1e-9)
+    whole_a = np.var(a.mean(0), ddof=1)
+    assert whole_a == pytest.approx(c + (v - c) / 4, rel=0, abs=rounding(whole_a, c, v))
     assert c == pytest.approx(np.var(shared, ddof=1), rel=0.2)  # the shared part, not the own 0.03^2 on top
-    assert significance.shared_test_var(a[:1]) == pytest.approx(np.var(a[0], ddof=1), rel=1e-12)  # one seed: all
-    assert significance.shared_test_var(np.vstack([a[0]] * 3)) == pytest.approx(np.var(a[0], ddof=1), rel=1e-12)
+    one = np.var(a[0], ddof=1)
+    for rows in (a[:1], np.vstack([a[0]] * 3)):  # one seed: all of its variance; identical seeds: all shared
+        assert significance.shared_test_var(rows) == pytest.approx(one, rel=0, abs=rounding(one, one))
     # a difference of two methods' means: its bootstrap variance less the own parts of each side
     v_b = np.mean(np.var(b, axis=1, ddof=1))
     c_b = significance.shared_test_var(b)
     whole = np.var(a.mean(0) - b.mean(0), ddof=1)
-    assert significance.shared_test_var(a, b) == pytest.approx(whole - (v - c) / 4 - (v_b - c_b) / 3, rel=1e-9)
-    assert significance.shared_test_var(a, b) == pytest.approx(np.var(0.5 * shared, ddof=1), rel=0.3)
+    both = significance.shared_test_var(a, b)
+    expected = whole - (v - c) / 4 - (v_b - c_b) / 3
+    assert both == pytest.approx(expected, rel=0, abs=rounding(both, whole, v, c, v_b, c_b))
+    assert both == pytest.approx(np.var(0.5 * shared, ddof=1), rel=0.3)
 
 
 def test_study_significance_bootstrap_moves_whole_videos():
