@@ -2,8 +2,9 @@
 # The ImageNet-Lite0 synthff study's analysis (issue 15): the tables and figures of docs/RESULTS.md's study
 # section that compare the runs (significance on both test sets, Table 5's pairs, curves, run times, the tables
 # `ltw-tf benchmark` wrote), from the runs bench/study_lite0.sh made; the per-run probes (bench/meta_signal.py,
-# bench/icc_share.py, `ltw-tf weights`) are separate commands named in RESULTS. Reads finished runs only (an interim report is safe while the
-# study trains) and trains nothing; run scores are cached, so a rerun scores only the runs that finished since.
+# bench/icc_share.py, `ltw-tf weights`) are separate commands named in RESULTS. Reads finished runs only (an
+# interim report is safe while the study trains) and trains nothing; run scores are cached, so a rerun scores only
+# the runs that finished since.
 #
 #   bench/study_lite0_report.sh                 # -> $OUT/*.md, *.json; figures to $IMG
 #   DATA=/work/data OUT=/tmp/report IMG=/tmp/report bench/study_lite0_report.sh   # interim: keep docs/img as is
