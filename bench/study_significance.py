@@ -68,6 +68,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--reference", default="ltw", help="method every other is compared with (default: ltw)")
     parser.add_argument("--benchmarks", help="comma-separated benchmarks (default: all found)")
     parser.add_argument("--methods", help="comma-separated methods to score (default: all found; --reference always)")
+    parser.add_argument(
+        "--seeds",
+        help="comma-separated training seeds to use (default: every finished seed), e.g. 0,1,2,3,4 for a study's "
+        "first five while it trains more",
+    )
     parser.add_argument("--rounds", type=int, default=2000, help="bootstrap resamples of the test videos")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap RNG seed")
     parser.add_argument("--json", default="", help="also write the result as JSON to this path")
@@ -502,13 +507,23 @@ def main(argv=None) -> int:
     if args.rounds < 2:
         print("error: --rounds must be at least 2", file=sys.stderr)
         return 2
+    try:
+        seeds = {int(s) for s in args.seeds.split(",") if s.strip()} if args.seeds else None
+    except ValueError:
+        print(f"error: --seeds takes comma-separated integers, e.g. 0,1,2, got {args.seeds!r}", file=sys.stderr)
+        return 2
     benchmarks = {b.strip() for b in args.benchmarks.split(",")} if args.benchmarks else None
     runs = finished_runs(runs_dir, benchmarks)
     if args.methods:
         keep = {m.strip() for m in args.methods.split(",")} | {args.reference}
         runs = {group: {m: r for m, r in by.items() if m in keep} for group, by in runs.items()}
+    if seeds is not None:
+        runs = {group: {m: [(s, r) for s, r in sr if s in seeds] for m, sr in by.items()} for group, by in runs.items()}
+        runs = {group: {m: sr for m, sr in by.items() if sr} for group, by in runs.items()}
+        runs = {group: by for group, by in runs.items() if by}
     if not runs:
-        print(f"error: no finished runs under {runs_dir}", file=sys.stderr)
+        chosen = " of the chosen benchmarks, methods and seeds" if benchmarks or args.methods or args.seeds else ""
+        print(f"error: no finished runs{chosen} under {runs_dir}", file=sys.stderr)
         return 1
     eval_root = Path(args.eval_root) if args.eval_root else None
     if eval_root and not (eval_root / "manifest.csv").is_file():

@@ -408,6 +408,12 @@ def test_study_significance_scores_runs_pairs_them_on_videos_and_caches(grid, tm
     assert {k: sorted(v) for k, v in json.loads(out.read_text()).items() if k != "held_out_faces"} == {
         "gid-fs23": ["alltrain"]
     }
+    assert significance.main([*args, "--seeds", "1"]) == 0  # a study's first seeds while it trains more
+    one = json.loads(out.read_text())["gid-fs23"]
+    assert {m: one[m]["seeds"] for m in one} == {"alltrain": [1], "focal": [1]}
+    assert one["focal"]["auc"] == pytest.approx(focal["auc"][1:], abs=1e-12)
+    assert significance.main([*args, "--seeds", "7"]) == 1  # no finished run of that seed
+    assert significance.main([*args, "--seeds", "0,x"]) == 2
 
     first = Path(report["runs"][0]["run_dir"])  # another setting's run beside them: compared apart
     (runs / f"{first.name.rsplit('-', 1)[0]}-0other00").symlink_to(first)
