@@ -45,6 +45,9 @@ if compgen -G "$RUNS/gid-f2f23-ltw-no-*" >/dev/null; then
     --summary "alltrain,$ABLATIONS" \
     --json "$OUT/sig-table5-eval1.json" >"$OUT/sig-table5-eval1.md"
 fi
+step "LTW's meta-test family per epoch beside its held-out AUC (reads the runs' histories)"
+"$PY" bench/meta_splits.py --runs-dir "$RUNS" --significance "$OUT/sig-eval1.json" --json "$OUT/meta-splits.json" \
+  >"$OUT/meta-splits.md"
 step "per-step curves of LTW and MLDG"
 "$PY" bench/study_curves.py --runs-dir "$RUNS" --methods ltw,mldg --plot "$IMG/study_lite0_curves.png" \
   --json "$OUT/curves.json" >"$OUT/curves.md"

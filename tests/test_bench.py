@@ -191,3 +191,35 @@ def test_weight_modes(run, capsys):
     assert _bench("weight_modes").main([str(run[0]), "--faces", "12", "--batch-size", "6"]) == 0
     text = capsys.readouterr().out
     assert "rank correlation" in text
+
+
+def test_meta_splits_lists_the_seeded_meta_test_domain_of_each_epoch(run, tmp_path, capsys):
+    import shutil
+
+    from ltw_tf.benchmarks import get_benchmark
+    from ltw_tf.data.meta_split import meta_split
+    from ltw_tf.evaluate import evaluate_run, json_ready
+    from ltw_tf.io import write_json
+
+    runs = tmp_path / "runs"
+    copy = shutil.copytree(run[0], runs / run[0].name)
+    assert _bench("meta_splits").main(["--runs-dir", str(runs)]) == 1  # not evaluated yet: not finished
+    write_json(copy / "eval" / "gid-fs23.json", json_ready(evaluate_run(copy, which="best")))  # as the study does
+    config = json.loads((copy / "config.json").read_text())
+    sources, seed = list(get_benchmark("gid-fs23").sources), config["train"]["seed"]
+    significance = tmp_path / "sig.json"  # the shape bench/study_significance.py --json writes
+    write_json(
+        significance,
+        {"gid-fs23": {"ltw": {"seeds": [seed], "auc": [0.75]}, "alltrain": {"seeds": [seed], "auc": [0.5]}}},
+    )
+    out = tmp_path / "splits.json"
+    args = ["--runs-dir", str(runs), "--significance", str(significance), "--json", str(out)]
+    assert _bench("meta_splits").main(args) == 0
+    (row,) = json.loads(out.read_text())["gid-fs23"]
+    # what training drew is the seeded split of the benchmark's sources for each (0-based) epoch
+    assert row["meta_domains"] == [meta_split(sources, seed, epoch)[1] for epoch in range(1)]
+    assert sum(row["epochs_as_meta"].values()) == 1 and row["covers_all"] is False and row["best_epoch"] == 1
+    assert row["auc"] == 0.75 and row["diff"] == 0.25
+    text = capsys.readouterr().out
+    assert "(n = 1)" in text and f"| ltw | {seed} |" in text
+    assert _bench("meta_splits").main([*args[:2], "--significance", str(tmp_path / "missing.json")]) == 2
