@@ -28,7 +28,7 @@ def default_run_dir(benchmark: str, method: str, seed: int) -> Path:
     "--method",
     help="ltw (default), alltrain, focal, mldg, forensic-transfer, multi-task (needs manipulation masks: synth "
     "--masks), basemodel (trains nothing), ltw-no-icc, ltw-no-weight, ltw-no-meta-test (LTW for --epochs, then as "
-    "many epochs of retraining).",
+    "many epochs of retraining), ltw-step-split (diagnostic, not in the paper: LTW with MLDG's per-step meta-split).",
 )
 @click.option("--backbone", help=BACKBONE_HELP + ".")
 @click.option(

@@ -128,6 +128,24 @@ def test_mldg_resplits_every_step_and_ltw_every_epoch():
         assert len({meta for _, meta in _steps("ltw", table, epoch)}) == 1
 
 
+def test_ltw_step_split_resplits_every_step_and_keeps_the_pairs():
+    # the diagnostic variant: MLDG's per-step split, LTW's paired, label-flipped meta batches
+    table = _table(n_targets=20)
+    request = build_method("ltw-step-split", build_detector("tiny", 16, None), TrainConfig()).batch_request(1)
+    assert (request.uses_meta_split, request.paired, request.split_every) == (True, True, "step")
+    plan = ArrayEpochs(np.zeros((len(table.labels), 1, 1, 3), np.float32), table, DOMAINS[:3], seed=7, batch_size=8)
+    plan = plan.plan(1, request)
+    assert len({tuple(meta) for _, meta in plan.splits}) == 3  # every domain is the meta domain at some step
+    for (train, meta), batch, meta_batch in zip(plan.splits, plan.batches, plan.meta_batches):
+        for row, partner in zip(batch, meta_batch):
+            assert table.labels[partner] == 1 - table.labels[row] and table.targets[partner] == table.targets[row]
+            if table.labels[row] == 1:
+                assert table.domains[row] in train and table.domains[partner] == REAL
+            else:
+                assert table.domains[partner] in meta  # the partner comes from this step's meta domain
+    assert plan.info["pair_fallbacks"] == 0
+
+
 def test_mldg_step_splits_are_identical_after_a_resume():
     # A resumed run asks a fresh source for epoch e: it must get the batches an uninterrupted run got.
     table = _table(n_targets=20)

@@ -10,7 +10,15 @@ from ltw_tf.methods.base import Method, Phase
 from ltw_tf.methods.basemodel import Basemodel
 from ltw_tf.methods.focal import Focal
 from ltw_tf.methods.forensic_transfer import ForensicTransfer
-from ltw_tf.methods.ltw import LTW, LTWNoICC, LTWNoMetaTest, LTWNoWeight, meta_gradients, meta_step
+from ltw_tf.methods.ltw import (
+    LTW,
+    LTWNoICC,
+    LTWNoMetaTest,
+    LTWNoWeight,
+    LTWStepSplit,
+    meta_gradients,
+    meta_step,
+)
 from ltw_tf.methods.mldg import MLDG
 from ltw_tf.methods.multi_task import MultiTask
 
@@ -27,6 +35,7 @@ METHODS: dict[str, type[Method]] = {
         LTWNoICC,
         LTWNoWeight,
         LTWNoMetaTest,
+        LTWStepSplit,
     )
 }
 

@@ -178,6 +178,15 @@ class LTWNoWeight(LTW):
     use_weight_net = False
 
 
+class LTWStepSplit(LTW):
+    """Diagnostic, not in the paper: LTW with MLDG's meta-split, redrawn every step instead of every epoch, the
+    meta batches still paired. A short run's per-epoch splits meta-test on only some source families, fixed by
+    the seed; this variant isolates that difference between LTW and MLDG (issue 15's study)."""
+
+    name = "ltw-step-split"
+    split_every = "step"
+
+
 class LTWNoMetaTest(LTW):
     """Ablation (Table 5) "w/o meta-test": train the whole LTW framework, then retrain with beta = 0 and the learned
     weight net fixed.
