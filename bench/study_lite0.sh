@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The ImageNet-Lite0 synthff study (issue 15; docs/RESULTS.md): data, then Tables 2-3's 140 runs and Table 5's 15
-# ablation runs in four phases. Every step
+# ablation runs in phases, and two extras (E, F). Every step
 # resumes, so rerunning this script continues where it stopped (synth per pair, prepare per video, benchmark per
 # run: finished runs reused, an interrupted one resumed from its epoch checkpoint).
 #
@@ -16,7 +16,11 @@
 # allows): Alltrain, MLDG and LTW seeds 5-9 on the three splits with headroom, so that more of the paired intervals
 # reach +-0.03. Decided at three seeds from the projected interval widths (bench/study_significance.py's closing
 # column: ~5-18 seeds for four of the six pairs), not from the differences, and run whatever seeds 3-4 show; its
-# tables go to RUNS/tables-10seeds, leaving phase C's five-seed Tables 2-3 as they are.
+# tables go to RUNS/tables-10seeds, leaving phase C's five-seed Tables 2-3 as they are. Phase F (fifth session,
+# before E because it is cheaper and asks why): the diagnostic ltw-step-split (LTW with MLDG's per-step meta-split,
+# not in the paper) with seeds 0-4 on GID-F2F23 and GID-NT23, where LTW and MLDG were compared with headroom: at
+# five seeds LTW was level with MLDG, and a 3-epoch LTW run meta-tests on one to three source families fixed by its
+# seed (bench/meta_splits.py). Its tables go to RUNS/tables-step-split.
 # The data step also builds an independent evaluation set, synthff seed 1 (all its identities unseen by every run),
 # that bench/study_significance.py --eval-root scores besides the study's own test split: more test videos.
 # The training code must stay the code the study started with: the script refuses to run when ltw_tf/ or cli/
@@ -31,9 +35,14 @@ LTW=.venv/bin/ltw-tf
 # count too
 FREE=(ltw_tf/tables.py cli/benchmark.py)
 FREE_COMMIT=${FREE_COMMIT:-af1ef17}
+# ADDED changed once, at ADDED_COMMIT: the diagnostic method ltw-step-split of phase F was added beside the others
+# (a new class and its registration; every method the study had trained is untouched)
+ADDED=(ltw_tf/methods/ltw.py ltw_tf/methods/__init__.py)
+ADDED_COMMIT=${ADDED_COMMIT:-3258bac}
 changed=0
-git diff --quiet "$STUDY_COMMIT" -- ltw_tf cli "${FREE[@]/#/:(exclude)}" || changed=1
+git diff --quiet "$STUDY_COMMIT" -- ltw_tf cli "${FREE[@]/#/:(exclude)}" "${ADDED[@]/#/:(exclude)}" || changed=1
 git diff --quiet "$FREE_COMMIT" -- "${FREE[@]}" || changed=1
+git diff --quiet "$ADDED_COMMIT" -- "${ADDED[@]}" || changed=1
 if [ $changed = 1 ] && [ "${ALLOW_CODE_CHANGE:-0}" != 1 ]; then
   echo "error: ltw_tf/ or cli/ changed since $STUDY_COMMIT, where the study started; check out that commit's code" >&2
   exit 2
@@ -64,6 +73,8 @@ export PYTHONUNBUFFERED=1  # each run's "[k/n] ... trained (s)" line reaches the
 /usr/bin/time -f "phase B %e s wall" "${STUDY[@]}" "${SPLITS[@]}" --table 2,3 --methods alltrain,mldg,ltw --seeds 1,2,3,4 >>"$log" 2>&1
 /usr/bin/time -f "phase D %e s wall" "${STUDY[@]}" --table 5 --benchmarks gid-f2f23 --seeds 0,1,2,3,4 >>"$log" 2>&1
 /usr/bin/time -f "phase C %e s wall" "${STUDY[@]}" "${SPLITS[@]}" --table 2,3 --seeds 0,1,2,3,4 >>"$log" 2>&1
+/usr/bin/time -f "phase F %e s wall" "${STUDY[@]}" --benchmarks gid-f2f23,gid-nt23 --table 2,3 \
+  --methods ltw-step-split --seeds 0,1,2,3,4 --out "$DATA/runs/study-lite0/tables-step-split" >>"$log" 2>&1
 /usr/bin/time -f "phase E %e s wall" "${STUDY[@]}" --benchmarks gid-f2f23,gid-fs23,gid-nt23 --table 2,3 \
   --methods alltrain,mldg,ltw --seeds 0,1,2,3,4,5,6,7,8,9 --out "$DATA/runs/study-lite0/tables-10seeds" >>"$log" 2>&1
 echo "done $(date -u)" | tee -a "$log"
