@@ -45,6 +45,11 @@ if compgen -G "$RUNS/gid-f2f23-ltw-no-*" >/dev/null; then
     --summary "alltrain,$ABLATIONS" \
     --json "$OUT/sig-table5-eval1.json" >"$OUT/sig-table5-eval1.md"
 fi
+if compgen -G "$RUNS/gid-*-ltw-step-split-*" >/dev/null; then
+  step "phase F: LTW against its per-step-split variant and MLDG (evaluation build)"
+  "${SIG[@]}" "${EVAL[@]}" "${FIVE[@]}" --benchmarks gid-f2f23,gid-nt23 --methods ltw-step-split,mldg,alltrain \
+    --summary ltw-step-split,mldg --json "$OUT/sig-step-split-eval1.json" >"$OUT/sig-step-split-eval1.md"
+fi
 step "LTW's meta-test family per epoch beside its held-out AUC (reads the runs' histories)"
 "$PY" bench/meta_splits.py --runs-dir "$RUNS" --significance "$OUT/sig-eval1.json" --json "$OUT/meta-splits.json" \
   >"$OUT/meta-splits.md"
