@@ -1,15 +1,16 @@
 """Which source domain each LTW run meta-tested on, epoch by epoch, beside its held-out AUC.
 
-LTW splits the source domains once per epoch (its paper; ALGORITHM.md "Meta-split strategy"): with N = 3 GID
-source families, one of them is the meta-test domain for a whole epoch, drawn from the run's seed and the epoch
-alone (``ltw_tf.data.meta_split.meta_split``), the same draw on every benchmark. A short run (the study's three
-epochs) therefore meta-tests on some families and never on others, and which ones is fixed by the seed; MLDG
-redraws every step and sees all six splits. This script lists, per run, the meta-test domain of each epoch (from
-the run's history.json: what training actually drew), how many epochs each source family was the meta-test
-domain, the epoch of the best checkpoint, the paired-meta-batch fallbacks, and the held-out frame AUC — from
-the run's own evaluation, or from a ``bench/study_significance.py --json`` file (e.g. the evaluation build),
-which also gives ``method - --reference`` per seed. Each benchmark closes with the mean of that difference over
-the seeds whose meta-test domains covered every source family and over the rest.
+LTW splits the source domains once per epoch (its paper; ALGORITHM.md "Meta-split strategy"): with N = 3 GID source
+families, one of them is the meta-test domain for a whole epoch, drawn from the run's seed and the epoch alone
+(``ltw_tf.data.meta_split.meta_split``), the same draw on every benchmark. A short run (the study's three epochs)
+therefore meta-tests on some families and never on others, and which ones is fixed by the seed; MLDG redraws every
+step and sees all six splits. This script lists, per run, the meta-test domain of each epoch (from the run's
+history.json: what training actually drew), how many epochs each source family was the meta-test domain, the epoch
+of the best checkpoint, the paired-meta-batch fallbacks (of the epoch's whole plan, of which a run with
+--steps-per-epoch trains the first steps), and the held-out frame AUC — from the run's own evaluation, or from a
+``bench/study_significance.py --json`` file (e.g. the evaluation build), which also gives ``method - --reference``
+per seed. Each benchmark closes with the mean of that difference over the seeds whose meta-test domains covered
+every source family and over the rest.
 
 It reads JSON only (no TensorFlow, no scoring):
     python bench/meta_splits.py --runs-dir /work/data/runs/study-lite0 \
@@ -48,18 +49,21 @@ def short(domain: str) -> str:
 
 
 def run_splits(run: Path) -> dict | None:
-    """The run's per-epoch meta-test domains, best epoch, fallbacks and own held-out frame AUC; None if the run
-    did not split per epoch (no ``meta_domains`` in its history)."""
+    """The run's per-epoch meta-test domains, best epoch, fallbacks and own held-out frame AUC; None if some epoch
+    has no per-epoch meta-split (per-step methods, ltw-no-meta-test's retraining) or the benchmark has several
+    target sets (GCD: no single held-out family)."""
     history = json.loads((run / "history.json").read_text())
     if not history or not all(epoch.get("data", {}).get("meta_domains") for epoch in history):
         return None
     config = json.loads((run / "config.json").read_text())
     benchmark = config["data"]["benchmark"]
+    evaluation = json.loads((run / "eval" / f"{benchmark}.json").read_text())
+    if len(evaluation["targets"]) != 1:
+        return None
+    (held_out,) = evaluation["targets"].values()
     first = history[0]["data"]
     sources = sorted({*first["train_domains"], *first["meta_domains"]})
     meta = [epoch["data"]["meta_domains"] for epoch in history]
-    evaluation = json.loads((run / "eval" / f"{benchmark}.json").read_text())
-    (held_out,) = evaluation["targets"].values()
     return {
         "benchmark": benchmark,
         "method": config["train"]["method"],
@@ -69,15 +73,18 @@ def run_splits(run: Path) -> dict | None:
         "meta_domains": meta,
         "epochs_as_meta": {d: sum(d in m for m in meta) for d in sources},
         "covers_all": all(any(d in m for m in meta) for d in sources),
-        "best_epoch": max(epoch["epoch"] for epoch in history if epoch.get("best")),
+        "best_epoch": max((epoch["epoch"] for epoch in history if epoch.get("best")), default=None),
         "pair_fallbacks": [epoch["data"].get("pair_fallbacks", 0) for epoch in history],
         "auc_own": held_out["frame"]["auc"],
     }
 
 
 def collect(runs_dir: Path, methods: set[str], benchmarks: set[str] | None, significance: dict | None, reference: str):
-    """``{benchmark: [row per run, by method and seed]}`` of finished runs (the study's evaluation written)."""
+    """``{group: [row per run, by method and seed]}`` of finished runs (the study's evaluation written), grouped as
+    ``bench/study_significance.py`` groups them: by benchmark, or "benchmark @hash" when the folder holds runs of
+    several settings for it (run folders end in ``-<settings hash>``), so its per-seed AUC match."""
     found: dict = {}
+    skipped = 0
     for config_path in sorted(runs_dir.glob("*/config.json")):
         run = config_path.parent
         config = json.loads(config_path.read_text())
@@ -88,9 +95,23 @@ def collect(runs_dir: Path, methods: set[str], benchmarks: set[str] | None, sign
             continue  # not finished
         row = run_splits(run)
         if row is None:
+            skipped += 1
             continue
-        if significance is not None:
-            by = significance.get(benchmark, {})
+        row["settings"] = run.name.rsplit("-", 1)[-1]
+        found.setdefault(benchmark, []).append(row)
+    if skipped:
+        print(f"skipped {skipped} finished run(s) without a per-epoch meta-split in every epoch", file=sys.stderr)
+    groups = {}
+    for benchmark, rows in found.items():
+        hashes = sorted({r["settings"] for r in rows})
+        for settings in hashes:
+            groups[benchmark if len(hashes) == 1 else f"{benchmark} @{settings}"] = [
+                r for r in rows if r["settings"] == settings
+            ]
+    for group, rows in groups.items():
+        rows.sort(key=lambda r: (r["method"], r["seed"]))
+        for row in rows if significance is not None else ():
+            by = significance.get(group, {})
             mine, ref = by.get(row["method"], {}), by.get(reference, {})
             auc = dict(zip(mine.get("seeds", []), mine.get("auc", [])))
             ref_auc = dict(zip(ref.get("seeds", []), ref.get("auc", [])))
@@ -98,10 +119,11 @@ def collect(runs_dir: Path, methods: set[str], benchmarks: set[str] | None, sign
             row["diff"] = (
                 row["auc"] - ref_auc[row["seed"]] if row["auc"] is not None and row["seed"] in ref_auc else None
             )
-        found.setdefault(benchmark, []).append(row)
-    for rows in found.values():
-        rows.sort(key=lambda r: (r["method"], r["seed"]))
-    return found
+    if significance is not None and groups and not any(r["auc"] is not None for g in groups.values() for r in g):
+        print(
+            "warning: --significance holds none of these runs' seeds (other runs, settings or seeds?)", file=sys.stderr
+        )
+    return groups
 
 
 def _mean(values: list[float]) -> str:
@@ -114,14 +136,14 @@ def to_markdown(found: dict, reference: str, with_significance: bool) -> str:
         sources = rows[0]["sources"]
         names = "/".join(short(d) for d in sources)
         head = ["method", "seed", "meta-test domain per epoch", f"epochs as meta-test ({names})", "best epoch"]
-        head += ["pair fallbacks", "held-out AUC, own split"]
+        head += ["pair fallbacks (epoch plan)", "held-out AUC, own split"]
         if with_significance:
             head += ["held-out AUC", f"- {reference}"]
         out += [f"**{benchmark}** (source domains {', '.join(sources)})", ""]
         out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in rows:
             cells = [r["method"], str(r["seed"]), " ".join("+".join(short(d) for d in m) for m in r["meta_domains"])]
-            cells += ["/".join(str(r["epochs_as_meta"][d]) for d in sources), str(r["best_epoch"])]
+            cells += ["/".join(str(r["epochs_as_meta"][d]) for d in sources), str(r["best_epoch"] or "–")]
             cells += [" ".join(str(n) for n in r["pair_fallbacks"]), f"{r['auc_own']:.3f}"]
             if with_significance:
                 cells += [
@@ -155,6 +177,12 @@ def main(argv=None) -> int:
             significance = json.loads(Path(args.significance).read_text())
         except (OSError, ValueError) as error:
             print(f"error: --significance {args.significance}: {error}", file=sys.stderr)
+            return 2
+        if not isinstance(significance, dict) or "held_out_faces" not in significance:
+            print(
+                f"error: --significance {args.significance} is not a bench/study_significance.py --json file",
+                file=sys.stderr,
+            )
             return 2
     methods = {m.strip() for m in args.methods.split(",") if m.strip()}
     benchmarks = {b.strip() for b in args.benchmarks.split(",")} if args.benchmarks else None

@@ -208,18 +208,34 @@ def test_meta_splits_lists_the_seeded_meta_test_domain_of_each_epoch(run, tmp_pa
     config = json.loads((copy / "config.json").read_text())
     sources, seed = list(get_benchmark("gid-fs23").sources), config["train"]["seed"]
     significance = tmp_path / "sig.json"  # the shape bench/study_significance.py --json writes
-    write_json(
-        significance,
-        {"gid-fs23": {"ltw": {"seeds": [seed], "auc": [0.75]}, "alltrain": {"seeds": [seed], "auc": [0.5]}}},
-    )
+    aucs = {"ltw": {"seeds": [seed], "auc": [0.75]}, "alltrain": {"seeds": [seed], "auc": [0.5]}}
+    write_json(significance, {"held_out_faces": "own", "gid-fs23": aucs})
     out = tmp_path / "splits.json"
     args = ["--runs-dir", str(runs), "--significance", str(significance), "--json", str(out)]
     assert _bench("meta_splits").main(args) == 0
     (row,) = json.loads(out.read_text())["gid-fs23"]
     # what training drew is the seeded split of the benchmark's sources for each (0-based) epoch
     assert row["meta_domains"] == [meta_split(sources, seed, epoch)[1] for epoch in range(1)]
-    assert sum(row["epochs_as_meta"].values()) == 1 and row["covers_all"] is False and row["best_epoch"] == 1
-    assert row["auc"] == 0.75 and row["diff"] == 0.25
-    text = capsys.readouterr().out
-    assert "(n = 1)" in text and f"| ltw | {seed} |" in text
+    assert row["auc"] == 0.75 and row["diff"] == 0.25 and f"| ltw | {seed} |" in capsys.readouterr().out
+
+    # the counting, on a three-epoch history: meta-test families, coverage, the last epoch flagged best
+    (epoch,) = json.loads((copy / "history.json").read_text())
+    a, b, c = sorted(sources)
+    histories = {"all": ([a, c, b], [True, False, True]), "some": ([a, a, b], [False, True, False])}
+    other = shutil.copytree(copy, runs / f"{copy.name.rsplit('-', 1)[0]}-0other00")  # another setting: apart
+    for folder, (metas, best) in zip((copy, other), histories.values()):
+        records = [
+            {**epoch, "epoch": k + 1, "best": flag, "data": {**epoch["data"], "meta_domains": [m]}}
+            for k, (m, flag) in enumerate(zip(metas, best))
+        ]
+        write_json(folder / "history.json", records)
+    assert _bench("meta_splits").main(args) == 0
+    groups = json.loads(out.read_text())
+    mine, theirs = groups[f"gid-fs23 @{copy.name.rsplit('-', 1)[1]}"], groups["gid-fs23 @0other00"]
+    assert mine[0]["epochs_as_meta"] == {a: 1, b: 1, c: 1} and mine[0]["covers_all"] and mine[0]["best_epoch"] == 3
+    assert theirs[0]["epochs_as_meta"] == {a: 2, b: 1, c: 0} and not theirs[0]["covers_all"]
+    assert theirs[0]["best_epoch"] == 2 and mine[0]["auc"] is None  # the significance file is keyed "gid-fs23"
+    assert "holds none of these runs" in capsys.readouterr().err
+    write_json(significance, [1, 2])
+    assert _bench("meta_splits").main(args) == 2  # not a study_significance file
     assert _bench("meta_splits").main([*args[:2], "--significance", str(tmp_path / "missing.json")]) == 2

@@ -179,9 +179,10 @@ class LTWNoWeight(LTW):
 
 
 class LTWStepSplit(LTW):
-    """Diagnostic, not in the paper: LTW with MLDG's meta-split, redrawn every step instead of every epoch, the
-    meta batches still paired. A short run's per-epoch splits meta-test on only some source families, fixed by
-    the seed; this variant isolates that difference between LTW and MLDG (issue 15's study)."""
+    """Diagnostic, not in the paper: LTW with MLDG's meta-split, redrawn every step instead of every epoch, and so
+    with MLDG's batches too (each step's drawn afresh from its split, a face may recur within an epoch); the meta
+    batches still paired. A short run's per-epoch splits meta-test on only some source families, fixed by the
+    seed; this variant takes that difference between LTW and MLDG away (issue 15's study)."""
 
     name = "ltw-step-split"
     split_every = "step"
