@@ -38,13 +38,22 @@ FREE_COMMIT=${FREE_COMMIT:-af1ef17}
 # ADDED changed once, at ADDED_COMMIT: the diagnostic method ltw-step-split of phase F was added beside the others
 # (a new class and its registration; every method the study had trained is untouched)
 ADDED=(ltw_tf/methods/ltw.py ltw_tf/methods/__init__.py)
-ADDED_COMMIT=${ADDED_COMMIT:-3258bac}
+ADDED_COMMIT=${ADDED_COMMIT:-0386dc7}
 changed=0
-git diff --quiet "$STUDY_COMMIT" -- ltw_tf cli "${FREE[@]/#/:(exclude)}" "${ADDED[@]/#/:(exclude)}" || changed=1
-git diff --quiet "$FREE_COMMIT" -- "${FREE[@]}" || changed=1
-git diff --quiet "$ADDED_COMMIT" -- "${ADDED[@]}" || changed=1
+if ! git diff --quiet "$STUDY_COMMIT" -- ltw_tf cli "${FREE[@]/#/:(exclude)}" "${ADDED[@]/#/:(exclude)}"; then
+  echo "error: ltw_tf/ or cli/ differ from $STUDY_COMMIT, where the study started (except ${FREE[*]} ${ADDED[*]})" >&2
+  changed=1
+fi
+if ! git diff --quiet "$FREE_COMMIT" -- "${FREE[@]}"; then
+  echo "error: ${FREE[*]} differ from $FREE_COMMIT" >&2
+  changed=1
+fi
+if ! git diff --quiet "$ADDED_COMMIT" -- "${ADDED[@]}"; then
+  echo "error: ${ADDED[*]} differ from $ADDED_COMMIT (phase F's method added)" >&2
+  changed=1
+fi
 if [ $changed = 1 ] && [ "${ALLOW_CODE_CHANGE:-0}" != 1 ]; then
-  echo "error: ltw_tf/ or cli/ changed since $STUDY_COMMIT, where the study started; check out that commit's code" >&2
+  echo "error: check out the study's code: docs/RESULTS.md, 'How to continue'" >&2
   exit 2
 fi
 mkdir -p "$DATA/logs"

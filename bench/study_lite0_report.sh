@@ -38,6 +38,8 @@ if compgen -G "$RUNS/gid-*-s[5-9]-*" >/dev/null; then
     --plot "$IMG/study_lite0_10seeds.png" --json "$OUT/sig-eval1-10seeds.json" >"$OUT/sig-eval1-10seeds.md"
   "${SIG[@]}" --benchmarks gid-f2f23,gid-fs23,gid-nt23 --methods alltrain,mldg --json "$OUT/sig-own-10seeds.json" \
     >"$OUT/sig-own-10seeds.md"
+  "$PY" bench/meta_splits.py --runs-dir "$RUNS" --significance "$OUT/sig-eval1-10seeds.json" \
+    >"$OUT/meta-splits-10seeds.md"  # RESULTS' phase-E check: GID-NT23, seeds 5, 8, 9 against 6, 7
 fi
 if compgen -G "$RUNS/gid-f2f23-ltw-no-*" >/dev/null; then
   step "Table 5's rows against LTW on GID-F2F23 (evaluation build)"
@@ -81,7 +83,7 @@ for method, times in sorted(by_method.items()):
     print(f"| {method} | {len(times)} | {statistics.median(times):.0f} | {sum(times) / 3600:.2f} |")
 print(f"| all | {len(runs)} | | {sum(runs.values()) / 3600:.2f} |")
 PY
-for tables in tables tables-10seeds; do  # phases A-D's (the last phase to finish wrote them), phase E's apart
+for tables in tables tables-10seeds tables-step-split; do  # phases A-D's (the last to finish wrote them), E's, F's
   if compgen -G "$RUNS/$tables/*.md" >/dev/null; then
     mkdir -p "$OUT/$tables"
     cp "$RUNS/$tables"/*.md "$OUT/$tables/"
