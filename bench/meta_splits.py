@@ -25,6 +25,8 @@ import statistics
 import sys
 from pathlib import Path
 
+from study_significance import settings_groups, settings_of  # bench/, beside this script
+
 ABBREVIATIONS = {"Deepfakes": "DF", "Face2Face": "F2F", "FaceSwap": "FS", "NeuralTextures": "NT"}
 
 
@@ -48,14 +50,13 @@ def short(domain: str) -> str:
     return ABBREVIATIONS.get(domain, domain)
 
 
-def run_splits(run: Path) -> dict | None:
+def run_splits(run: Path, config: dict) -> dict | None:
     """The run's per-epoch meta-test domains, best epoch, fallbacks and own held-out frame AUC; None if some epoch
     has no per-epoch meta-split (per-step methods, ltw-no-meta-test's retraining) or the benchmark has several
     target sets (GCD: no single held-out family)."""
     history = json.loads((run / "history.json").read_text())
     if not history or not all(epoch.get("data", {}).get("meta_domains") for epoch in history):
         return None
-    config = json.loads((run / "config.json").read_text())
     benchmark = config["data"]["benchmark"]
     evaluation = json.loads((run / "eval" / f"{benchmark}.json").read_text())
     if len(evaluation["targets"]) != 1:
@@ -83,7 +84,7 @@ def collect(runs_dir: Path, methods: set[str], benchmarks: set[str] | None, sign
     """``{group: [row per run, by method and seed]}`` of finished runs (the study's evaluation written), grouped as
     ``bench/study_significance.py`` groups them: by benchmark, or "benchmark @hash" when the folder holds runs of
     several settings for it (run folders end in ``-<settings hash>``), so its per-seed AUC match."""
-    found: dict = {}
+    found: dict = {}  # {benchmark: {settings hash: rows}}
     skipped = 0
     for config_path in sorted(runs_dir.glob("*/config.json")):
         run = config_path.parent
@@ -93,21 +94,14 @@ def collect(runs_dir: Path, methods: set[str], benchmarks: set[str] | None, sign
             continue
         if not (run / "eval" / f"{benchmark}.json").is_file() or not (run / "history.json").is_file():
             continue  # not finished
-        row = run_splits(run)
+        row = run_splits(run, config)
         if row is None:
             skipped += 1
             continue
-        row["settings"] = run.name.rsplit("-", 1)[-1]
-        found.setdefault(benchmark, []).append(row)
+        found.setdefault(benchmark, {}).setdefault(settings_of(run), []).append(row)
     if skipped:
         print(f"skipped {skipped} finished run(s) without a per-epoch meta-split in every epoch", file=sys.stderr)
-    groups = {}
-    for benchmark, rows in found.items():
-        hashes = sorted({r["settings"] for r in rows})
-        for settings in hashes:
-            groups[benchmark if len(hashes) == 1 else f"{benchmark} @{settings}"] = [
-                r for r in rows if r["settings"] == settings
-            ]
+    groups = settings_groups(found)
     for group, rows in groups.items():
         rows.sort(key=lambda r: (r["method"], r["seed"]))
         for row in rows if significance is not None else ():

@@ -27,6 +27,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from study_significance import settings_groups, settings_of  # bench/, beside this script
+
 COLUMNS = (
     ("val AUC", ("val", "auc")),
     ("train loss", ("train", "train_loss")),
@@ -113,18 +115,16 @@ def collect_steps(runs_dir: Path, methods: set[str] | None = None) -> dict:
         benchmark, method = config["data"]["benchmark"], config["train"]["method"]
         if methods and method not in methods:
             continue
-        settings = config_path.parent.name.rsplit("-", 1)[-1]
+        settings = settings_of(config_path.parent)
         scalars = step_scalars(config_path.parent)
         for name, tag in STEP_TAGS:
             if scalars.get(tag):
                 steps = sorted(scalars[tag])
                 by_hash[benchmark][settings][(method, name)].append((steps, [scalars[tag][s] for s in steps]))
     found: dict = defaultdict(lambda: defaultdict(list))
-    for benchmark, settings_runs in by_hash.items():
-        for settings, runs in settings_runs.items():
-            label = benchmark if len(settings_runs) == 1 else f"{benchmark} @{settings}"
-            for (method, name), curves in runs.items():
-                found[(label, method)][name] = curves
+    for label, runs in settings_groups(by_hash).items():
+        for (method, name), curves in runs.items():
+            found[(label, method)][name] = curves
     return found
 
 

@@ -104,6 +104,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def settings_of(run: Path) -> str:
+    """A run folder's settings hash: the last part of its name (``ltw_tf.study.run_name``)."""
+    return run.name.rsplit("-", 1)[-1]
+
+
+def settings_groups(by_benchmark: dict) -> dict:
+    """``{benchmark: {settings hash: x}}`` -> ``{group: x}``: a group is the benchmark, or "benchmark @hash" when the
+    folder holds runs of several settings for it, so runs of different settings are never compared or averaged."""
+    return {
+        benchmark if len(by_hash) == 1 else f"{benchmark} @{settings}": x
+        for benchmark, by_hash in by_benchmark.items()
+        for settings, x in by_hash.items()
+    }
+
+
 def finished_runs(runs_dir: Path, benchmarks: set[str] | None = None) -> dict:
     """``{group: {method: [(seed, run_dir)]}}`` of finished runs (history.json holds every configured epoch).
 
@@ -124,12 +139,8 @@ def finished_runs(runs_dir: Path, benchmarks: set[str] | None = None) -> dict:
             or not history_complete(run, run_epochs(RunConfig.from_dict(config).train))
         ):
             continue
-        found[benchmark][run.name.rsplit("-", 1)[-1]][method].append((seed, run))
-    groups = {}
-    for benchmark, by_hash in found.items():
-        for settings, by_method in by_hash.items():
-            groups[benchmark if len(by_hash) == 1 else f"{benchmark} @{settings}"] = by_method
-    return groups
+        found[benchmark][settings_of(run)][method].append((seed, run))
+    return settings_groups(found)
 
 
 def video_resample_weights(labels: np.ndarray, videos: np.ndarray, rounds: int, rng) -> tuple[np.ndarray, np.ndarray]:
