@@ -44,7 +44,7 @@ fi
 if compgen -G "$RUNS/gid-f2f23-ltw-no-*" >/dev/null; then
   step "Table 5's rows against LTW on GID-F2F23 (evaluation build)"
   "${SIG[@]}" "${EVAL[@]}" "${FIVE[@]}" --benchmarks gid-f2f23 --methods "alltrain,$ABLATIONS" \
-    --summary "alltrain,$ABLATIONS" \
+    --summary "alltrain,$ABLATIONS" --plot "$IMG/study_lite0_table5.png" \
     --json "$OUT/sig-table5-eval1.json" >"$OUT/sig-table5-eval1.md"
 fi
 if compgen -G "$RUNS/gid-*-ltw-step-split-*" >/dev/null; then
