@@ -58,29 +58,31 @@ step "LTW's meta-test family per epoch beside its held-out AUC (reads the runs' 
 step "per-step curves of LTW and MLDG"
 "$PY" bench/study_curves.py --runs-dir "$RUNS" --methods ltw,mldg --plot "$IMG/study_lite0_curves.png" \
   --json "$OUT/curves.json" >"$OUT/curves.md"
-step "what the 0.5 threshold calls the held-out faces (own test split, from the score cache; explains ACC)"
-"$PY" - "$DATA/runs/study-lite0-scores" >"$OUT/threshold.md" <<'PY'
-"""Per split and method, seeds 0-4, own test split: the share of held-out fakes scored > 0.5 and of reals <= 0.5."""
-import collections
-import pathlib
-import re
+step "what the 0.5 threshold calls the held-out faces (own test split, runs already scored; explains ACC)"
+"$PY" - "$RUNS" "$DATA/runs/study-lite0-scores" >"$OUT/threshold.md" <<'PY'
+"""Per split and method, seeds 0-4, own test split, the runs whose scores are cached (nothing is scored here): the
+share of held-out fakes scored > 0.5 and of reals <= 0.5."""
 import sys
+from pathlib import Path
 
 import numpy as np
 
-name = re.compile(r"(gid-\w+)-(.+?)(?:-r\d+)?-s([0-4])-[0-9a-f]{8}\.npz")  # no "@ROOT": own split only
-rates = collections.defaultdict(list)
-for path in sorted(pathlib.Path(sys.argv[1]).glob("gid-*.npz")):
-    if match := name.fullmatch(path.name):
-        scores = np.load(path)
-        fake = scores["probs"][scores["labels"] == 1]
-        real = scores["probs"][scores["labels"] == 0]
-        rates[match[1], match[2]].append(((fake > 0.5).mean(), (real <= 0.5).mean()))
+sys.path.insert(0, "bench")
+from study_significance import cached_scores, finished_runs
+
+runs, cache = Path(sys.argv[1]), Path(sys.argv[2])
 print("| split | method | runs | fakes called fake (min-max) | reals called real (min-max) |")
 print("|---|---|---:|---|---|")
-for (split, method), values in sorted(rates.items()):
-    fake, real = np.array(values).T
-    print(f"| {split} | {method} | {len(values)} | {fake.min():.3f}-{fake.max():.3f} | {real.min():.3f}-{real.max():.3f} |")
+for group, by_method in sorted(finished_runs(runs).items()):
+    for method, seeded in sorted(by_method.items()):
+        rates = []
+        for seed, run in sorted(seeded):
+            if seed <= 4 and (scores := cached_scores(run, cache)) is not None:
+                labels, probs, _ = scores
+                rates.append(((probs[labels == 1] > 0.5).mean(), (probs[labels == 0] <= 0.5).mean()))
+        if rates:
+            fake, real = np.array(rates).T
+            print(f"| {group} | {method} | {len(rates)} | {fake.min():.3f}-{fake.max():.3f} | {real.min():.3f}-{real.max():.3f} |")
 PY
 shopt -s nullglob
 logs=("$DATA"/logs/study-2*.log)

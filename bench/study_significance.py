@@ -183,6 +183,30 @@ def faces_source(eval_root: Path | None) -> str:
     return f"{eval_root.resolve()} manifest {manifest.st_size} B {manifest.st_mtime_ns} ns"
 
 
+def best_checkpoint(run: Path) -> str:
+    """The cache key of ``run``'s best checkpoint (resolved: a run reached through a symlink has the same key)."""
+    from ltw_tf.runs import resolve_run
+
+    return str(Path(resolve_run(run).checkpoint).resolve())
+
+
+def cache_file(run: Path, cache: Path, eval_root: Path | None = None) -> Path:
+    """Where ``run``'s scores are cached: RUN.npz (own test split) or RUN@ROOTNAME.npz (``eval_root``)."""
+    return cache / (f"{run.name}@{eval_root.name}.npz" if eval_root else f"{run.name}.npz")
+
+
+def cached_scores(run: Path, cache: Path, eval_root: Path | None = None):
+    """(labels, probs, video ids) of ``run`` from ``cache`` if a file there was made from its current best checkpoint
+    (and the same ``eval_root``), else None."""
+    path = cache_file(run, cache, eval_root)
+    if not path.is_file():
+        return None
+    saved = np.load(path)
+    if str(saved["checkpoint"]) != best_checkpoint(run) or str(saved.get("source", "")) != faces_source(eval_root):
+        return None
+    return saved["labels"], saved["probs"], saved["videos"]
+
+
 def test_scores(
     run: Path, cache: Path | None, eval_root: Path | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -195,18 +219,14 @@ def test_scores(
     import tensorflow as tf
 
     from ltw_tf.evaluate import evaluate_run
-    from ltw_tf.runs import resolve_run
 
     tf.get_logger().setLevel("ERROR")  # one inference function per run: TF's retracing notice is expected
 
-    checkpoint = str(Path(resolve_run(run).checkpoint).resolve())  # a run reached through a symlink: the same key
+    if cache and (saved := cached_scores(run, cache, eval_root)) is not None:
+        return saved
+    checkpoint = best_checkpoint(run)
     source = faces_source(eval_root)
-    name = f"{run.name}@{eval_root.name}.npz" if eval_root else f"{run.name}.npz"
-    path = cache / name if cache else None
-    if path and path.is_file():
-        saved = np.load(path)
-        if str(saved["checkpoint"]) == checkpoint and str(saved.get("source", "")) == source:
-            return saved["labels"], saved["probs"], saved["videos"]
+    path = cache_file(run, cache, eval_root) if cache else None
     parts = []
     for split in EVAL_SPLITS if eval_root else ("test",):
         result = evaluate_run(run, data_root=eval_root, split=split)
