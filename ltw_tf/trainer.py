@@ -13,6 +13,7 @@ other workers save into a scratch directory they delete.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import json
 import math
@@ -189,9 +190,10 @@ class Trainer:
             self.best_auc.assign(-1.0)
         self.method.begin_epoch(epoch)
         self.method.set_learning_rates(phase_epoch)
-        data = self.train_data.epoch(epoch, self.method.batch_request(epoch))
+        request = dataclasses.replace(self.method.batch_request(epoch), max_steps=cfg.steps_per_epoch)
+        data = self.train_data.epoch(epoch, request)
         batches, total = data.batches, data.length
-        if cfg.steps_per_epoch is not None:
+        if cfg.steps_per_epoch is not None:  # for sources that do not plan (FixedEpochs)
             batches = itertools.islice(batches, cfg.steps_per_epoch)
             total = cfg.steps_per_epoch if total is None else min(total, cfg.steps_per_epoch)
         sums: dict[str, float] = {}

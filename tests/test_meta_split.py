@@ -165,3 +165,33 @@ def test_mldg_step_splits_are_identical_after_a_resume():
         plan_epoch(
             table, DOMAINS[:3], seed=0, epoch=0, batch_size=8, uses_meta_split=True, paired=False, split_every="x"
         )
+
+
+@pytest.mark.parametrize(
+    "uses_meta_split, paired, split_every",
+    [
+        (False, False, "epoch"),
+        (True, True, "epoch"),
+        (True, False, "epoch"),
+        (True, True, "step"),
+        (True, False, "step"),
+    ],
+)
+def test_max_steps_keeps_the_full_epochs_first_steps_and_records_only_them(uses_meta_split, paired, split_every):
+    # --steps-per-epoch must not change which batches train, only what the epoch records (issue 15: a 100-step
+    # MLDG epoch recorded the 705 splits of its full plan).
+    table = _table(n_targets=20, missing={("004", "FaceSwap")})
+    kwargs = dict(
+        seed=4, epoch=1, batch_size=8, uses_meta_split=uses_meta_split, paired=paired, split_every=split_every
+    )
+    full = plan_epoch(table, DOMAINS[:3], **kwargs)
+    short = plan_epoch(table, DOMAINS[:3], max_steps=3, **kwargs)
+    assert len(full.batches) > 3 and len(short.batches) == 3
+    assert all(np.array_equal(a, b) for a, b in zip(short.batches, full.batches))
+    if uses_meta_split:
+        assert len(short.meta_batches) == 3
+        assert all(np.array_equal(a, b) for a, b in zip(short.meta_batches, full.meta_batches))
+    if split_every == "step":
+        assert short.splits == full.splits[:3] and sum(short.info["step_splits"].values()) == 3
+    long = plan_epoch(table, DOMAINS[:3], max_steps=10**6, **kwargs)
+    assert long.info == full.info and len(long.batches) == len(full.batches)

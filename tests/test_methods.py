@@ -55,3 +55,4 @@ def test_method_learns_toy_set(name, tmp_path):
             assert set(h["data"]["train_domains"]) | set(h["data"]["meta_domains"]) == set(DOMAINS)
         elif cls.uses_meta_split and cls.split_every == "step":
             assert set(h["data"]["step_splits"]) <= {"A / B", "B / A"}
+            assert sum(h["data"]["step_splits"].values()) == h["steps"]  # the steps trained, not the epoch's plan

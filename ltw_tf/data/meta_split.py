@@ -167,17 +167,19 @@ def _drawn_batch(rng, fakes: np.ndarray, reals: np.ndarray, batch_size: int) -> 
     return rng.permutation(rows)
 
 
-def _plan_step_splits(table, source_domains, *, seed, epoch, batch_size, paired, rng, reals) -> EpochPlan:
+def _plan_step_splits(table, source_domains, *, seed, epoch, batch_size, paired, rng, reals, max_steps) -> EpochPlan:
     """MLDG (Li et al. 2018, Alg. 1): a new random split every step, each step's batches drawn from it.
 
-    An epoch has as many steps as one with a per-epoch split would (the fakes of ceil(N/2) of N domains once);
-    each step draws its batch and meta batch afresh, so a face can recur within an epoch.
+    An epoch has as many steps as one with a per-epoch split would (the fakes of ceil(N/2) of N domains once),
+    at most ``max_steps``; each step draws its batch and meta batch afresh, so a face can recur within an epoch.
     """
     all_fakes = np.flatnonzero(np.isin(table.domains, list(source_domains)))
     n_fake = batch_size - batch_size // 2
     n_steps = len(all_fakes) * math.ceil(len(source_domains) / 2) // len(source_domains) // n_fake
     if n_steps == 0:
         raise ValueError(f"too few samples for one balanced batch of {batch_size}: {len(all_fakes)} fakes")
+    if max_steps is not None:  # steps are drawn in order: the first max_steps are the full epoch's
+        n_steps = min(n_steps, max_steps)
     fakes_of = {d: np.flatnonzero(table.domains == d) for d in source_domains}
     partners = _PartnerIndex(table, np.flatnonzero(np.isin(table.domains, [REAL, *source_domains]))) if paired else None
     batches, metas, splits, fallbacks = [], [], [], 0
@@ -210,10 +212,12 @@ def plan_epoch(
     uses_meta_split: bool,
     paired: bool,
     split_every: str = "epoch",
+    max_steps: int | None = None,
 ) -> EpochPlan:
     """The batches of one epoch: plain (all sources) or meta-split with paired or unpaired meta batches.
 
     ``split_every``: "epoch" (LTW: one split for the epoch) or "step" (MLDG: a new split for every step).
+    ``max_steps``: keep the epoch's first ``max_steps`` steps, exactly as the full epoch would have drawn them.
     """
     if split_every not in SPLIT_EVERY:
         raise ValueError(f"split_every must be one of {', '.join(SPLIT_EVERY)}, got {split_every!r}")
@@ -225,17 +229,25 @@ def plan_epoch(
     if not uses_meta_split:
         fakes = np.flatnonzero(np.isin(table.domains, list(source_domains)))
         return EpochPlan(
-            _balanced_batches(rng, fakes, reals, batch_size),
+            _balanced_batches(rng, fakes, reals, batch_size)[:max_steps],
             None,
             {"train_domains": list(source_domains), "meta_domains": []},
         )
     if split_every == "step":
         return _plan_step_splits(
-            table, source_domains, seed=seed, epoch=epoch, batch_size=batch_size, paired=paired, rng=rng, reals=reals
+            table,
+            source_domains,
+            seed=seed,
+            epoch=epoch,
+            batch_size=batch_size,
+            paired=paired,
+            rng=rng,
+            reals=reals,
+            max_steps=max_steps,
         )
     train_domains, meta_domains = meta_split(source_domains, seed, epoch)
     fakes = np.flatnonzero(np.isin(table.domains, train_domains))
-    batches = _balanced_batches(rng, fakes, reals, batch_size)
+    batches = _balanced_batches(rng, fakes, reals, batch_size)[:max_steps]  # all drawn first: the rng goes on as before
     metas, fallbacks = _meta_batches(table, batches, meta_domains, paired, rng, reals, batch_size)
     info = {"train_domains": train_domains, "meta_domains": meta_domains, "pair_fallbacks": fallbacks}
     return EpochPlan(batches, metas, info, [(train_domains, meta_domains)] * len(batches))
@@ -260,4 +272,5 @@ class PlannedEpochs:
             uses_meta_split=request.uses_meta_split,
             paired=request.paired,
             split_every=request.split_every,
+            max_steps=request.max_steps,
         )

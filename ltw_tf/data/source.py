@@ -13,12 +13,15 @@ class BatchRequest:
 
     ``split_every``: "epoch" (one meta-split per epoch, LTW) or "step" (a new split every step, MLDG).
     ``masks``: each batch is (images, labels, masks) with the faces' manipulation masks (zeros for reals).
+    ``max_steps``: the epoch ends after this many steps (``--steps-per-epoch``), so that what it records (the
+    splits drawn, partners missing) covers the steps trained; the steps it keeps are the first of the full epoch's.
     """
 
     uses_meta_split: bool = False
     paired: bool = False
     split_every: str = "epoch"
     masks: bool = False
+    max_steps: int | None = None
 
 
 @dataclass
