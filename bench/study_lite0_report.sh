@@ -51,6 +51,9 @@ if compgen -G "$RUNS/gid-*-ltw-step-split-*" >/dev/null; then
   step "phase F: LTW against its per-step-split variant and MLDG (evaluation build)"
   "${SIG[@]}" "${EVAL[@]}" "${FIVE[@]}" --benchmarks gid-f2f23,gid-nt23 --methods ltw-step-split,mldg,alltrain \
     --summary ltw-step-split,mldg --json "$OUT/sig-step-split-eval1.json" >"$OUT/sig-step-split-eval1.md"
+  step "phase F: MLDG against the per-step-split variant (evaluation build; a comparison chosen after the fact)"
+  "${SIG[@]}" "${EVAL[@]}" "${FIVE[@]}" --benchmarks gid-f2f23,gid-nt23 --reference mldg \
+    --methods ltw-step-split,ltw --summary ltw-step-split >"$OUT/sig-step-split-mldg-eval1.md"
 fi
 step "LTW's meta-test family per epoch beside its held-out AUC (reads the runs' histories)"
 "$PY" bench/meta_splits.py --runs-dir "$RUNS" --significance "$OUT/sig-eval1.json" --json "$OUT/meta-splits.json" \
