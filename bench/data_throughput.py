@@ -24,9 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
+from ltw_tf.native_logs import quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow(verbose=False)  # before TensorFlow: its start-up lines off this terminal
 
 from ltw_tf.data.manifest import Video  # noqa: E402
 from ltw_tf.data.prepare import prepare  # noqa: E402

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from ltw_tf.native_logs import quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow(verbose=False)  # before TensorFlow: its start-up lines off this terminal
 
 from ltw_tf.benchmarks import get_benchmark  # noqa: E402
 from ltw_tf.evaluate import evaluate_run  # noqa: E402

@@ -29,8 +29,10 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from ltw_tf.native_logs import quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow(verbose=False)  # before TensorFlow: its start-up lines off this terminal
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402

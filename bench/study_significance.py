@@ -51,7 +51,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import statistics
 import sys
 from collections import defaultdict
@@ -59,7 +58,9 @@ from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from ltw_tf.native_logs import quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow(verbose=False)  # before TensorFlow: its start-up lines off this terminal
 
 
 def parse_args(argv=None) -> argparse.Namespace:

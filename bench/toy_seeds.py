@@ -11,12 +11,13 @@ Run (from the repo root; TensorFlow on CPU, ~15-30 s per seed on 2 cores):
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from ltw_tf.native_logs import quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow(verbose=False)  # before TensorFlow: its start-up lines off this terminal
 
 
 def parse_seeds(text: str) -> list[int]:

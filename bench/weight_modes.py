@@ -13,12 +13,13 @@ Run (from the repo root; TensorFlow on CPU, under a minute at 64 px):
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 import numpy as np
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from ltw_tf.native_logs import quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow(verbose=False)  # before TensorFlow: its start-up lines off this terminal
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -10,10 +10,11 @@ variable after the step, each replica's copy of them, and the logs.
 """
 
 import dataclasses
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from ltw_tf.native_logs import quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow(verbose=False)  # before TensorFlow: its start-up lines off this terminal
 import tensorflow as tf  # noqa: E402
 
 _CPU = tf.config.list_physical_devices("CPU")[0]

@@ -17,16 +17,22 @@ from ltw_tf.locking import LOCK_NAME, OutputBusy, OutputLock
 from toy import ff_manifest
 
 REPO = Path(__file__).resolve().parents[1]
-ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 TINY = ["--backbone", "tiny", "--weights", "none", "--image-size", "16", "--batch-size", "6", "--steps-per-epoch", "1"]
 LONG = "1000"  # epochs: the holder is still training when it is killed (it never gets near the end)
 
 
-def _ltw(*args) -> subprocess.Popen:
+def _env(onednn: str) -> dict:
+    """The environment a user's shell gives: no TF_CPP_MIN_LOG_LEVEL (the stderr read is what ltw-tf prints)."""
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": onednn}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    return env
+
+
+def _ltw(*args, onednn: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "cli.main", "--quiet", *args],
         cwd=REPO,
-        env=ENV,
+        env=_env(onednn),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -110,10 +116,10 @@ def test_the_lock_names_its_holder_and_dies_with_it(tmp_path):
         OutputLock(tmp_path / "file", "export").acquire()
 
 
-def test_two_train_processes_one_out_then_resume_after_sigkill(root, tmp_path):
+def test_two_train_processes_one_out_then_resume_after_sigkill(root, tmp_path, onednn):
     out = tmp_path / "run"
     args = ["train", "gid-fs23", "--data-root", str(root), "--method", "alltrain", *TINY, "--out", str(out)]
-    procs = [_ltw(*args, "--epochs", LONG) for _ in range(2)]  # started together, as in the issue
+    procs = [_ltw(*args, "--epochs", LONG, onednn=onednn) for _ in range(2)]  # started together, as in the issue
     try:
         loser = _wait(lambda: next((p for p in procs if p.poll() is not None), None), 240, "one process to exit")
         winner = procs[1 - procs.index(loser)]
@@ -129,7 +135,7 @@ def test_two_train_processes_one_out_then_resume_after_sigkill(root, tmp_path):
         resumed = subprocess.run(
             [sys.executable, "-m", "cli.main", "--quiet", "train", *args[1:], "--epochs", epochs, "--resume", "--json"],
             cwd=REPO,
-            env=ENV,
+            env=_env(onednn),
             capture_output=True,
             text=True,
             timeout=240,
@@ -141,21 +147,21 @@ def test_two_train_processes_one_out_then_resume_after_sigkill(root, tmp_path):
     assert not (out / LOCK_NAME).exists()  # released on exit
 
 
-def test_two_benchmark_processes_one_runs_dir(root, tmp_path):
+def test_two_benchmark_processes_one_runs_dir(root, tmp_path, onednn):
     runs = tmp_path / "runs"
     grid = ["benchmark", "--methods", "alltrain", "--benchmarks", "gid-fs23", "--seeds", "0", "--data-root", str(root)]
     grid += [*TINY, "--runs-dir", str(runs)]
-    holder = _ltw(*grid, "--epochs", LONG)
+    holder = _ltw(*grid, "--epochs", LONG, onednn=onednn)
     try:
         _wait(lambda: _holder_pid(runs) == holder.pid or holder.poll() is not None, 240, "the first study's lock")
         assert holder.poll() is None, holder.communicate()
-        second = _ltw(*grid, "--epochs", "1")  # another grid, same folder: refused before it looks at any run
+        second = _ltw(*grid, "--epochs", "1", onednn=onednn)  # another grid, same folder: refused at once
         _, stderr = second.communicate(timeout=240)
         assert second.returncode == 1 and _busy_line(stderr, "benchmark", holder.pid), stderr
         assert len([p for p in runs.iterdir() if p.is_dir()]) <= 1  # the holder's run only: the second made none
         holder.send_signal(signal.SIGKILL)
         holder.communicate()
-        again = _ltw(*grid, "--epochs", "1", "--json")  # takes the lock at once and runs
+        again = _ltw(*grid, "--epochs", "1", "--json", onednn=onednn)  # takes the lock at once and runs
         stdout, stderr = again.communicate(timeout=240)
     finally:
         _kill(holder)

@@ -150,9 +150,14 @@ def test_relative_paths_resolve_under_root_and_duplicate_keys_are_refused(tmp_pa
         prepare([relative], tmp_path / "y", root=root, margin=2.5, detector=detector, **KW)
 
 
-def test_two_worker_processes_match_in_process_results(tmp_path, videos, detector):
+def test_two_worker_processes_match_in_process_results(tmp_path, videos, detector, capfd, monkeypatch):
     one = prepare(videos, tmp_path / "one", detector=detector, **KW)
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")  # the workers' TensorFlow prints its oneDNN start-up lines
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    capfd.readouterr()
     two = prepare(videos, tmp_path / "two", workers=2, **KW)
+    err = capfd.readouterr().err  # the workers' fd 2 is the terminal's: nothing of TensorFlow's reached it
+    assert "oneDNN" not in err and "absl" not in err, err  # (FFmpeg's word on the broken video passes through)
     assert (two.extracted, two.skipped, two.faces) == (one.extracted, one.skipped, one.faces)
     rows = lambda out: [(f.path, f.label, f.frame) for f in read_manifest(out)]
     assert rows(tmp_path / "one") == rows(tmp_path / "two")

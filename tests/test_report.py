@@ -212,28 +212,82 @@ def test_gradcam_from_saved_model_needs_its_card(models, tmp_path):
 # --------------------------------------------------------------------------- the terminal (real processes)
 
 
-def _run(*args, level="0"):
-    """``ltw-tf ARGS`` in a fresh process, TF_CPP_MIN_LOG_LEVEL=level (0: a user who set TensorFlow's default)."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": level}
+def _run(*args, level="0", onednn="1"):
+    """``ltw-tf ARGS`` in a fresh process, TF_CPP_MIN_LOG_LEVEL=level (0: a user who set TensorFlow's default;
+    None: unset) and TF_ENABLE_ONEDNN_OPTS=onednn. Nothing is filtered: what the test reads is what a user sees."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": level, "TF_ENABLE_ONEDNN_OPTS": onednn}
     if level is None:
         env.pop("TF_CPP_MIN_LOG_LEVEL")
     command = [sys.executable, "-c", "from cli.main import main; main()", *map(str, args)]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=REPO)
 
 
-def test_terminal_shows_only_ltw_tf_lines(models, media, tmp_path):
+def test_terminal_shows_only_ltw_tf_lines(models, media, tmp_path, onednn):
     paths, _ = models
-    missing = _run("screen", tmp_path / "x.mp4", "--model", tmp_path / "nothing.tflite")
+    missing = _run("screen", tmp_path / "x.mp4", "--model", tmp_path / "nothing.tflite", onednn=onednn)
     assert missing.returncode == 1 and missing.stderr.splitlines() == [
         f"Error: model {tmp_path / 'nothing.tflite'}: no such file or directory (give a .tflite file, a SavedModel "
         "folder or a run directory)"
     ]
-    helped = _run("screen", "--help")
+    helped = _run("screen", "--help", onednn=onednn)
     assert helped.returncode == 0 and helped.stderr == "" and "--report DIR" in helped.stdout
-    screened = _run("screen", media["image"], "--model", paths["tflite"])  # TensorFlow (MTCNN) and LiteRT load
+    for level in ("0", None):  # TensorFlow's own default, and a user who set it
+        info = _run("info", level=level, onednn=onednn)  # imports TensorFlow and Keras
+        assert info.returncode == 0 and info.stderr == "" and info.stdout.startswith("ltw-tf "), info.stderr
+    screened = _run("screen", media["image"], "--model", paths["tflite"], onednn=onednn)  # TF (MTCNN), LiteRT
     assert screened.returncode == 0 and screened.stdout.split()[0] in ("fake", "real"), screened.stderr
     lines = screened.stderr.splitlines()  # only the totals line: no TensorFlow or LiteRT start-up line
     assert len(lines) == 1 and lines[0].startswith("1 screened: "), screened.stderr
+
+
+def test_verbose_shows_tensorflow_start_up_lines_as_log_records():
+    shown = _run("-v", "info", onednn="1")  # oneDNN on: TensorFlow prints its pre-absl lines at import
+    assert shown.returncode == 0, shown.stderr
+    native = [line for line in shown.stderr.splitlines() if line.startswith("INFO ltw_tf.native: TensorFlow: ")]
+    assert any("oneDNN custom operations are on" in line for line in native), shown.stderr
+    raw = [line for line in shown.stderr.splitlines() if line.startswith(("I0000 ", "WARNING: All log messages"))]
+    assert raw == [], shown.stderr  # every one of them went through the logger
+
+
+def test_first_import_capture_routes_start_up_lines_and_keeps_the_rest(tmp_path, capfd, caplog, monkeypatch):
+    """A stand-in package whose import writes what TensorFlow's does, a real error line, and Python output."""
+    import logging
+
+    from ltw_tf.native_logs import TF_STARTUP, capture_first_import
+
+    package = tmp_path / "fake_native_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "import os, sys\n"
+        "os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\\n')\n"
+        "os.write(2, b'I0000 00:00:1796426862.178868    9122 port.cc:153] oneDNN custom operations are on.\\n')\n"
+        "os.write(2, b'E0000 00:00:1796426862.2    9122 op.cc:1] something real\\n')\n"
+        "print('a Python warning', file=sys.stderr)\n"
+        "if os.environ.get('FAKE_NATIVE_FAIL'):\n"
+        "    raise ImportError('the library is broken')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    log = logging.getLogger("ltw_tf.test_native")
+    capfd.readouterr()
+    monkeypatch.setenv("FAKE_NATIVE_FAIL", "1")
+    capture_first_import("fake_native_pkg", log, TF_STARTUP, "Fake")
+    with caplog.at_level(logging.INFO, logger=log.name), pytest.raises(ImportError, match="broken"):
+        import fake_native_pkg  # noqa: F401
+    kept = ["E0000 00:00:1796426862.2    9122 op.cc:1] something real", "a Python warning"]
+    assert sorted(capfd.readouterr().err.splitlines()) == kept  # (capfd's sys.stderr is not fd 2: order differs)
+    assert [r.getMessage()[:40] for r in caplog.records] == [
+        "Fake: WARNING: All log messages before a",
+        "Fake: I0000 00:00:1796426862.178868    9",
+    ]
+    caplog.clear()
+    monkeypatch.delenv("FAKE_NATIVE_FAIL")
+    capture_first_import("fake_native_pkg", log, TF_STARTUP, "Fake")  # one-shot: the failed import used it up
+    with caplog.at_level(logging.INFO, logger=log.name):
+        import fake_native_pkg  # noqa: F401, F811
+    assert sorted(capfd.readouterr().err.splitlines()) == kept
+    module = sys.modules.pop("fake_native_pkg")
+    assert type(module.__loader__).__name__ == "SourceFileLoader" and module.__spec__.loader is module.__loader__
+    assert not any(type(f).__name__ == "_FirstImport" for f in sys.meta_path)
 
 
 def test_native_stderr_keeps_errors_and_logs_litert_info(capfd, caplog):

@@ -9,8 +9,10 @@ import os
 import signal
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(__file__))
+from ltw_tf.native_logs import quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow(verbose=False)  # before TensorFlow: its start-up lines off this terminal
 
 from ltw_tf.config import ModelConfig, RunConfig, TrainConfig  # noqa: E402
 from ltw_tf.data.arrays import ArrayEpochs  # noqa: E402

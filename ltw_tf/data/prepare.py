@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import multiprocessing as mp
 import os
 import time
@@ -38,11 +39,14 @@ from ltw_tf.data.faces import (
 from ltw_tf.data.manifest import MANIFEST_NAME, Face, Video, read_manifest, write_manifest
 from ltw_tf.io import atomic_write_bytes
 from ltw_tf.locking import OutputLock
+from ltw_tf.native_logs import quiet_tensorflow
 
 SKIP_LOG = "skipped.csv"
 DONE_DIR = ".done"
 RECORD_VERSION = 1
 VIDEOS_PER_WORKER = 16  # see auto_workers
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -224,9 +228,12 @@ def _mask_frames(task: _Task, n_frames: int, record: dict) -> dict:
 _WORKER: dict[str, Any] = {}  # per worker process: its detector (or the error creating it)
 
 
-def _init_worker(threads: int) -> None:
-    """Pool initializer: quiet TF, bound its threads, build this process's one MTCNN detector."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def _init_worker(threads: int, verbose: bool) -> None:
+    """Pool initializer: quiet TF (its start-up lines logged, shown when the parent shows INFO), bound its threads,
+    build this process's one MTCNN detector."""
+    if verbose:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    quiet_tensorflow(verbose)
     try:
         import tensorflow as tf
 
@@ -259,7 +266,9 @@ def _run(tasks: list[_Task], workers: int | None, detector: Any) -> Iterator[tup
         return
     workers = min(workers, len(tasks))
     threads = max(1, (os.cpu_count() or 1) // workers)
-    with mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(threads,)) as pool:
+    with mp.get_context("spawn").Pool(
+        workers, initializer=_init_worker, initargs=(threads, log.isEnabledFor(logging.INFO))
+    ) as pool:
         yield from pool.imap_unordered(_worker_extract, tasks, chunksize=1)
 
 
