@@ -141,6 +141,11 @@ def screen_command(
         click.echo(f"model: {model_path} (the latest run under runs/; pass --model to choose)", err=True)
     explainer = screening.load_explainer(model_path) if explain else None  # refuses a .tflite before any work
     runner = screening.load_runner(model_path)
+    if not quiet:
+        from ltw_tf.provenance import caveat, summary
+
+        note = caveat(runner.trained_on)
+        click.echo(f"model trained on: {summary(runner.trained_on)}" + (f"; {note}" if note else ""), err=True)
     items = screening.find_media(paths)
     if not items:
         raise ValueError(f"no images or videos found in {', '.join(paths)}")
@@ -148,7 +153,12 @@ def screen_command(
     report = None
     if report_dir:
         report = screening.ReportWriter(
-            report_dir, overwrite=overwrite, model=model_path, mode=settings.mode, explainer=explainer
+            report_dir,
+            overwrite=overwrite,
+            model=model_path,
+            mode=settings.mode,
+            explainer=explainer,
+            trained_on=runner.trained_on,
         )
     results = []
     try:

@@ -1,8 +1,9 @@
 """The model card: one JSON beside the artefacts saying what they are, where they came from and their checksums.
 
 A reader (screening, a deployment script) needs no other file: input size and format, output meaning, decision
-threshold, backbone, benchmark and method of the run, the run's validation metrics, library versions and the
-sha256 of every artefact (a SavedModel folder hashes as its sorted file list, see ``sha256_path``).
+threshold, backbone, benchmark and method of the run, what it was trained on (``ltw_tf.provenance``), the run's
+validation metrics, library versions and the sha256 of every artefact (a SavedModel folder hashes as its sorted
+file list, see ``sha256_path``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ltw_tf.models.serving import INPUT_NAME, OUTPUT_NAME
+from ltw_tf.provenance import read_trained_on
 from ltw_tf.runs import RunRef
 
 CARD_NAME = "model_card.json"
@@ -143,6 +145,7 @@ def model_card(
             "checkpoint_kind": ref.kind,
             "backbone_weights": config.model.weights,
             "seed": config.train.seed,
+            "trained_on": read_trained_on(ref.run_dir),  # datasets, domains, qualities, crop side (None: unknown)
         },
         "metrics": run_metrics(ref),
         "artefacts": files,

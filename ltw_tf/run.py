@@ -15,6 +15,7 @@ from ltw_tf.data.pipeline import ManifestEpochs, MissingMaskError, eval_dataset
 from ltw_tf.methods import method_class, run_epochs
 from ltw_tf.models import backbone_spec
 from ltw_tf.models.backbones import weights_graph
+from ltw_tf.provenance import describe_faces
 from ltw_tf.runs import DATA_ROOT_ENV, RunSetupError, resolve_data_root
 
 if TYPE_CHECKING:
@@ -33,11 +34,13 @@ __all__ = [
 
 @dataclass
 class RunInputs:
-    """What a training run reads: the data source, the validation batches and the data root."""
+    """What a training run reads: the data source, the validation batches, the data root and the record of the
+    training faces (``ltw_tf.provenance``, the run's trained_on.json)."""
 
     train: ManifestEpochs
     val: object | None
     root: Path
+    trained_on: dict | None = None
 
 
 def run_inputs(config: RunConfig) -> RunInputs:
@@ -70,7 +73,7 @@ def run_inputs(config: RunConfig) -> RunInputs:
         )
     except MissingMaskError as err:
         raise RunSetupError(f"{err} (method {config.train.method})") from None
-    return RunInputs(train, val, root)
+    return RunInputs(train, val, root, describe_faces(train_faces, root, config.data.benchmark))
 
 
 def with_graph(config: RunConfig) -> RunConfig:
@@ -86,4 +89,12 @@ def build_trainer(config: RunConfig, run_dir: str | os.PathLike, progress: bool 
 
     config = with_graph(config)
     inputs = run_inputs(config)
-    return Trainer(build_from_config(config), inputs.train, run_dir, config, val_data=inputs.val, progress=progress)
+    return Trainer(
+        build_from_config(config),
+        inputs.train,
+        run_dir,
+        config,
+        val_data=inputs.val,
+        progress=progress,
+        trained_on=inputs.trained_on,
+    )

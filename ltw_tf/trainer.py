@@ -37,6 +37,7 @@ from ltw_tf.io import write_json
 from ltw_tf.locking import OutputLock
 from ltw_tf.methods import Method, build_method, method_class
 from ltw_tf.methods.base import phase_at
+from ltw_tf.provenance import TRAINED_ON_NAME
 from ltw_tf.runtime import configure_graph_optimizer
 
 EpochCallback = Callable[["Trainer", int, dict], None]
@@ -87,7 +88,9 @@ class Trainer:
         callbacks: Sequence[EpochCallback] = (),
         progress: bool = True,
         max_to_keep: int = 3,
+        trained_on: dict | None = None,
     ):
+        self.trained_on = trained_on  # written as RUN/trained_on.json (ltw_tf.provenance)
         self.method = method
         self.train_data = train_data
         self.val_data = val_data
@@ -157,6 +160,8 @@ class Trainer:
         if self.chief:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_config(self.config, self.run_dir / "config.json")
+            if self.trained_on is not None:
+                write_json(self.run_dir / TRAINED_ON_NAME, self.trained_on)
             writer = tf.summary.create_file_writer(str(self.run_dir / "tensorboard"))
         else:
             writer = tf.summary.create_noop_writer()

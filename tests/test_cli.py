@@ -66,6 +66,15 @@ def test_train_resume_and_errors(tmp_path):
     assert saved["data"]["benchmark"] == "gid-fs23" and saved["train"]["method"] == "ltw"
     history = json.loads((out / "history.json").read_text())
     assert all("FaceSwap" not in h["data"]["train_domains"] + h["data"]["meta_domains"] for h in history)
+    # what the detector saw, from the manifest: GID-FS23's source families and real, 6 train targets x 4 videos
+    # x 2 frames, crops of toy.FF_SIZE + 4 px; the toy root is synthff, so the record says synthetic only
+    trained_on = json.loads((out / "trained_on.json").read_text())
+    assert trained_on["datasets"] == ["synthff"] and trained_on["synthetic_only"] is True
+    assert trained_on["domains"] == ["Deepfakes", "Face2Face", "NeuralTextures", "real"]
+    assert (trained_on["faces"], trained_on["videos"], trained_on["face_size"]) == (48, 24, 12)
+    assert (
+        trained_on["benchmark"] == "gid-fs23" and trained_on["split"] == "train" and trained_on["qualities"] == ["c23"]
+    )
 
     again = runner.invoke(main, _train_args(root, out))  # would overwrite: refused, nothing lost
     assert again.exit_code == 1 and "already holds checkpoints" in again.output

@@ -24,6 +24,7 @@ from ltw_tf.models import build_detector, build_weight_net
 from ltw_tf.models.detector import feature_shape
 from ltw_tf.models.serving import serving_model
 from ltw_tf.runs import load_detector
+from ltw_tf.screening import load_runner
 from toy import ff_manifest, trained_run
 
 SIZE = 32
@@ -237,6 +238,13 @@ def test_cli_export_tflite_picks_the_newest_run_and_never_overwrites(run, tmp_pa
         assert entry["sha256"] == hashlib.sha256((out / entry["path"]).read_bytes()).hexdigest()
     assert card["threshold"] == 0.5 and card["model"]["backbone"] == "tiny" and card["training"]["method"] == "ltw"
     assert card["metrics"]["best_val_auc"] is not None and card["input"]["shape"] == [None, SIZE, SIZE, 3]
+    trained_on = json.loads((run[0] / "trained_on.json").read_text())
+    assert card["training"]["trained_on"] == trained_on and trained_on["synthetic_only"] is True
+    moved = tmp_path / "elsewhere"  # the artefact travels with its card, without the run beside it
+    moved.mkdir()
+    for name in ("detector_fp32.tflite", "model_card.json"):
+        shutil.copy(out / name, moved / name)
+    assert load_runner(moved / "detector_fp32.tflite").trained_on == trained_on
     before = {p.name: (p.stat().st_mtime_ns, sha256_path(p)) for p in out.iterdir()}
     again = CliRunner().invoke(main, ["export", "--tflite"])
     assert again.exit_code == 1

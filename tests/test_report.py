@@ -99,6 +99,10 @@ def test_report_files_plot_data_and_index(models, media, tmp_path):
     assert scores == sorted(scores, reverse=True)  # most suspicious first
     assert page.rows[3] == ("", "no face in 6 sampled frame(s)")
     assert page.rows[4][0] == "" and page.rows[4][1].startswith("error: not a readable video")
+    html_text = (out / "index.html").read_text(encoding="utf-8")  # the fixture's run has no trained_on.json
+    assert (
+        "trained on: training data not recorded" in html_text and '<p class="caveat">training data unknown' in html_text
+    )
 
 
 def test_report_overwrite_rules(models, media, tmp_path):
@@ -236,8 +240,11 @@ def test_terminal_shows_only_ltw_tf_lines(models, media, tmp_path, onednn):
         assert info.returncode == 0 and info.stderr == "" and info.stdout.startswith("ltw-tf "), info.stderr
     screened = _run("screen", media["image"], "--model", paths["tflite"], onednn=onednn)  # TF (MTCNN), LiteRT
     assert screened.returncode == 0 and screened.stdout.split()[0] in ("fake", "real"), screened.stderr
-    lines = screened.stderr.splitlines()  # only the totals line: no TensorFlow or LiteRT start-up line
-    assert len(lines) == 1 and lines[0].startswith("1 screened: "), screened.stderr
+    lines = screened.stderr.splitlines()  # what the model rests on and the totals: no TensorFlow or LiteRT line
+    assert len(lines) == 2, screened.stderr
+    unknown = "training data not recorded (a run from before ltw-tf recorded it, or a model from elsewhere)"
+    assert lines[0] == f"model trained on: {unknown}; training data unknown", screened.stderr
+    assert lines[1].startswith("1 screened: "), screened.stderr
 
 
 def test_verbose_shows_tensorflow_start_up_lines_as_log_records():

@@ -345,6 +345,8 @@ def test_cli_json_lines_records_and_exit_codes(models, media, tmp_path):
         assert record["score"] == pytest.approx(np.mean([f["probability"] for f in record["frames"]]), abs=1e-6)
         assert record["verdict"] in ("fake", "real") and record["model"] == str(paths["tflite"])
         assert set(record["frames"][0]) == {"frame", "probability", "face_score", "box", "tracked"}
+        # a bare .tflite with no model card beside it: nothing says what it learned from, and every record says so
+        assert record["trained_on"] is None and record["caveat"] == "training data unknown"
     assert photo["kind"] == "image" and photo["frames_scored"] == 1
     assert faceless["status"] == "ok" and faceless["score"] is None and faceless["verdict"] is None
     assert faceless["frames_without_face"] == 6 and faceless["frames_scored"] == 0
@@ -382,3 +384,34 @@ def test_cli_defaults_to_latest_run(models, media, tmp_path, monkeypatch):
     assert "model: runs/mine (the latest run under runs/" in result.stderr
     record = json.loads(result.stdout)
     assert record["model"] == "runs/mine" and record["kind"] == "image" and record["frames_scored"] == 1
+
+
+def test_what_the_model_was_trained_on_travels_to_every_verdict(models, media, tmp_path):
+    import shutil
+
+    from ltw_tf.data.manifest import Face
+    from ltw_tf.provenance import TRAINED_ON_NAME, describe_faces
+
+    paths, _ = models
+    run = tmp_path / "run"
+    shutil.copytree(paths["run"], run)
+    cv2.imwrite(str(tmp_path / "crop.png"), np.zeros((SIZE, SIZE, 3), np.uint8))
+    faces = [
+        Face("crop.png", label, "synthff", domain, "c23", "train", f"{i:03d}", f"{i:03d}", "", 0)
+        for i, (label, domain) in enumerate([(0, "real"), (1, "Deepfakes"), (1, "Deepfakes")])
+    ]
+    record = describe_faces(faces, tmp_path, "gid-fs23")
+    assert record["synthetic_only"] and record["face_size"] == SIZE and (record["faces"], record["videos"]) == (3, 3)
+    (run / TRAINED_ON_NAME).write_text(json.dumps(record))
+    result = _screen(media["image"], "--model", run)
+    assert result.exit_code == 0, result.output
+    caveat = "synthetic-trained model: says nothing about real faces"
+    assert result.stdout.rstrip().endswith(f"photo.png  [{caveat}]"), result.stdout
+    assert result.stderr.splitlines()[0] == (
+        "model trained on: synthff (synthetic faces only): gid-fs23 train split, Deepfakes, real; c23; "
+        f"{SIZE} px crops; 3 faces of 3 videos; {caveat}"
+    )
+    item = json.loads(_screen(media["image"], "--model", run, "--json", "-").stdout)
+    assert item["trained_on"] == record and item["caveat"] == caveat
+    quiet = CliRunner().invoke(main, ["--quiet", "screen", str(media["image"]), "--model", str(run)])
+    assert "model trained on" not in quiet.stderr and caveat in quiet.stdout  # the verdict keeps its caveat

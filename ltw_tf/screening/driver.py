@@ -104,6 +104,7 @@ class Screener:
         """One item's result; a file that cannot be read gives a result with ``error`` set, never an exception."""
         start = time.perf_counter()
         result = ItemResult(item.path, item.kind, self.settings.threshold)
+        result.trained_on = getattr(self.runner, "trained_on", None)
         try:
             if item.kind == "image":
                 self._image(item.path, result)

@@ -76,6 +76,8 @@ def report_png(
         f"{len(result.no_face)} without a face" + (f"   model {_shorten(model, 60)}" if model else "")
     )
     fig.text(0.07, 1.0 - 0.42 / height, details, fontsize=8.5, color="0.25", ha="left")
+    if result.caveat:  # what the model's training data says about this verdict
+        fig.text(0.07, 1.0 - 0.62 / height, result.caveat, fontsize=8.5, color="#b9770e", ha="left", weight="bold")
     _timeline(fig.add_subplot(outer[0]), result, colour)
     offset = (COLUMNS - len(strip)) // 2
     if not strip:

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from ltw_tf.io import atomic_write_bytes, atomic_write_text, write_json
+from ltw_tf.provenance import caveat, summary
 from ltw_tf.screening.figure import COLUMNS, headline, report_png
 from ltw_tf.screening.gradcam import GradCam
 from ltw_tf.screening.results import FrameScore, ItemResult
@@ -102,9 +103,11 @@ class ReportWriter:
         model: str = "",
         mode: str = "",
         explainer: GradCam | None = None,
+        trained_on: dict | None = None,
     ):
         self.target = check_report_dir(directory, overwrite)
         self.model, self.mode, self.explainer = model, mode, explainer
+        self.trained_on = trained_on
         self.entries: list[Entry] = []
         self.staging = self.target.parent / f".{self.target.name}.{os.getpid()}.tmp"
 
@@ -138,7 +141,9 @@ class ReportWriter:
     def commit(self, totals: str = "") -> Path:
         """Write index.html and move the report to DIR (replacing the old report, if any)."""
         self.staging.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.staging / "index.html", index_html(self.entries, self.model, self.mode, totals))
+        atomic_write_text(
+            self.staging / "index.html", index_html(self.entries, self.model, self.mode, totals, self.trained_on)
+        )
         old = self.target.parent / f".{self.target.name}.{os.getpid()}.old"
         if self.target.exists():
             os.replace(self.target, old)
@@ -206,11 +211,12 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .real { color: #1e8449; font-weight: bold; }
 .none, .error { color: #7f8c8d; }
 .path { font-family: monospace; font-size: 90%; }
+.caveat { color: #b9770e; font-weight: bold; }
 img { display: block; image-rendering: pixelated; }
 """
 
 
-def index_html(entries: list[Entry], model: str, mode: str, totals: str) -> str:
+def index_html(entries: list[Entry], model: str, mode: str, totals: str, trained_on: dict | None = None) -> str:
     """The static index page: every input, most suspicious first; links only to files of the report."""
     e = html.escape
     threshold = next((x.result.threshold for x in entries), None)
@@ -253,6 +259,10 @@ def index_html(entries: list[Entry], model: str, mode: str, totals: str) -> str:
             "<body>",
             "<h1>Screening report</h1>",
             f"<p>{' &middot; '.join(f for f in facts if f)}</p>",
+            f'<p class="trained">trained on: {e(summary(trained_on))}</p>',
+            f'<p class="caveat">{e(caveat(trained_on))}: read every verdict below with that in mind</p>'
+            if caveat(trained_on)
+            else "",
             f"<p>{e(totals)}</p>" if totals else "",
             "<table>",
             "<thead><tr><th>#</th><th>face</th><th>input</th><th>verdict</th><th>mean P(fake)</th>"

@@ -10,6 +10,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from ltw_tf.provenance import caveat
+
 
 @dataclass(frozen=True)
 class FrameScore:
@@ -48,6 +50,12 @@ class ItemResult:
     seconds: float = 0.0
     crops: dict[int, np.ndarray] = field(default_factory=dict, repr=False)  # frame -> the scored uint8 crop, kept
     # only when the screener is asked to (``keep_crops``, for the report); never in the JSON record
+    trained_on: dict | None = None  # the model's training data (ltw_tf.provenance), in every record
+
+    @property
+    def caveat(self) -> str | None:
+        """What the model's training data says about this verdict ("synthetic-trained model: ..."), or None."""
+        return caveat(self.trained_on)
 
     @property
     def score(self) -> float | None:
@@ -84,6 +92,8 @@ class ItemResult:
             "frames": [f.to_dict() for f in self.frames],
             "no_face": [{"frame": k, "reason": v} for k, v in sorted(self.no_face.items())],
             "seconds": round(self.seconds, 3),
+            "trained_on": self.trained_on,
+            "caveat": self.caveat,
         }
         if model is not None:
             record["model"] = model
@@ -97,9 +107,10 @@ def summary_line(result: ItemResult) -> str:
     if result.score is None:
         return f"-      no face in {result.sampled} sampled frame(s)  {result.path}"
     over = sum(f.probability >= result.threshold for f in result.frames)
+    note = f"  [{result.caveat}]" if result.caveat else ""
     return (
         f"{result.verdict:<6} {result.score:.3f}  {over}/{len(result.frames)} frames >= {result.threshold:g}"
-        f"  {len(result.no_face)} without face  {result.path}"
+        f"  {len(result.no_face)} without face  {result.path}{note}"
     )
 
 

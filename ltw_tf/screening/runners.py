@@ -29,6 +29,7 @@ class ModelRunner(Protocol):
     kind: str  # "run" | "keras" | "savedmodel" | "tflite"
     source: str  # the path it was loaded from
     size: int  # face crop side S
+    trained_on: dict | None  # what the model was trained on (ltw_tf.provenance; None: not recorded)
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """uint8 [N, S, S, 3] -> float32 P(fake) [N]."""
@@ -49,6 +50,7 @@ class KerasRunner:
     model: Any
     source: str
     kind: str = "run"
+    trained_on: dict | None = None
 
     def __post_init__(self):
         import tensorflow as tf
@@ -67,6 +69,7 @@ class SavedModelRunner:
     """An exported SavedModel's ``serving_default`` signature: ``images`` uint8 -> ``probability`` float32."""
 
     kind = "savedmodel"
+    trained_on: dict | None = None
 
     def __init__(self, path: str | os.PathLike):
         import tensorflow as tf
@@ -119,6 +122,7 @@ class TFLiteRunner:
     else one image per call), output 0 P(fake), dequantized when the model quantizes it."""
 
     kind = "tflite"
+    trained_on: dict | None = None
 
     def __init__(self, path: str | os.PathLike, num_threads: int | None = None):
         from ai_edge_litert.interpreter import Interpreter
@@ -244,8 +248,16 @@ def resolve_model(model: str | os.PathLike | None, runs_dir: str | os.PathLike =
 
 
 def load_runner(model: str | os.PathLike, num_threads: int | None = None) -> ModelRunner:
-    """The runner for a .tflite file, a SavedModel folder or a run directory / checkpoint prefix."""
-    path = os.fspath(model)
+    """The runner for a .tflite file, a SavedModel folder or a run directory / checkpoint prefix, with the record
+    of what the model was trained on (``trained_on``: the run's trained_on.json or the export's model card)."""
+    from ltw_tf.provenance import read_trained_on
+
+    runner = _runner(os.fspath(model), num_threads)
+    runner.trained_on = read_trained_on(model)
+    return runner
+
+
+def _runner(path: str, num_threads: int | None) -> ModelRunner:
     kind = model_kind(path)
     if kind == "tflite":
         return TFLiteRunner(path, num_threads)
