@@ -94,7 +94,7 @@ def reencode(source: Path, path: Path, keyint: int) -> Path:
         return path
     import av
 
-    from ltw_tf.data.fast_faces import VideoFrames
+    from ltw_tf.data.decode import VideoFrames
 
     print(f"building {path.name} (keyframe every {keyint} frames; once) ...", flush=True)
     frames = [frame for _, frame in VideoFrames(source).frames()]
@@ -171,10 +171,24 @@ def timed(fn, repeats: int) -> dict:
     }
 
 
+def opencv_seek(path, indices) -> dict:
+    """Sampled frames as OpenCV reads them by seeking (the comparison for PyAV's sampled decoding)."""
+    import cv2
+
+    capture, frames = cv2.VideoCapture(str(path)), {}
+    for index in indices:
+        capture.set(cv2.CAP_PROP_POS_FRAMES, index)
+        ok, frame = capture.read()
+        if ok:
+            frames[index] = frame
+    capture.release()
+    return frames
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
+    from ltw_tf.data.decode import VideoFrames
     from ltw_tf.data.faces import crop_square, detect_best_faces, load_detector, read_frames, square_box
-    from ltw_tf.data.fast_faces import VideoFrames
     from ltw_tf.screening import MediaItem, Screener, ScreenSettings
 
     clip = Path(args.clip) if args.clip else build_clip(OUT / "screen_clip_1280x720.mp4")
@@ -198,7 +212,8 @@ def main(argv=None) -> None:
     load = os.getloadavg()
 
     stages = {
-        "decode (OpenCV, prepare's reader)": lambda: read_frames(clip, args.frames),
+        "decode (OpenCV seeking: prepare's reader before issue 28)": lambda: opencv_seek(clip, indices),
+        "decode (read_frames, prepare's reader: PyAV)": lambda: read_frames(clip, args.frames),
         f"decode (PyAV: {decoded} of {video.n_frames} frames decoded)": lambda: dict(video.frames(indices)),
         f"detect (MTCNN, {len(frames)} frames batched)": lambda: detect_best_faces(detector, list(frames.values())),
         f"classify ({len(crops)} crops, {runner.kind})": lambda: runner.predict(crops),

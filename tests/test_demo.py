@@ -50,7 +50,9 @@ def test_demo_small_runs_every_stage_and_reuses_them(tmp_path):
 
     again = CliRunner().invoke(main, args)  # everything is reused: no stage retrains or re-extracts
     assert again.exit_code == 0, again.output
-    assert "reused" in again.output and "trained" not in again.output.replace("retrained", "")
+    stages = "\n".join(line for line in again.output.splitlines() if not line.startswith("model trained on: "))
+    assert "reused" in stages and "trained" not in stages.replace("retrained", "")  # (screen's provenance line aside)
+    assert "model trained on: synthff (synthetic faces only): gid-fs23 train split" in again.output
 
     other = CliRunner().invoke(main, [*args, "--steps-per-epoch", "3"])  # other settings: the last flag wins
     assert other.exit_code == 0, other.output

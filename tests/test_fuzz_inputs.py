@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_faces import draw_face, write_video
 
+from ltw_tf.data.decode import VideoFrames
 from ltw_tf.data.faces import VideoError, read_frames
-from ltw_tf.data.fast_faces import VideoFrames
 from ltw_tf.data.pipeline import unreadable_image
 from ltw_tf.screening.inputs import read_image
 

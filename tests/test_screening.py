@@ -12,16 +12,16 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import main
+from ltw_tf.data.decode import VideoFrames
 from ltw_tf.data.faces import (
     crop_square,
     detect_best_faces,
     extract_faces,
     load_detector,
-    read_frames,
     sample_frame_indices,
     square_box,
 )
-from ltw_tf.data.fast_faces import VideoFrames, track_faces
+from ltw_tf.data.fast_faces import track_faces
 from ltw_tf.screening import (
     KerasRunner,
     MediaItem,
@@ -207,13 +207,25 @@ def _write_h264(path, frames, options):
     return path
 
 
+def _opencv_frames(path):
+    """Every frame as OpenCV decodes it (RGB), with its own orientation handling (CAP_PROP_ORIENTATION_AUTO)."""
+    capture, frames = cv2.VideoCapture(str(path)), {}
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames[len(frames)] = frame[..., ::-1]
+    capture.release()
+    return len(frames), frames
+
+
 @pytest.mark.parametrize(
     "options", [{"g": "7", "bf": "3"}, {"g": "250"}, {"g": "10", "bf": "2", "x264-params": "open-gop=1"}]
 )
 def test_decoder_gives_opencv_frames_decoding_only_what_they_need(options, tmp_path):
     base = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
     path = _write_h264(tmp_path / "clip.mp4", [np.roll(base, 2 * i, axis=1) for i in range(60)], options)
-    n, expected = read_frames(path, 60)  # OpenCV, every frame
+    n, expected = _opencv_frames(path)  # the decoder OpenCV's VideoCapture runs: every frame
     video = VideoFrames(path)
     assert video.n_frames == n == 60
     for wanted in ([0, 30, 59], [5], [59], [0, 30], list(range(3, 60, 7)), list(range(60))):

@@ -15,15 +15,12 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ltw_tf.data.decode import VideoError, VideoFrames
+
 WEIGHT_FILES = ("pnet.lz4", "rnet.lz4", "onet.lz4")
 DETECT_SIDES = (320, 640)  # detect on frames downscaled to this longest side; retry larger where no face was found
-FORWARD_DECODE_MAX = 64  # decode forward rather than seek when the next sampled frame is at most this far
 MIN_FRAME_SIDE = 24  # smaller frames hold no detectable face (MTCNN's smallest face is 20 px)
 MIN_SCORE = 0.8  # MTCNN's own final (ONet) threshold; raise it to drop doubtful faces
-
-
-class VideoError(Exception):
-    """A video that cannot be used at all (missing, empty, corrupt, no decodable frame); one-line message."""
 
 
 @dataclass(frozen=True)
@@ -40,7 +37,7 @@ class FaceCrop:
 class FaceExtraction:
     """What one video gave: crops in frame order, and why the other sampled frames gave none."""
 
-    n_frames: int  # frames in the video (as decoded when the container's count was wrong)
+    n_frames: int  # frames in the video (demuxed: the true count)
     crops: list[FaceCrop] = field(default_factory=list)
     missing: dict[int, str] = field(default_factory=dict)  # frame index -> reason ("no face detected", ...)
 
@@ -66,77 +63,15 @@ def to_rgb(frame: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
 
 
-def _open(path: str) -> cv2.VideoCapture:
-    if not os.path.isfile(path):
-        raise VideoError(f"{path}: no such file")
-    if os.path.getsize(path) == 0:
-        raise VideoError(f"{path}: empty file (0 bytes)")
-    cap = cv2.VideoCapture(path)
-    if not cap.isOpened():
-        raise VideoError(f"{path}: not a readable video (corrupt or unsupported container/codec)")
-    return cap
-
-
-def _read_by_seeking(cap: cv2.VideoCapture, indices: list[int]) -> dict[int, np.ndarray] | None:
-    """Frames at (sorted) ``indices``; None as soon as a seek or read fails (the caller then decodes in order).
-
-    A seek decodes from the previous keyframe (up to a few hundred frames in H.264), so nearby frames are reached
-    by decoding forward instead.
-    """
-    frames, position = {}, 0  # position: the frame the next read() returns
-    for index in indices:
-        gap = index - position
-        if 0 <= gap <= FORWARD_DECODE_MAX:
-            if not all(cap.grab() for _ in range(gap)):
-                return None
-        elif not cap.set(cv2.CAP_PROP_POS_FRAMES, index):
-            return None
-        ok, frame = cap.read()
-        if not ok or frame is None:
-            return None
-        frames[index], position = frame, index + 1
-    return frames
-
-
-def _read_sequentially(path: str, indices: list[int] | None) -> tuple[int, dict[int, np.ndarray]]:
-    """Decode from the start: the true frame count, and the frames at ``indices`` (None: count only)."""
-    cap = cv2.VideoCapture(path)
-    wanted = set(indices or ())
-    frames, n = {}, 0
-    try:
-        while cap.grab():
-            if n in wanted:
-                ok, frame = cap.retrieve()
-                if ok and frame is not None:
-                    frames[n] = frame
-            n += 1
-    finally:
-        cap.release()
-    return n, frames
-
-
 def read_frames(path: str | os.PathLike, k: int = 10) -> tuple[int, dict[int, np.ndarray]]:
-    """The video's frame count and its ``k`` sampled frames (RGB uint8, by frame index).
-
-    Seeks when the container reports a frame count; when it reports none, or a seek/read fails (a count that is
-    wrong, a broken index), counts the frames by decoding and samples from the true count instead.
-    """
-    path = os.fspath(path)
-    cap = _open(path)
-    try:
-        reported = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-        frames = _read_by_seeking(cap, sample_frame_indices(reported, k)) if reported > 0 else None
-    finally:
-        cap.release()
-    n_frames = reported
+    """The video's frame count and its ``k`` sampled frames (RGB uint8, upright, by frame index), read by
+    ``decode.VideoFrames`` (screen's reader too): the count is the demuxed frames', never the container's guess, so
+    a header that lies about it changes nothing. A sampled frame that fails to decode is left out."""
+    video = VideoFrames(path)
+    frames = dict(video.frames(sample_frame_indices(video.n_frames, k)))
     if not frames:
-        n_frames, _ = _read_sequentially(path, None)
-        if n_frames == 0:
-            raise VideoError(f"{path}: no decodable frames")
-        _, frames = _read_sequentially(path, sample_frame_indices(n_frames, k))
-        if not frames:
-            raise VideoError(f"{path}: frames could not be decoded")
-    return n_frames, {i: to_rgb(f) for i, f in sorted(frames.items())}
+        raise VideoError(f"{video.path}: frames could not be decoded")
+    return video.n_frames, frames
 
 
 # --------------------------------------------------------------------------- detector

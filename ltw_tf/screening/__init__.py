@@ -1,8 +1,9 @@
 """Screening: videos and images -> sampled frames -> faces -> P(fake) per frame -> a verdict per item.
 
 The model is a trained run (Keras), an exported SavedModel or a .tflite file (``runners``); faces are found and
-cropped as training preparation did (``ltw_tf.data.fast_faces`` over ``ltw_tf.data.faces``). ``report`` draws the
-results (``figure``) with Grad-CAM maps (``gradcam``) for a person. See docs/SCREENING.md.
+cropped as training preparation did (``ltw_tf.data.decode``, ``ltw_tf.data.fast_faces`` over
+``ltw_tf.data.faces``). ``report`` draws the results (``figure``) with Grad-CAM maps (``gradcam``) for a person.
+See docs/SCREENING.md.
 """
 
 from ltw_tf.screening.driver import (

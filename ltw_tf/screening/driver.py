@@ -2,7 +2,8 @@
 
 Frames: ``frames`` evenly spaced over the whole video (the paper's 10, ``np.linspace`` as in ``prepare``), every
 ``every``-th frame, or all of them. Faces: MTCNN with ``prepare``'s downscaled detection, margin, square and crop
-(``ltw_tf.data.fast_faces`` decodes and detects less for the same crops). Scores: the model runner, batched.
+(``ltw_tf.data.decode`` reads only the sampled frames, upright, as prepare does; ``ltw_tf.data.fast_faces``
+detects less for the same crops). Scores: the model runner, batched.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from ltw_tf.data.decode import VideoFrames
 from ltw_tf.data.faces import MIN_SCORE, VideoError, check_margin, sample_frame_indices
-from ltw_tf.data.fast_faces import FrameFace, VideoFrames, track_faces
+from ltw_tf.data.fast_faces import FrameFace, track_faces
 from ltw_tf.screening.inputs import MediaItem, read_image
 from ltw_tf.screening.results import FrameScore, ItemResult
 from ltw_tf.screening.runners import ModelRunner
