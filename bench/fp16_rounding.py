@@ -27,10 +27,10 @@ import numpy as np  # noqa: E402
 
 
 def probe(run: str, data_root: str | None) -> dict:
-    from export.crops import crop_sets, in_batches, manifest_root, run_data_root
+    from export.crops import crop_sets, in_batches, manifest_root
     from export.savedmodel import export_graph
     from export.verify import keras_predictor
-    from ltw_tf.runs import load_detector
+    from ltw_tf.runs import load_detector, run_data_root
 
     detector, ref = load_detector(run)
     root = manifest_root(data_root) if data_root else run_data_root(ref.config)

@@ -96,7 +96,9 @@ def screen_command(
     Each video is sampled (10 evenly spaced frames by default, as in the paper), the most confident face of each
     frame is cropped as `ltw-tf prepare` crops it, and the model gives P(fake) per face. An item's score is the
     mean over frames with a face; it is fake when the score >= --threshold. Frames without a face are counted,
-    not scored.
+    not scored. Every face also gets an out-of-distribution score from the model's own features (> 1: unlike
+    the faces it was trained on); an item with at least half its faces beyond is "uncertain", not fake or real:
+    the model cannot judge it.
 
     \b
     Examples:
@@ -141,11 +143,15 @@ def screen_command(
         click.echo(f"model: {model_path} (the latest run under runs/; pass --model to choose)", err=True)
     explainer = screening.load_explainer(model_path) if explain else None  # refuses a .tflite before any work
     runner = screening.load_runner(model_path)
+    from ltw_tf import ood
+
+    stats = ood.model_stats(runner, say=lambda line: quiet or click.echo(line, err=True))
     if not quiet:
         from ltw_tf.provenance import caveat, summary
 
         note = caveat(runner.trained_on)
         click.echo(f"model trained on: {summary(runner.trained_on)}" + (f"; {note}" if note else ""), err=True)
+        click.echo(ood.describe(stats.stats, stats.note), err=True)
     items = screening.find_media(paths)
     if not items:
         raise ValueError(f"no images or videos found in {', '.join(paths)}")
@@ -159,10 +165,11 @@ def screen_command(
             mode=settings.mode,
             explainer=explainer,
             trained_on=runner.trained_on,
+            ood=ood.describe(stats.stats, stats.note),
         )
     results = []
     try:
-        screener = screening.Screener(runner, settings, keep_crops=screening.KEEP_CROPS if report else 0)
+        screener = screening.Screener(runner, settings, keep_crops=screening.KEEP_CROPS if report else 0, ood=stats)
         for result in screening.screen_items(screener, items, progress=not quiet):
             results.append(result)
             if writer:

@@ -15,8 +15,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import keras
+
 from export.card import CARD_NAME, model_card, write_card
-from export.crops import crop_sets, in_batches, manifest_root, run_data_root
+from export.crops import crop_sets, in_batches, manifest_root
 from export.savedmodel import export_graph, write_savedmodel
 from export.tflite import (
     DEFAULT_QUANTIZATIONS,
@@ -28,8 +30,9 @@ from export.tflite import (
 )
 from export.verify import failures, format_parity, keras_predictor, verify_artefacts
 from ltw_tf.locking import OutputLock
-from ltw_tf.models.serving import serving_model
-from ltw_tf.runs import RunRef, load_detector, resolve_run
+from ltw_tf.models.serving import FEATURES_NAME, serving_model
+from ltw_tf.ood import STATS_NAME, FeatureStats, fit_on_run_faces, stage_widths
+from ltw_tf.runs import RunRef, load_detector, resolve_run, run_data_root
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +44,7 @@ def tflite_name(quantization: str) -> str:
     return f"detector_{quantization}.tflite"
 
 
-KNOWN_NAMES = (SAVEDMODEL_NAME, *(tflite_name(q) for q in QUANTIZATIONS), CARD_NAME)
+KNOWN_NAMES = (SAVEDMODEL_NAME, *(tflite_name(q) for q in QUANTIZATIONS), STATS_NAME, CARD_NAME)
 
 
 def parse_quantizations(text: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -69,11 +72,14 @@ class ExportPlan:
     crops_benchmark: str | None  # the run's benchmark when crops come from its own data root
     verify: bool
     overwrite: bool
+    ood_root: Path | None = None  # the run's own prepared root, for the out-of-distribution statistics
 
     def outputs(self) -> dict[str, Path]:
         """Artefact key -> final path (the card included)."""
         paths = {SAVEDMODEL_NAME: self.out / SAVEDMODEL_NAME} if self.savedmodel else {}
         paths.update({f"tflite_{q}": self.out / tflite_name(q) for q in self.quantizations})
+        if self.ood_root is not None:
+            paths["ood"] = self.out / STATS_NAME
         return {**paths, "card": self.out / CARD_NAME}
 
 
@@ -112,7 +118,10 @@ def plan_export(
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out} exists and is not a folder")
     _refuse_existing(out, overwrite)
-    return ExportPlan(str(run), which, ref, out, savedmodel, quantizations, crops_root, benchmark, verify, overwrite)
+    ood_root = run_data_root(ref.config)
+    return ExportPlan(
+        str(run), which, ref, out, savedmodel, quantizations, crops_root, benchmark, verify, overwrite, ood_root
+    )
 
 
 def _refuse_existing(out: Path, overwrite: bool) -> None:
@@ -139,10 +148,30 @@ def _publish(staged: dict[str, Path], plan: ExportPlan) -> dict[str, Path]:
     return final
 
 
+def _ood_stats(graph, detector, plan: ExportPlan, size: int, say: Callable[[str], None]) -> FeatureStats | None:
+    """The out-of-distribution statistics of the exported features on the run's own faces (``ltw_tf.ood``), or
+    None (said) when the run's data root is gone."""
+    if plan.ood_root is None:
+        say("no out-of-distribution statistics: the run's data root is gone (screen will say it cannot check)")
+        return None
+
+    def predict(images):
+        return None, keras.ops.convert_to_numpy(graph(images, training=False)[FEATURES_NAME])
+
+    stats = fit_on_run_faces(predict, plan.ood_root, plan.ref.config.data.benchmark, size, stage_widths(detector))
+    info = stats.info
+    say(
+        f"out-of-distribution statistics: {info['stages']} stages, {info['features']} features, fitted on "
+        f"{info['train_faces']} training faces, threshold at the {info['percentile']:g}th percentile of "
+        f"{info['val_faces']} val faces"
+    )
+    return stats
+
+
 def export_run(plan: ExportPlan, say: Callable[[str], None] = log.info) -> dict:
     """Build every artefact of ``plan``; returns a JSON-ready summary (paths, card, parity, int8 details)."""
     detector, ref = load_detector(plan.source, plan.which)
-    reference, graph = serving_model(detector), export_graph(detector)
+    reference, graph = serving_model(detector), export_graph(detector, features=True)
     size = ref.config.model.image_size
     calibration = selection = held_out = None
     if plan.crops_root is not None:
@@ -162,6 +191,9 @@ def export_run(plan: ExportPlan, say: Callable[[str], None] = log.info) -> dict:
         say(f"SavedModel written ({size}px, signature serving_default)")
         staged: dict[str, Path] = {SAVEDMODEL_NAME: saved} if plan.savedmodel else {}
         kinds = {SAVEDMODEL_NAME: "savedmodel"} if plan.savedmodel else {}
+        ood = _ood_stats(graph, detector, plan, size, say)
+        if ood is not None:
+            staged["ood"] = ood.save(staging / STATS_NAME)
         int8 = None
         for quantization in plan.quantizations:
             key = f"tflite_{quantization}"
@@ -191,7 +223,7 @@ def export_run(plan: ExportPlan, say: Callable[[str], None] = log.info) -> dict:
         parity = None
         if plan.verify:
             crops = held_out if held_out is not None else calibration
-            by_kind = verify_artefacts(reference, {kinds[k]: p for k, p in staged.items()}, crops)
+            by_kind = verify_artefacts(reference, {kinds[k]: p for k, p in staged.items() if k in kinds}, crops)
             parity = by_kind
             for line in format_parity(by_kind):
                 say(f"verify {line}")
@@ -210,8 +242,10 @@ def export_run(plan: ExportPlan, say: Callable[[str], None] = log.info) -> dict:
                 **({"quantization": kinds[k]} if k != SAVEDMODEL_NAME else {}),
             }
             for k, p in staged.items()
+            if k != "ood"
         }
-        card = model_card(ref, detector.count_params(), artefacts, plan.out, parity, int8)
+        ood_record = None if ood is None else {"path": str(staged["ood"]), "threshold": 1.0, **ood.info}
+        card = model_card(ref, detector.count_params(), artefacts, plan.out, parity, int8, ood_record)
         staged["card"] = write_card(card, staging / CARD_NAME)
         final = _publish(staged, plan)
     finally:

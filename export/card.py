@@ -16,21 +16,14 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ltw_tf.models.serving import INPUT_NAME, OUTPUT_NAME
+from ltw_tf.io import sha256_file
+from ltw_tf.models.serving import FEATURES_NAME, INPUT_NAME, OUTPUT_NAME
 from ltw_tf.provenance import read_trained_on
 from ltw_tf.runs import RunRef
 
 CARD_NAME = "model_card.json"
 THRESHOLD = 0.5
 CARD_FORMAT = "ltw-tf model card 1"
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def sha256_path(path: str | os.PathLike) -> str:
@@ -109,6 +102,7 @@ def model_card(
     out: str | os.PathLike,
     parity: dict | None = None,
     int8: dict | None = None,
+    ood: dict | None = None,
 ) -> dict:
     """The card for ``artefacts`` ({kind: {"path": ..., ...}}) written in ``out``; hashes are taken now."""
     config, out = ref.config, Path(out)
@@ -117,6 +111,9 @@ def model_card(
     for kind, info in artefacts.items():
         path = Path(info["path"])
         files[kind] = {**info, "path": path.name, "bytes": size_bytes(path), "sha256": sha256_path(path)}
+    if ood is not None:
+        path = Path(ood["path"])
+        ood = {**ood, "path": path.name, "bytes": size_bytes(path), "sha256": sha256_path(path)}
     return {
         "format": CARD_FORMAT,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -135,6 +132,13 @@ def model_card(
             "does it); crops as `ltw-tf prepare` makes them (MTCNN box plus margin)",
         },
         "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": [None], "meaning": "P(fake) per crop"},
+        "features": {
+            "name": FEATURES_NAME,
+            "dtype": "float32",
+            "shape": [None, None if ood is None else ood["features"]],
+            "meaning": "each backbone stage's feature map averaged over space, concatenated (ltw_tf.ood reads them)",
+        },
+        "ood": ood,
         "threshold": THRESHOLD,
         "decision": f"fake if probability >= {THRESHOLD}",
         "training": {

@@ -17,10 +17,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ltw_tf.benchmarks import get_benchmark, source_faces
-from ltw_tf.config import RunConfig
-from ltw_tf.data.manifest import MANIFEST_NAME, Face, read_manifest
-from ltw_tf.data.pipeline import eval_dataset
-from ltw_tf.runs import DATA_ROOT_ENV
+from ltw_tf.data.manifest import MANIFEST_NAME, Face, read_manifest, sample_faces
+from ltw_tf.data.pipeline import uint8_batches
 
 CALIBRATION_CROPS = 384
 PARITY_CROPS = 512
@@ -48,28 +46,9 @@ def manifest_root(path: str | os.PathLike) -> Path:
     return root
 
 
-def run_data_root(config: RunConfig) -> Path | None:
-    """The run's prepared root (data.data_root, else $LTW_DATA_ROOT) if it still holds a manifest."""
-    root = config.data.data_root or os.environ.get(DATA_ROOT_ENV)
-    if not root or not (Path(root).expanduser() / MANIFEST_NAME).is_file():
-        return None
-    return Path(root).expanduser()
-
-
-def _sample(faces: Sequence[Face], limit: int, seed: int) -> list[Face]:
-    faces = list(faces)
-    if len(faces) <= limit:
-        return faces
-    keep = np.sort(np.random.default_rng(seed).choice(len(faces), limit, replace=False))
-    return [faces[i] for i in keep]
-
-
 def load_crops(faces: Sequence[Face], root: str | os.PathLike, size: int, source: str) -> CropSet:
     """Decode and resize ``faces`` (the training pipeline's decoder) to uint8 crops."""
-    images, labels = [], []
-    for batch, batch_labels in eval_dataset(faces, root, size, batch_size=64):
-        images.append(np.clip(np.round(batch.numpy()), 0, 255).astype(np.uint8))
-        labels.append(batch_labels.numpy().astype(np.int64))
+    images, labels = zip(*uint8_batches(faces, root, size))
     return CropSet(np.concatenate(images), np.concatenate(labels), source)
 
 
@@ -108,8 +87,10 @@ def crop_sets(
     """Calibration crops from the training faces, selection crops from val, parity crops from test."""
     root = Path(root)
     calibration, val, test, what = split_faces(read_manifest(root), benchmark)
-    cal = load_crops(_sample(calibration, calibration_limit, seed), root, size, f"{root} ({what})")
-    selection = load_crops(_sample(val, parity_limit, seed + 1), root, size, f"{root} (val split)") if val else None
+    cal = load_crops(sample_faces(calibration, calibration_limit, seed), root, size, f"{root} ({what})")
+    selection = None
+    if val:
+        selection = load_crops(sample_faces(val, parity_limit, seed + 1), root, size, f"{root} (val split)")
     held_out = test or val
     if not held_out:
         return CropSets(cal, selection, None)
@@ -117,7 +98,7 @@ def crop_sets(
     return CropSets(
         cal,
         selection,
-        load_crops(_sample(held_out, parity_limit, seed + 2), root, size, f"{root} (held out: {split} split)"),
+        load_crops(sample_faces(held_out, parity_limit, seed + 2), root, size, f"{root} (held out: {split} split)"),
     )
 
 

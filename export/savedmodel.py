@@ -2,7 +2,9 @@
 
 Every artefact is made from one Keras graph: ``ltw_tf.models.serving.serving_model`` with its batch-dependent
 reshapes made batch-agnostic (same layers, same weights, same numbers). The SavedModel carries one
-``serving_default`` signature: ``images`` uint8 [N, S, S, 3] -> ``probability`` float32 [N].
+``serving_default`` signature: ``images`` uint8 [N, S, S, 3] -> ``probability`` float32 [N], and with
+``features`` (what ``ltw-tf export`` writes) also ``features`` float32 [N, D], the stage-pooled features the
+out-of-distribution score reads (``ltw_tf.ood``).
 """
 
 from __future__ import annotations
@@ -47,9 +49,10 @@ def _batch_agnostic(layer: keras.layers.Layer) -> keras.layers.Layer:
     return layer  # every other layer is shared, weights included
 
 
-def export_graph(detector: keras.Model) -> keras.Model:
-    """The deployable model: uint8 images -> P(fake), sharing ``detector``'s weights (f(theta) only)."""
-    serving = serving_model(detector)
+def export_graph(detector: keras.Model, features: bool = False) -> keras.Model:
+    """The deployable model: uint8 images -> P(fake) (``features``: a dict with the pooled features too), sharing
+    ``detector``'s weights (f(theta) only)."""
+    serving = serving_model(detector, features=features)
     return keras.models.clone_model(serving, clone_function=_batch_agnostic, recursive=True)
 
 
@@ -63,7 +66,12 @@ def write_savedmodel(model: keras.Model, path: str | os.PathLike) -> Path:
     archive = keras.export.ExportArchive()
     archive.track(model)
     spec = tf.TensorSpec([None, size, size, 3], tf.uint8, name=INPUT_NAME)
-    archive.add_endpoint(SIGNATURE, lambda images: {OUTPUT_NAME: model(images, training=False)}, input_signature=[spec])
+
+    def serve(images):
+        out = model(images, training=False)
+        return dict(out) if isinstance(out, dict) else {OUTPUT_NAME: out}
+
+    archive.add_endpoint(SIGNATURE, serve, input_signature=[spec])
     archive.write_out(str(path), verbose=False)
     return Path(path)
 

@@ -2,7 +2,9 @@
 
 The path is SavedModel -> ``tf.lite.TFLiteConverter.from_saved_model`` (``from_keras_model`` is broken on Keras 3).
 ``supported_ops`` never includes SELECT_TF_OPS, so no Flex op can ship. The input stays uint8 RGB pixels (already
-integer: the model casts them) and the output stays float32 P(fake) in every variant.
+integer: the model casts them) and the output stays float32 P(fake) in every variant. Outputs are found by their
+signature names (``probability``, and ``features`` when the export has them), never by position: the converter
+orders them as it likes.
 
 int8 is calibrated on real face crops. The head (the logit layer, its sigmoid and reshape) always stays float:
 an int8 logit has 256 levels over its calibrated range and an int8 sigmoid outputs multiples of 1/256, which ties
@@ -29,7 +31,9 @@ from ai_edge_litert.interpreter import Interpreter
 
 from export.crops import in_batches
 from export.savedmodel import SIGNATURE
+from ltw_tf.models.serving import FEATURES_NAME
 from ltw_tf.native_logs import native_stderr
+from ltw_tf.screening.runners import output_details
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +78,7 @@ def tflite_predictor(model: bytes | str | os.PathLike, num_threads: int | None =
             shape[:] = images.shape
         interpreter.set_tensor(interpreter.get_input_details()[0]["index"], images)
         interpreter.invoke()
-        return interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).copy()
+        return interpreter.get_tensor(output_details(interpreter)["index"]).copy()
 
     return predict
 
@@ -85,12 +89,16 @@ def tflite_contents(model: bytes | str | os.PathLike) -> dict:
     interpreter = Interpreter(**kwargs, experimental_op_resolver_type=_no_delegate())
     ops = [op["op_name"] for op in interpreter._get_ops_details()]  # no public op listing in the interpreter
     tensors = [t["name"] for t in interpreter.get_tensor_details()]
-    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    inp, out = interpreter.get_input_details()[0], output_details(interpreter)
+    features = output_details(interpreter, FEATURES_NAME)
     return {
         "ops": ops,
         "tensors": tensors,
         "input": {"dtype": np.dtype(inp["dtype"]).name, "shape": inp["shape_signature"].tolist()},
         "output": {"dtype": np.dtype(out["dtype"]).name, "shape": out["shape_signature"].tolist()},
+        "features": None
+        if features is None
+        else {"dtype": np.dtype(features["dtype"]).name, "shape": features["shape_signature"].tolist()},
         "signatures": interpreter.get_signature_list(),
     }
 
@@ -107,7 +115,7 @@ def head_nodes(model: bytes) -> list[str]:
     interpreter = Interpreter(model_content=model, experimental_op_resolver_type=_no_delegate())
     producer = {int(t): op for op in interpreter._get_ops_details() for t in op["outputs"]}
     names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
-    tensor, head = int(interpreter.get_output_details()[0]["index"]), []
+    tensor, head = int(output_details(interpreter)["index"]), []
     while tensor in producer:
         op = producer[tensor]
         if op["op_name"] not in ("RESHAPE", "LOGISTIC", "FULLY_CONNECTED", "DEQUANTIZE", "QUANTIZE"):
@@ -118,6 +126,28 @@ def head_nodes(model: bytes) -> list[str]:
             return head
         tensor = int(op["inputs"][0])
     raise ValueError("the model does not end in Dense -> sigmoid: is this a model from export_graph?")
+
+
+def feature_nodes(model: bytes) -> list[str]:
+    """Output tensor names of the features tail: the spatial means of the stage taps and their concatenation
+    (kept float in int8: one int8 scale over every stage's range would blur the out-of-distribution score)."""
+    interpreter = Interpreter(model_content=model, experimental_op_resolver_type=_no_delegate())
+    out = output_details(interpreter, FEATURES_NAME)
+    if out is None:
+        return []
+    producer = {int(t): op for op in interpreter._get_ops_details() for t in op["outputs"]}
+    names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
+    tail, pending = [], [int(out["index"])]
+    while pending:
+        tensor = pending.pop()
+        op = producer.get(tensor)
+        if op is None or op["op_name"] not in ("CONCATENATION", "MEAN", "RESHAPE", "DEQUANTIZE", "QUANTIZE"):
+            continue
+        if op["op_name"] not in ("DEQUANTIZE", "QUANTIZE"):
+            tail.append(names[tensor])
+        if op["op_name"] != "MEAN":
+            pending.extend(int(t) for t in op["inputs"] if t >= 0)
+    return tail
 
 
 @contextlib.contextmanager
@@ -161,7 +191,7 @@ class Int8Quantizer:
             self.debugger = tf.lite.experimental.QuantizationDebugger(
                 converter=converter, debug_options=tf.lite.experimental.QuantizationDebugOptions()
             )
-        self.head = head_nodes(self.debugger.calibrated_model)
+        self.head = head_nodes(self.debugger.calibrated_model) + feature_nodes(self.debugger.calibrated_model)
         self.ops = [name for name in op_outputs(self.debugger.calibrated_model) if name not in self.head]
 
     def _samples(self):
@@ -169,7 +199,8 @@ class Int8Quantizer:
             yield [image[None]]
 
     def quantize(self, float_nodes: Sequence[str] = ()) -> bytes:
-        """The int8 model with ``float_nodes`` (op output tensor names) and the head (logit, sigmoid) left float."""
+        """The int8 model with ``float_nodes`` (op output tensor names), the head (logit, sigmoid) and the features
+        tail left float."""
         nodes = sorted({*self.head, *float_nodes})
         with _quiet_tf_interpreter():
             self.debugger.options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=nodes)

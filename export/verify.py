@@ -15,12 +15,19 @@ import numpy as np
 from export.crops import CropSet, in_batches
 from export.savedmodel import savedmodel_predictor
 from export.tflite import INT8_AUC_TOLERANCE, tflite_predictor
+from ltw_tf.models.serving import OUTPUT_NAME
 
 MAX_ABS_DIFF = {"savedmodel": 1e-5, "fp32": 1e-4, "fp16": 1e-2}  # probability units
 
 
 def keras_predictor(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
-    return lambda images: keras.ops.convert_to_numpy(model(images, training=False))
+    """uint8 images -> P(fake) of a serving model (its ``probability`` output when it has features too)."""
+
+    def predict(images: np.ndarray) -> np.ndarray:
+        out = model(images, training=False)
+        return keras.ops.convert_to_numpy(out[OUTPUT_NAME] if isinstance(out, dict) else out)
+
+    return predict
 
 
 def artefact_predictor(kind: str, path: str | os.PathLike, num_threads: int | None = 2):

@@ -1,7 +1,9 @@
-"""Atomic file writes: a temp file beside the target, then ``os.replace`` — never a half-written output."""
+"""Atomic file writes (a temp file beside the target, then ``os.replace``: never a half-written output) and file
+digests."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -29,3 +31,12 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 def write_json(path: str | os.PathLike, payload: Any, sort_keys: bool = False) -> Path:
     """Pretty JSON, written atomically."""
     return atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=sort_keys) + "\n")
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """The sha256 of a file's bytes, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -47,6 +47,14 @@ def resolve_data_root(config: RunConfig) -> Path:
     return root
 
 
+def run_data_root(config: RunConfig) -> Path | None:
+    """The run's prepared root (data.data_root, else $LTW_DATA_ROOT) if it still holds a manifest."""
+    root = config.data.data_root or os.environ.get(DATA_ROOT_ENV)
+    if not root or not (Path(root).expanduser() / MANIFEST_NAME).is_file():
+        return None
+    return Path(root).expanduser()
+
+
 class RunNotFoundError(FileNotFoundError):
     """The path is not a run directory or checkpoint (the message says what was expected)."""
 

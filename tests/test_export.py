@@ -23,6 +23,7 @@ from export.tflite import Int8Quantizer, ParityCheck, auc_gap, convert_float, co
 from ltw_tf.models import build_detector, build_weight_net
 from ltw_tf.models.detector import feature_shape
 from ltw_tf.models.serving import serving_model
+from ltw_tf.ood import model_stats, stage_widths
 from ltw_tf.runs import load_detector
 from ltw_tf.screening import load_runner
 from toy import ff_manifest, trained_run
@@ -149,7 +150,7 @@ def test_no_weight_net_in_any_artefact(run, exported, tmp_path):
     assert len(names) == len(detector.weights)
     assert not [n for n in names if n.split("/")[0] in weight_net_names]
     # the .tflite of the LTW run holds exactly the tensors of the plain detector's .tflite
-    write_savedmodel(export_graph(detector), tmp_path / "fresh")
+    write_savedmodel(export_graph(detector, features=True), tmp_path / "fresh")
     fresh = tflite_contents(convert_float(tmp_path / "fresh"))
     for quantization in ("fp32", "fp16", "int8"):
         contents = tflite_contents(out / f"detector_{quantization}.tflite")
@@ -157,7 +158,11 @@ def test_no_weight_net_in_any_artefact(run, exported, tmp_path):
         assert not [op for op in contents["ops"] if op.startswith("Flex") or op == "CUSTOM"]
         assert contents["input"] == {"dtype": "uint8", "shape": [-1, SIZE, SIZE, 3]}
         assert contents["output"] == {"dtype": "float32", "shape": [-1]}
-        assert contents["signatures"]["serving_default"] == {"inputs": ["images"], "outputs": ["probability"]}
+        assert contents["features"] == {"dtype": "float32", "shape": [-1, sum(stage_widths(detector))]}
+        assert contents["signatures"]["serving_default"] == {
+            "inputs": ["images"],
+            "outputs": ["features", "probability"],
+        }
     assert tflite_contents(out / "detector_fp32.tflite")["tensors"] == fresh["tensors"]
 
 
@@ -231,7 +236,12 @@ def test_cli_export_tflite_picks_the_newest_run_and_never_overwrites(run, tmp_pa
     assert result.exit_code == 0, result.output
     assert "runs/only-run" in result.stderr
     out = tmp_path / "runs" / "only-run" / "export"
-    assert sorted(p.name for p in out.iterdir()) == ["detector_fp16.tflite", "detector_fp32.tflite", "model_card.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "detector_fp16.tflite",
+        "detector_fp32.tflite",
+        "model_card.json",
+        "ood_stats.npz",
+    ]
     card = json.loads((out / "model_card.json").read_text())
     for key in ("tflite_fp32", "tflite_fp16"):
         entry = card["artefacts"][key]
@@ -245,6 +255,21 @@ def test_cli_export_tflite_picks_the_newest_run_and_never_overwrites(run, tmp_pa
     for name in ("detector_fp32.tflite", "model_card.json"):
         shutil.copy(out / name, moved / name)
     assert load_runner(moved / "detector_fp32.tflite").trained_on == trained_on
+    # the OOD statistics travel the same way, checked against the card's digest before they are believed
+    stats_file = out / "ood_stats.npz"
+    assert card["ood"]["sha256"] == hashlib.sha256(stats_file.read_bytes()).hexdigest()
+    assert card["ood"]["percentile"] == 99.0 and card["ood"]["train_faces"] > 0 and card["ood"]["val_faces"] > 0
+
+    def moved_stats():
+        return model_stats(load_runner(moved / "detector_fp32.tflite"))
+
+    assert moved_stats().note.endswith("is missing (the model card lists it)")
+    shutil.copy(stats_file, moved / "ood_stats.npz")
+    assert moved_stats().stats.dimension == card["ood"]["features"]
+    damaged = bytearray(stats_file.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    (moved / "ood_stats.npz").write_bytes(bytes(damaged))
+    assert "does not match the sha256 in the model card" in moved_stats().note
     before = {p.name: (p.stat().st_mtime_ns, sha256_path(p)) for p in out.iterdir()}
     again = CliRunner().invoke(main, ["export", "--tflite"])
     assert again.exit_code == 1
@@ -255,8 +280,9 @@ def test_cli_export_tflite_picks_the_newest_run_and_never_overwrites(run, tmp_pa
         main, ["--quiet", "export", "runs/only-run", "--quantize", "fp32", "--overwrite", "--json"]
     )
     assert replaced.exit_code == 0, replaced.output
-    assert sorted(json.loads(replaced.stdout)["artefacts"]) == ["card", "savedmodel", "tflite_fp32"]
-    assert sorted(p.name for p in out.iterdir()) == ["detector_fp32.tflite", "model_card.json", "savedmodel"]
+    assert sorted(json.loads(replaced.stdout)["artefacts"]) == ["card", "ood", "savedmodel", "tflite_fp32"]
+    names = ["detector_fp32.tflite", "model_card.json", "ood_stats.npz", "savedmodel"]
+    assert sorted(p.name for p in out.iterdir()) == names
     assert sorted(json.loads((out / "model_card.json").read_text())["artefacts"]) == ["savedmodel", "tflite_fp32"]
 
 

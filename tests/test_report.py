@@ -241,10 +241,11 @@ def test_terminal_shows_only_ltw_tf_lines(models, media, tmp_path, onednn):
     screened = _run("screen", media["image"], "--model", paths["tflite"], onednn=onednn)  # TF (MTCNN), LiteRT
     assert screened.returncode == 0 and screened.stdout.split()[0] in ("fake", "real"), screened.stderr
     lines = screened.stderr.splitlines()  # what the model rests on and the totals: no TensorFlow or LiteRT line
-    assert len(lines) == 2, screened.stderr
+    assert len(lines) == 3, screened.stderr
     unknown = "training data not recorded (a run from before ltw-tf recorded it, or a model from elsewhere)"
     assert lines[0] == f"model trained on: {unknown}; training data unknown", screened.stderr
-    assert lines[1].startswith("1 screened: "), screened.stderr
+    assert lines[1].startswith("out-of-distribution check: off, this model has no features"), screened.stderr
+    assert lines[2].startswith("1 screened: "), screened.stderr
 
 
 def test_verbose_shows_tensorflow_start_up_lines_as_log_records():

@@ -356,7 +356,10 @@ def test_cli_json_lines_records_and_exit_codes(models, media, tmp_path):
         # the mean of the same float32 probabilities summed in another order: ~1 ulp (6e-8) of a [0, 1] value; 1e-6
         assert record["score"] == pytest.approx(np.mean([f["probability"] for f in record["frames"]]), abs=1e-6)
         assert record["verdict"] in ("fake", "real") and record["model"] == str(paths["tflite"])
-        assert set(record["frames"][0]) == {"frame", "probability", "face_score", "box", "tracked"}
+        assert set(record["frames"][0]) == {"frame", "probability", "face_score", "box", "tracked", "ood_score"}
+        # a .tflite without the features output: no OOD score, and the record says why instead of guessing
+        assert record["frames"][0]["ood_score"] is None and record["out_of_distribution"] is None
+        assert record["ood_check"].startswith("this model has no features output")
         # a bare .tflite with no model card beside it: nothing says what it learned from, and every record says so
         assert record["trained_on"] is None and record["caveat"] == "training data unknown"
     assert photo["kind"] == "image" and photo["frames_scored"] == 1

@@ -130,6 +130,15 @@ def select(
     return [face for face in faces if keep(face)]
 
 
+def sample_faces(faces: Sequence[Face], limit: int, seed: int) -> list[Face]:
+    """At most ``limit`` of ``faces``, drawn without replacement with ``seed``, in their original order."""
+    faces = list(faces)
+    if len(faces) <= limit:
+        return faces
+    keep = np.sort(np.random.default_rng(seed).choice(len(faces), limit, replace=False))
+    return [faces[i] for i in keep]
+
+
 def sample_table(faces: Sequence[Face]) -> SampleTable:
     """The meta-split's view of faces: label, domain, target id and frame per row."""
     return SampleTable(

@@ -239,3 +239,12 @@ def eval_dataset(faces: Sequence[Face], root: str | os.PathLike, image_size: int
     check_files(paths)
     dataset = image_dataset(paths, [f.label for f in faces], image_size, batch_size).prefetch(AUTOTUNE)
     return ImageBatches(dataset, paths, batch_size)
+
+
+def uint8_batches(
+    faces: Sequence[Face], root: str | os.PathLike, image_size: int, batch_size: int = 64
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(uint8 RGB crops [n, S, S, 3], int64 labels [n]) batches of ``faces`` in order: the training decoder's
+    crops (``eval_dataset``), rounded back to the pixels an exported model takes."""
+    for images, labels in eval_dataset(faces, root, image_size, batch_size):
+        yield np.clip(np.round(images.numpy()), 0, 255).astype(np.uint8), labels.numpy().astype(np.int64)

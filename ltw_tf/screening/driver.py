@@ -20,6 +20,7 @@ import numpy as np
 from ltw_tf.data.decode import VideoFrames
 from ltw_tf.data.faces import MIN_SCORE, VideoError, check_margin, sample_frame_indices
 from ltw_tf.data.fast_faces import FrameFace, track_faces
+from ltw_tf.ood import ModelStats, model_stats
 from ltw_tf.screening.inputs import MediaItem, read_image
 from ltw_tf.screening.results import FrameScore, ItemResult
 from ltw_tf.screening.runners import ModelRunner
@@ -90,10 +91,16 @@ class ScreenSettings:
 class Screener:
     """A model runner and an MTCNN detector, loaded once and reused for every item. ``keep_crops`` > 0: each
     result also keeps the scored crops (``ItemResult.crops``) of up to that many frames, evenly spaced over the
-    sampled frames (the report draws them)."""
+    sampled frames (the report draws them). ``ood``: the model's OOD statistics (``ltw_tf.ood.model_stats``;
+    None: looked up here)."""
 
     def __init__(
-        self, runner: ModelRunner, settings: ScreenSettings | None = None, detector: Any = None, keep_crops: int = 0
+        self,
+        runner: ModelRunner,
+        settings: ScreenSettings | None = None,
+        detector: Any = None,
+        keep_crops: int = 0,
+        ood: ModelStats | None = None,
     ):
         from ltw_tf.data.faces import load_detector
 
@@ -101,12 +108,14 @@ class Screener:
         self.settings = settings or ScreenSettings()
         self.detector = detector if detector is not None else load_detector()
         self.keep_crops = int(keep_crops)
+        self.ood = ood if ood is not None else model_stats(runner)
 
     def screen(self, item: MediaItem) -> ItemResult:
         """One item's result; a file that cannot be read gives a result with ``error`` set, never an exception."""
         start = time.perf_counter()
         result = ItemResult(item.path, item.kind, self.settings.threshold)
         result.trained_on = getattr(self.runner, "trained_on", None)
+        result.ood_note = None if self.ood.stats is not None else self.ood.note
         try:
             if item.kind == "image":
                 self._image(item.path, result)
@@ -148,13 +157,20 @@ class Screener:
         seen = 0
 
         def flush():
-            probabilities = self.runner.predict(np.stack([f.crop.image for f in pending]))
-            for face, p in zip(pending, probabilities):
+            probabilities, features = self.runner.predict_with_features(np.stack([f.crop.image for f in pending]))
+            stats = self.ood.stats
+            ood = [None] * len(pending) if stats is None or features is None else stats.score(features)
+            for face, p, distance in zip(pending, probabilities, ood):
                 if face.frame in keep:
                     result.crops[face.frame] = face.crop.image
                 result.frames.append(
                     FrameScore(
-                        face.frame, float(p), float(face.crop.score), tuple(int(v) for v in face.crop.box), face.tracked
+                        face.frame,
+                        float(p),
+                        float(face.crop.score),
+                        tuple(int(v) for v in face.crop.box),
+                        face.tracked,
+                        None if distance is None else float(distance),
                     )
                 )
             pending.clear()

@@ -17,13 +17,14 @@ from matplotlib.ticker import MaxNLocator
 from ltw_tf.screening.results import FrameScore, ItemResult
 
 FAKE, REAL, NONE = "#c0392b", "#1e8449", "#7f8c8d"  # verdict colours: red, green, grey
+UNCERTAIN = "#b9770e"  # amber: the faces are unlike the model's training faces
 WIDTH = 10.0  # inches (1000 px at the default dpi)
 COLUMNS = 10  # face tiles per row (the strip holds at most this many)
 CAM_ALPHA = 0.6  # overlay opacity where the map is at its maximum (fades to 0 where the map is 0)
 
 
 def verdict_colour(verdict: str | None) -> str:
-    return FAKE if verdict == "fake" else REAL if verdict == "real" else NONE
+    return {"fake": FAKE, "real": REAL, "uncertain": UNCERTAIN}.get(verdict, NONE)
 
 
 def headline(result: ItemResult) -> str:
@@ -31,6 +32,12 @@ def headline(result: ItemResult) -> str:
     if result.score is None:
         return f"no face in {result.sampled} sampled frame(s): no verdict"
     over = sum(f.probability >= result.threshold for f in result.frames)
+    if result.verdict == "uncertain":
+        unlike = sum(f.out_of_distribution for f in result.frames)
+        return (
+            f"UNCERTAIN: {unlike} of {len(result.frames)} faces unlike the model's training faces "
+            f"(mean P(fake) {result.score:.3f} is not a judgement)"
+        )
     sign = ">=" if result.verdict == "fake" else "<"
     return (
         f"{result.verdict.upper()}: mean P(fake) {result.score:.3f} {sign} {result.threshold:g} "
@@ -95,6 +102,10 @@ def report_png(
             spine.set_edgecolor(tint)
             spine.set_linewidth(2.0)
         label = f"frame {face.frame}" if result.kind == "video" else "image"
+        if face.out_of_distribution:
+            tint, label = UNCERTAIN, f"{label} OOD"
+            for spine in ax.spines.values():
+                spine.set_edgecolor(tint)
         ax.set_title(f"{label}\nP {face.probability:.3f}", fontsize=8, color=tint, pad=3)
         if cams is not None:
             ax = fig.add_subplot(grid[1, offset + i])

@@ -104,10 +104,11 @@ class ReportWriter:
         mode: str = "",
         explainer: GradCam | None = None,
         trained_on: dict | None = None,
+        ood: str = "",
     ):
         self.target = check_report_dir(directory, overwrite)
         self.model, self.mode, self.explainer = model, mode, explainer
-        self.trained_on = trained_on
+        self.trained_on, self.ood = trained_on, ood
         self.entries: list[Entry] = []
         self.staging = self.target.parent / f".{self.target.name}.{os.getpid()}.tmp"
 
@@ -142,7 +143,8 @@ class ReportWriter:
         """Write index.html and move the report to DIR (replacing the old report, if any)."""
         self.staging.mkdir(parents=True, exist_ok=True)
         atomic_write_text(
-            self.staging / "index.html", index_html(self.entries, self.model, self.mode, totals, self.trained_on)
+            self.staging / "index.html",
+            index_html(self.entries, self.model, self.mode, totals, self.trained_on, self.ood),
         )
         old = self.target.parent / f".{self.target.name}.{os.getpid()}.old"
         if self.target.exists():
@@ -209,6 +211,7 @@ th { background: #f2f2f2; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .fake { color: #c0392b; font-weight: bold; }
 .real { color: #1e8449; font-weight: bold; }
+.uncertain { color: #b9770e; font-weight: bold; }
 .none, .error { color: #7f8c8d; }
 .path { font-family: monospace; font-size: 90%; }
 .caveat { color: #b9770e; font-weight: bold; }
@@ -216,7 +219,9 @@ img { display: block; image-rendering: pixelated; }
 """
 
 
-def index_html(entries: list[Entry], model: str, mode: str, totals: str, trained_on: dict | None = None) -> str:
+def index_html(
+    entries: list[Entry], model: str, mode: str, totals: str, trained_on: dict | None = None, ood: str = ""
+) -> str:
     """The static index page: every input, most suspicious first; links only to files of the report."""
     e = html.escape
     threshold = next((x.result.threshold for x in entries), None)
@@ -235,10 +240,13 @@ def index_html(entries: list[Entry], model: str, mode: str, totals: str, trained
         )
         over = sum(f.probability >= r.threshold for f in r.frames)
         scored = f"{over} / {len(r.frames)}" if r.frames else ""
+        unlike = sum(f.out_of_distribution for f in r.frames)
+        ood_cell = f"{unlike} / {len(r.frames)}" if r.out_of_distribution is not None else "&ndash;"
         rows.append(
             f'<tr data-score="{score}" data-status="{e(entry.status)}"><td class="num">{rank}</td><td>{image}</td>'
             f'<td class="path">{e(r.path)}</td><td class="{verdict}">{e(label)}</td><td class="num">{score}</td>'
-            f'<td class="num">{scored}</td><td class="num">{len(r.no_face)}</td><td>{e(entry.status)}</td>'
+            f'<td class="num">{scored}</td><td class="num">{ood_cell}</td><td class="num">{len(r.no_face)}</td>'
+            f"<td>{e(entry.status)}</td>"
             f"<td>{files}</td></tr>"
         )
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -263,10 +271,12 @@ def index_html(entries: list[Entry], model: str, mode: str, totals: str, trained
             f'<p class="caveat">{e(caveat(trained_on))}: read every verdict below with that in mind</p>'
             if caveat(trained_on)
             else "",
+            f'<p class="ood">{e(ood)}</p>' if ood else "",
             f"<p>{e(totals)}</p>" if totals else "",
             "<table>",
             "<thead><tr><th>#</th><th>face</th><th>input</th><th>verdict</th><th>mean P(fake)</th>"
-            "<th>frames &ge; threshold</th><th>without face</th><th>status</th><th>files</th></tr></thead>",
+            "<th>frames &ge; threshold</th><th>unlike training faces</th><th>without face</th><th>status</th>"
+            "<th>files</th></tr></thead>",
             "<tbody>",
             *rows,
             "</tbody>",

@@ -12,17 +12,26 @@ import numpy as np
 
 from ltw_tf.provenance import caveat
 
+OOD_LIMIT = 1.0  # a face whose OOD score exceeds this is beyond the model's own val faces (ltw_tf.ood)
+UNCERTAIN_FRACTION = 0.5  # an item is "uncertain" when at least this fraction of its faces is out of distribution
+
 
 @dataclass(frozen=True)
 class FrameScore:
     """One scored face: frame index, P(fake), MTCNN confidence, square crop box (x0, y0, side) in frame pixels,
-    and whether the box was interpolated between detections (``--detect-every``)."""
+    whether the box was interpolated between detections (``--detect-every``), and its out-of-distribution score
+    (``ltw_tf.ood``: > 1 is unlike the model's training faces; None: the model has no OOD statistics)."""
 
     frame: int
     probability: float
     face_score: float
     box: tuple[int, int, int]
     tracked: bool = False
+    ood: float | None = None
+
+    @property
+    def out_of_distribution(self) -> bool:
+        return self.ood is not None and self.ood > OOD_LIMIT
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -31,6 +40,7 @@ class FrameScore:
             "face_score": round(self.face_score, 4),
             "box": list(self.box),
             "tracked": self.tracked,
+            "ood_score": None if self.ood is None else round(self.ood, 4),
         }
 
 
@@ -51,6 +61,7 @@ class ItemResult:
     crops: dict[int, np.ndarray] = field(default_factory=dict, repr=False)  # frame -> the scored uint8 crop, kept
     # only when the screener is asked to (``keep_crops``, for the report); never in the JSON record
     trained_on: dict | None = None  # the model's training data (ltw_tf.provenance), in every record
+    ood_note: str | None = None  # why faces carry no OOD score (None: the check is on)
 
     @property
     def caveat(self) -> str | None:
@@ -69,10 +80,24 @@ class ItemResult:
         return sum(f.probability >= self.threshold for f in self.frames) / len(self.frames)
 
     @property
+    def out_of_distribution(self) -> float | None:
+        """Fraction of scored faces unlike the model's training faces (None: nothing scored, or no OOD check)."""
+        if not self.frames or self.ood_note is not None or any(f.ood is None for f in self.frames):
+            return None
+        return sum(f.out_of_distribution for f in self.frames) / len(self.frames)
+
+    @property
     def verdict(self) -> str | None:
-        """ "fake" when the mean P(fake) >= threshold, "real" below it, None when nothing was scored."""
+        """ "uncertain" when at least half the scored faces are out of distribution (the model cannot judge them,
+        whatever its P(fake)); else "fake" when the mean P(fake) >= threshold, "real" below it; None when nothing
+        was scored."""
         score = self.score
-        return None if score is None else "fake" if score >= self.threshold else "real"
+        if score is None:
+            return None
+        ood = self.out_of_distribution
+        if ood is not None and ood >= UNCERTAIN_FRACTION:
+            return "uncertain"
+        return "fake" if score >= self.threshold else "real"
 
     def to_dict(self, model: str | None = None) -> dict[str, Any]:
         score, fraction = self.score, self.fake_fraction
@@ -84,6 +109,8 @@ class ItemResult:
             "verdict": self.verdict,
             "score": None if score is None else round(score, 6),
             "fake_fraction": None if fraction is None else round(fraction, 4),
+            "out_of_distribution": None if self.out_of_distribution is None else round(self.out_of_distribution, 4),
+            "ood_check": self.ood_note or "on",
             "threshold": self.threshold,
             "n_frames": self.n_frames,
             "frames_sampled": self.sampled,
@@ -108,21 +135,25 @@ def summary_line(result: ItemResult) -> str:
         return f"-      no face in {result.sampled} sampled frame(s)  {result.path}"
     over = sum(f.probability >= result.threshold for f in result.frames)
     note = f"  [{result.caveat}]" if result.caveat else ""
+    unlike = sum(f.out_of_distribution for f in result.frames)
+    ood = f"  {unlike}/{len(result.frames)} unlike training faces" if result.out_of_distribution is not None else ""
+    if result.verdict == "uncertain":
+        ood += ": the model cannot judge them"
     return (
-        f"{result.verdict:<6} {result.score:.3f}  {over}/{len(result.frames)} frames >= {result.threshold:g}"
-        f"  {len(result.no_face)} without face  {result.path}{note}"
+        f"{result.verdict:<9} {result.score:.3f}  {over}/{len(result.frames)} frames >= {result.threshold:g}"
+        f"{ood}  {len(result.no_face)} without face  {result.path}{note}"
     )
 
 
 def totals_line(results: list[ItemResult]) -> str:
-    counts = {"fake": 0, "real": 0, None: 0}
+    counts = {"fake": 0, "real": 0, "uncertain": 0, None: 0}
     for result in results:
         if not result.error:
             counts[result.verdict] += 1
     failed = sum(r.error is not None for r in results)
     return (
-        f"{len(results)} screened: {counts['fake']} fake, {counts['real']} real, {counts[None]} without a face, "
-        f"{failed} failed"
+        f"{len(results)} screened: {counts['fake']} fake, {counts['real']} real, {counts['uncertain']} uncertain, "
+        f"{counts[None]} without a face, {failed} failed"
     )
 
 

@@ -1,7 +1,9 @@
 """Model runners: one small interface over the three forms a detector comes in (run directory, SavedModel, .tflite).
 
 Every runner takes uint8 RGB face crops [N, S, S, 3] and returns P(fake) [N] as float32; ``size`` (S) comes from
-the model's own input shape. TensorFlow is imported only for the Keras and SavedModel runners; a .tflite model
+the model's own input shape. ``predict_with_features`` also returns the stage-pooled features [N, D] the
+out-of-distribution score reads (``ltw_tf.ood``), or None for a model without that output (a foreign or older
+export, a ``.keras`` file). TensorFlow is imported only for the Keras and SavedModel runners; a .tflite model
 runs on LiteRT (``ai_edge_litert``). MTCNN, which finds the faces, still needs TensorFlow.
 """
 
@@ -22,6 +24,7 @@ log = logging.getLogger(__name__)
 
 INPUT_NAME = "images"  # == ltw_tf.models.serving.INPUT_NAME (not imported: that module imports Keras)
 OUTPUT_NAME = "probability"
+FEATURES_NAME = "features"
 SERVING_SIGNATURE = "serving_default"
 
 
@@ -30,9 +33,26 @@ class ModelRunner(Protocol):
     source: str  # the path it was loaded from
     size: int  # face crop side S
     trained_on: dict | None  # what the model was trained on (ltw_tf.provenance; None: not recorded)
+    has_features: bool  # the model gives its pooled features (the out-of-distribution score can be computed)
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """uint8 [N, S, S, 3] -> float32 P(fake) [N]."""
+
+    def predict_with_features(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """uint8 [N, S, S, 3] -> (float32 P(fake) [N], float32 features [N, D] or None)."""
+
+
+class _Runner:
+    """What every runner shares: ``predict`` is the probabilities of ``predict_with_features``."""
+
+    has_features = False
+    trained_on: dict | None = None
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        return self.predict_with_features(images)[0]
+
+    def _empty(self) -> tuple[np.ndarray, np.ndarray | None]:
+        return np.zeros((0,), np.float32), None
 
 
 def _check_batch(images: np.ndarray, size: int) -> np.ndarray:
@@ -43,9 +63,9 @@ def _check_batch(images: np.ndarray, size: int) -> np.ndarray:
 
 
 @dataclass
-class KerasRunner:
-    """A trained run's detector wrapped by ``serving_model`` (same weights, sigmoid inside), or a ``.keras`` model
-    file with the same contract."""
+class KerasRunner(_Runner):
+    """A trained run's detector wrapped by ``serving_model`` (same weights, sigmoid inside; with features for a
+    run directory), or a ``.keras`` model file with the same contract."""
 
     model: Any
     source: str
@@ -56,20 +76,24 @@ class KerasRunner:
         import tensorflow as tf
 
         self.size = int(self.model.inputs[0].shape[1])
+        self.has_features = isinstance(self.model.output, dict) and FEATURES_NAME in self.model.output
         self._call = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
 
-    def predict(self, images: np.ndarray) -> np.ndarray:
+    def predict_with_features(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         images = _check_batch(images, self.size)
         if not len(images):
-            return np.zeros((0,), np.float32)
-        return np.asarray(self._call(images), np.float32).reshape(-1)
+            return self._empty()
+        out = self._call(images)
+        if not isinstance(out, dict):
+            return np.asarray(out, np.float32).reshape(-1), None
+        return np.asarray(out[OUTPUT_NAME], np.float32).reshape(-1), np.asarray(out[FEATURES_NAME], np.float32)
 
 
-class SavedModelRunner:
-    """An exported SavedModel's ``serving_default`` signature: ``images`` uint8 -> ``probability`` float32."""
+class SavedModelRunner(_Runner):
+    """An exported SavedModel's ``serving_default`` signature: ``images`` uint8 -> ``probability`` float32 (and
+    ``features`` float32 when the export has them)."""
 
     kind = "savedmodel"
-    trained_on: dict | None = None
 
     def __init__(self, path: str | os.PathLike):
         import tensorflow as tf
@@ -92,6 +116,7 @@ class SavedModelRunner:
         outputs = self._fn.structured_outputs
         self._input = INPUT_NAME if INPUT_NAME in inputs else _only(inputs, "input", path)
         self._output = OUTPUT_NAME if OUTPUT_NAME in outputs else _only(outputs, "output", path)
+        self.has_features = FEATURES_NAME in outputs
         spec = inputs[self._input]
         if spec.dtype != tf.uint8 or spec.shape.rank != 4 or spec.shape[1] is None:
             raise ValueError(
@@ -100,12 +125,13 @@ class SavedModelRunner:
         self.size = int(spec.shape[1])
         self._tf = tf
 
-    def predict(self, images: np.ndarray) -> np.ndarray:
+    def predict_with_features(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         images = _check_batch(images, self.size)
         if not len(images):
-            return np.zeros((0,), np.float32)
-        out = self._fn(**{self._input: self._tf.constant(images)})[self._output]
-        return np.asarray(out, np.float32).reshape(-1)
+            return self._empty()
+        out = self._fn(**{self._input: self._tf.constant(images)})
+        features = np.asarray(out[FEATURES_NAME], np.float32) if self.has_features else None
+        return np.asarray(out[self._output], np.float32).reshape(-1), features
 
 
 def _only(specs: dict, what: str, path) -> str:
@@ -117,12 +143,26 @@ def _only(specs: dict, what: str, path) -> str:
     return next(iter(specs))
 
 
-class TFLiteRunner:
+def output_details(interpreter: Any, name: str = OUTPUT_NAME) -> dict | None:
+    """The details of a LiteRT interpreter's output called ``name`` in its ``serving_default`` signature (the
+    converter orders outputs as it likes: never by position); a model with one output and no such name (a
+    foreign .tflite): that output for ``probability``; None when there is no such output."""
+    outputs = interpreter.get_output_details()
+    signatures = interpreter.get_signature_list()
+    if SERVING_SIGNATURE in signatures and name in signatures[SERVING_SIGNATURE]["outputs"]:
+        index = interpreter.get_signature_runner(SERVING_SIGNATURE).get_output_details()[name]["index"]
+        return next(o for o in outputs if o["index"] == index)
+    if name == OUTPUT_NAME and len(outputs) == 1:
+        return outputs[0]
+    return None
+
+
+class TFLiteRunner(_Runner):
     """A .tflite model on LiteRT: input 0 uint8 [1, S, S, 3] (resized to the batch when the model allows,
-    else one image per call), output 0 P(fake), dequantized when the model quantizes it."""
+    else one image per call), outputs ``probability`` (and ``features`` when present) by signature name,
+    dequantized when the model quantizes them."""
 
     kind = "tflite"
-    trained_on: dict | None = None
 
     def __init__(self, path: str | os.PathLike, num_threads: int | None = None):
         from ai_edge_litert.interpreter import Interpreter
@@ -135,7 +175,12 @@ class TFLiteRunner:
         with native_stderr(log):  # LiteRT's "INFO: Created ... XNNPACK delegate" line: -v only
             self._interpreter.allocate_tensors()
         self._in = self._interpreter.get_input_details()[0]
-        self._out = self._interpreter.get_output_details()[0]
+        self._out = output_details(self._interpreter)
+        if self._out is None:
+            names = [o["name"] for o in self._interpreter.get_output_details()]
+            raise ValueError(f"{path}: cannot tell which output is P(fake) among {names} (no {OUTPUT_NAME!r})")
+        self._features = output_details(self._interpreter, FEATURES_NAME)
+        self.has_features = self._features is not None
         shape = [int(v) for v in self._in["shape"]]
         if len(shape) != 4 or shape[3] != 3 or shape[1] != shape[2]:
             raise ValueError(f"{path}: input shape {shape} is not [N, S, S, 3]")
@@ -154,37 +199,40 @@ class TFLiteRunner:
             return np.clip(np.round(images / scale + zero), info.min, info.max).astype(dtype)
         return images.astype(dtype)
 
-    def _read(self) -> np.ndarray:
-        out = self._interpreter.get_tensor(self._out["index"])
-        scale, zero = self._out["quantization"]
+    def _read(self, details: dict) -> np.ndarray:
+        out = self._interpreter.get_tensor(details["index"])
+        scale, zero = details["quantization"]
         if scale and np.issubdtype(out.dtype, np.integer):
             return (out.astype(np.float32) - zero) * np.float32(scale)
         return out.astype(np.float32)
 
-    def _run(self, images: np.ndarray) -> np.ndarray:
+    def _run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         if len(images) != self._batch:
             self._interpreter.resize_tensor_input(self._in["index"], [len(images), self.size, self.size, 3])
             self._interpreter.allocate_tensors()
             self._batch = len(images)
         self._interpreter.set_tensor(self._in["index"], self._feed(images))
         self._interpreter.invoke()
-        return self._read().reshape(-1)
+        features = None if self._features is None else self._read(self._features).reshape(len(images), -1)
+        return self._read(self._out).reshape(-1), features
 
-    def predict(self, images: np.ndarray) -> np.ndarray:
+    def predict_with_features(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         images = _check_batch(images, self.size)
         if not len(images):
-            return np.zeros((0,), np.float32)
+            return self._empty()
         if self._resizable and len(images) > 1:
             try:
                 out = self._run(images)
-                if out.shape == (len(images),):
+                if out[0].shape == (len(images),):
                     return out
             except (ValueError, RuntimeError):
                 self._interpreter.resize_tensor_input(self._in["index"], [1, self.size, self.size, 3])
                 self._interpreter.allocate_tensors()
                 self._batch = 1
             self._resizable = False  # a fixed-batch model: one image per call from now on
-        return np.concatenate([self._run(images[i : i + 1]) for i in range(len(images))])
+        parts = [self._run(images[i : i + 1]) for i in range(len(images))]
+        features = None if self._features is None else np.concatenate([f for _, f in parts])
+        return np.concatenate([p for p, _ in parts]), features
 
 
 def load_keras_file(path: str | os.PathLike) -> Any:
@@ -273,5 +321,7 @@ def _runner(path: str, num_threads: int | None) -> ModelRunner:
     from ltw_tf.models.serving import serving_model
     from ltw_tf.runs import load_detector
 
-    detector, _ = load_detector(path)
-    return KerasRunner(serving_model(detector), path)
+    detector, ref = load_detector(path)
+    runner = KerasRunner(serving_model(detector, features=True), path)
+    runner.run_ref, runner.detector = ref, detector  # the out-of-distribution statistics are fitted from the run
+    return runner
