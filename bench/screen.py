@@ -9,6 +9,11 @@ Every figure is the median over ``--repeats`` runs after one warm-up run (tracin
 CPU seconds (all threads of this process) are both printed: on a shared machine CPU seconds show the cost
 without other users' load.
 
+The model has the ``features`` output of an export and the out-of-distribution score is computed per face
+(statistics fitted on random images: the timing does not depend on them); ``--people 2`` builds the clip with two
+synthff faces side by side (every face is screened). ``bench/screen_compare.py`` runs this script in an earlier
+commit's tree and in this one, side by side.
+
 Run (from the repo root):
     python bench/screen.py                                   # B0 224 px, TFLite runner, 3 repeats
     python bench/screen.py --backbone tiny --runner keras
@@ -42,6 +47,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clip", help="screen this video instead of the built 1280x720 clip")
     parser.add_argument(
+        "--people", type=int, choices=(1, 2), default=1, help="faces in the built clip: one, or two side by side"
+    )
+    parser.add_argument(
         "--keyint",
         type=int,
         help="build the clip with this keyframe interval instead of x264's "
@@ -69,20 +77,27 @@ def parse_args(argv=None) -> argparse.Namespace:
 # --------------------------------------------------------------------------- inputs
 
 
-def build_clip(path: Path, seconds: int = 10, fps: int = 25, width: int = 1280, height: int = 720) -> Path:
-    """A synthff face talking for ``seconds`` at width x height, H.264 CRF 23 (built once, then reused)."""
+def build_clip(
+    path: Path, seconds: int = 10, fps: int = 25, width: int = 1280, height: int = 720, people: int = 1
+) -> Path:
+    """A synthff face talking for ``seconds`` at width x height, H.264 CRF 23 (built once, then reused); with
+    ``people=2`` two synthff identities side by side, each rendered width/2 px wide and padded to the height."""
     if path.is_file():
         return path
     from ltw_tf.data.synth.codec import write_video
     from ltw_tf.data.synth.videos import RealVideo, SynthPreset, to_uint8
 
-    print(f"building {path.name} ({seconds} s, {width}x{height}; once, about a minute) ...", flush=True)
-    video = RealVideo(0, 0, SynthPreset("bench", identities=2, frames=seconds * fps, size=height))
-    side = (width - height) // 2
-    frames = [
-        np.pad(to_uint8(video.frame(f).real), ((0, 0), (side, width - height - side), (0, 0)), mode="edge")
-        for f in range(seconds * fps)
+    print(f"building {path.name} ({seconds} s, {width}x{height}, {people} face(s); once, a minute) ...", flush=True)
+    side = height if people == 1 else width // 2
+    videos = [
+        RealVideo(i, i, SynthPreset("bench", identities=2, frames=seconds * fps, size=side)) for i in range(people)
     ]
+    frames = []
+    for f in range(seconds * fps):
+        row = np.concatenate([to_uint8(video.frame(f).real) for video in videos], axis=1)
+        top, left = (height - row.shape[0]) // 2, (width - row.shape[1]) // 2
+        pad = ((top, height - row.shape[0] - top), (left, width - row.shape[1] - left), (0, 0))
+        frames.append(np.pad(row, pad, mode="edge"))
     path.parent.mkdir(parents=True, exist_ok=True)
     write_video(path, frames, "c23", fps)
     return path
@@ -111,7 +126,8 @@ def reencode(source: Path, path: Path, keyint: int) -> Path:
 
 def build_runner(args: argparse.Namespace):
     """A random-init detector (seed 0) as a Keras runner, or converted once to .tflite (fp32, or full int8
-    calibrated on 8 random images: uint8 in and out)."""
+    calibrated on 8 random images: uint8 in and out), with the ``features`` output an export has (the
+    out-of-distribution score is computed as in a real screen; ``ood_stats``)."""
     import keras
 
     from ltw_tf.models import build_detector
@@ -121,11 +137,11 @@ def build_runner(args: argparse.Namespace):
     if args.model:
         return load_runner(args.model), args.model
     suffix = "_int8" if args.runner == "tflite-int8" else ""
-    tflite = OUT / f"screen_{args.backbone}_{args.image_size}{suffix}.tflite"
+    tflite = OUT / f"screen_{args.backbone}_{args.image_size}{suffix}_features.tflite"
     if args.runner != "keras" and tflite.is_file():
         return TFLiteRunner(tflite), str(tflite)
     keras.utils.set_random_seed(0)
-    model = serving_model(build_detector(args.backbone, args.image_size, weights=None))
+    model = serving_model(build_detector(args.backbone, args.image_size, weights=None), features=True)
     if args.runner == "keras":
         return KerasRunner(model, f"{args.backbone} (random init, in memory)"), "keras in memory"
     import tempfile
@@ -133,8 +149,10 @@ def build_runner(args: argparse.Namespace):
     import tensorflow as tf
 
     print(f"converting {args.backbone} to {tflite.name} (once) ...", flush=True)
+    from export.savedmodel import write_savedmodel
+
     with tempfile.TemporaryDirectory() as tmp:
-        model.export(tmp, verbose=False)
+        write_savedmodel(model, tmp)  # the export's signature: images -> probability, features
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         if suffix:
@@ -146,6 +164,20 @@ def build_runner(args: argparse.Namespace):
         tflite.parent.mkdir(parents=True, exist_ok=True)
         tflite.write_bytes(converter.convert())
     return TFLiteRunner(tflite), str(tflite)
+
+
+def ood_stats(runner):
+    """OOD statistics of the runner's features, fitted on random images (the timing of the score does not depend
+    on what it was fitted on); None for a model without features."""
+    from ltw_tf import ood
+
+    if not runner.has_features:
+        return ood.ModelStats(None, "the model has no features output")
+    images = np.random.default_rng(1).integers(0, 256, (96, runner.size, runner.size, 3), np.uint8)
+    features = np.concatenate([runner.predict_with_features(images[i : i + 32])[1] for i in range(0, 96, 32)])
+    widths = [features.shape[1]]  # one block: the same arithmetic per face as the stages of an export
+    labels = np.arange(64) % 2
+    return ood.ModelStats(ood.fit(features[:64], labels, features[64:], widths))
 
 
 # --------------------------------------------------------------------------- timing
@@ -188,10 +220,11 @@ def opencv_seek(path, indices) -> dict:
 def main(argv=None) -> None:
     args = parse_args(argv)
     from ltw_tf.data.decode import VideoFrames
-    from ltw_tf.data.faces import crop_square, detect_best_faces, load_detector, read_frames, square_box
+    from ltw_tf.data.faces import crop_square, detect_all_faces, load_detector, read_frames, square_box
     from ltw_tf.screening import MediaItem, Screener, ScreenSettings
 
-    clip = Path(args.clip) if args.clip else build_clip(OUT / "screen_clip_1280x720.mp4")
+    name = "screen_clip_1280x720.mp4" if args.people == 1 else "screen_clip_1280x720_2people.mp4"
+    clip = Path(args.clip) if args.clip else build_clip(OUT / name, people=args.people)
     if args.keyint and not args.clip:
         clip = reencode(clip, OUT / f"screen_clip_1280x720_g{args.keyint}.mp4", args.keyint)
     runner, model_name = build_runner(args)
@@ -200,14 +233,17 @@ def main(argv=None) -> None:
     n_frames, indices = video.n_frames, ScreenSettings(frames=args.frames).indices(video.n_frames)
     frames = dict(video.frames(indices))
     decoded = video.decoded
-    found = detect_best_faces(detector, list(frames.values()))
+    found = detect_all_faces(detector, list(frames.values()))
     crops = np.stack(
-        [crop_square(frames[i], square_box(f[0], 16), runner.size) for i, f in zip(frames, found) if f is not None]
+        [crop_square(frames[i], square_box(box, 16), runner.size) for i, f in zip(frames, found) for box, _ in f.faces]
     )
     item = MediaItem(str(clip), "video")
-    sampled = Screener(runner, ScreenSettings(frames=args.frames), detector=detector)
-    tracked = Screener(runner, ScreenSettings(all_frames=True, detect_every=args.detect_every), detector=detector)
-    every = Screener(runner, ScreenSettings(all_frames=True, detect_every=1), detector=detector)
+    stats = ood_stats(runner)
+    sampled = Screener(runner, ScreenSettings(frames=args.frames), detector=detector, ood=stats)
+    tracked = Screener(
+        runner, ScreenSettings(all_frames=True, detect_every=args.detect_every), detector=detector, ood=stats
+    )
+    every = Screener(runner, ScreenSettings(all_frames=True, detect_every=1), detector=detector, ood=stats)
     height, width = next(iter(frames.values())).shape[:2]
     load = os.getloadavg()
 
@@ -215,7 +251,7 @@ def main(argv=None) -> None:
         "decode (OpenCV seeking: prepare's reader before issue 28)": lambda: opencv_seek(clip, indices),
         "decode (read_frames, prepare's reader: PyAV)": lambda: read_frames(clip, args.frames),
         f"decode (PyAV: {decoded} of {video.n_frames} frames decoded)": lambda: dict(video.frames(indices)),
-        f"detect (MTCNN, {len(frames)} frames batched)": lambda: detect_best_faces(detector, list(frames.values())),
+        f"detect (MTCNN, {len(frames)} frames batched)": lambda: detect_all_faces(detector, list(frames.values())),
         f"classify ({len(crops)} crops, {runner.kind})": lambda: runner.predict(crops),
         f"screen {args.frames} frames end to end": lambda: sampled.screen(item),
         f"screen --all, MTCNN every {args.detect_every}th frame": lambda: tracked.screen(item),
@@ -233,11 +269,14 @@ def main(argv=None) -> None:
         result = row.pop("result")
         if hasattr(result, "error"):
             assert result.error is None, result.error
-            row["frames_scored"] = len(result.frames)
+            row["faces_scored"] = len(result.frames)
+            row["people"] = len(result.tracks)
+            row["ood_check"] = result.ood_note or "on"
             row["frames_without_face"] = len(result.no_face)
             if "--all" in name:
-                row["fps"] = round(len(result.frames) / row["wall"], 1)
-                row["fps_per_cpu_second"] = round(len(result.frames) / row["cpu"], 1)
+                frames_seen = len({f.frame for f in result.frames})
+                row["fps"] = round(frames_seen / row["wall"], 1)
+                row["fps_per_cpu_second"] = round(frames_seen / row["cpu"], 1)
 
     from ltw_tf.machine import cpu_info
 

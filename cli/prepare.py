@@ -89,6 +89,9 @@ def summary_text(report, dataset: str, qualities: tuple[str, ...], out: str) -> 
 def prepare_command(ctx, root, dataset, out, frames, margin, size, qualities, splits_dir, workers, as_json):
     """Sample frames from every video of ROOT, keep the most confident MTCNN face, crop, resize, save as PNG.
 
+    One face per frame, the most confident: the paper's training protocol, kept here for every dataset (a DFDC
+    video with two people gives the crops of one). `ltw-tf screen` judges every face of a frame instead.
+
     Writes OUT/<dataset>/<quality>/<domain>/<video>/<frame>.png, OUT/manifest.csv (one row per face, with
     label, domain, split, ids) and OUT/skipped.csv (videos with no face or unreadable, and why). Rerunning
     resumes: finished videos are not decoded again.

@@ -9,6 +9,7 @@ import click
 
 from cli.prepare import Margin
 from ltw_tf.data.faces import MIN_SCORE
+from ltw_tf.data.fast_faces import MIN_FACE
 
 
 @click.command("screen")
@@ -73,6 +74,13 @@ from ltw_tf.data.faces import MIN_SCORE
     show_default=True,
     help="Lowest MTCNN confidence that counts as a face.",
 )
+@click.option(
+    "--min-face",
+    type=click.FloatRange(min=0.0),
+    default=MIN_FACE,
+    show_default=True,
+    help="Smallest face judged: the shorter side of its MTCNN box, in frame pixels.",
+)
 @click.pass_context
 def screen_command(
     ctx,
@@ -90,15 +98,17 @@ def screen_command(
     batch_size,
     margin,
     min_score,
+    min_face,
 ):
     """Screen videos and images (folders: recursively) for face forgery.
 
-    Each video is sampled (10 evenly spaced frames by default, as in the paper), the most confident face of each
-    frame is cropped as `ltw-tf prepare` crops it, and the model gives P(fake) per face. An item's score is the
-    mean over frames with a face; it is fake when the score >= --threshold. Frames without a face are counted,
-    not scored. Every face also gets an out-of-distribution score from the model's own features (> 1: unlike
-    the faces it was trained on); an item with at least half its faces beyond is "uncertain", not fake or real:
-    the model cannot judge it.
+    Each video is sampled (10 evenly spaced frames by default, as in the paper), every face of each frame (MTCNN
+    confidence >= --min-score, box >= --min-face) is cropped as `ltw-tf prepare` crops it, and the model gives
+    P(fake) per face. Faces are linked across frames into people (tracks); a person's score is the mean over
+    their faces, fake when >= --threshold, and an item takes its most suspicious person's verdict (JSON: every
+    person under "tracks"). Frames without a face are counted, not scored. Every face also gets an
+    out-of-distribution score from the model's own features (> 1: unlike the faces it was trained on); a person
+    with at least half their faces beyond is "uncertain", not fake or real: the model cannot judge them.
 
     \b
     Examples:
@@ -135,6 +145,7 @@ def screen_command(
         threshold=threshold,
         margin=margin,
         min_score=min_score,
+        min_face=min_face,
         batch_size=batch_size,
     )
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))

@@ -103,6 +103,7 @@ def test_screen(tmp_path, capsys):
     payload = json.loads(out.read_text())
     _cpu_json(payload["machine"])
     assert "screen 2 frames end to end" in payload["stages"] and "one clip at 2 frames" in text
+    assert payload["stages"]["screen 2 frames end to end"]["ood_check"] == "on"  # the score is part of the timing
 
 
 def test_data_throughput(tmp_path, capsys):

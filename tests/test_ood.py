@@ -1,5 +1,6 @@
 """The out-of-distribution score (ltw_tf.ood): its arithmetic against a float64 reference, its files, the features
-every model form gives, and, end to end, a synthff-trained model meeting a real face photograph."""
+every model form gives, and, end to end, a synthff-trained model meeting a real face photograph, and two people
+in one frame."""
 
 import json
 import subprocess
@@ -111,15 +112,15 @@ SIZE = 32
 
 @pytest.fixture(scope="module")
 def synthff_model(tmp_path_factory):
-    """A tiny detector trained on the small synthff preset (every frame, 187 training faces), exported: the model
-    card, the OOD statistics and the fp32 .tflite beside them, and the synthff tree."""
+    """A tiny detector trained on the small synthff preset (every frame, 187 training faces, 40 steps), exported:
+    the model card, the OOD statistics and the fp32 .tflite beside them, and the synthff tree."""
     root = tmp_path_factory.mktemp("ood")
     steps = [
         ["synth", root / "synth", "--preset", "small", "--qualities", "c23", "--quiet"],
         ["prepare", root / "synth", "--dataset", "synthff", "--out", root / "faces", "--qualities", "c23"]
         + ["--frames", "12", "--size", "64", "--workers", "1"],
         ["train", "gid-fs23", "--data-root", root / "faces", "--method", "alltrain", "--backbone", "tiny"]
-        + ["--weights", "none", "--image-size", str(SIZE), "--epochs", "1", "--steps-per-epoch", "8"]
+        + ["--weights", "none", "--image-size", str(SIZE), "--epochs", "1", "--steps-per-epoch", "40"]
         + ["--batch-size", "8", "--out", root / "run"],
         ["export", root / "run", "--out", root / "export", "--tflite", "--quantize", "fp32"],
     ]
@@ -198,3 +199,37 @@ def test_screen_prints_one_ood_line_and_nothing_from_tensorflow(synthff_model, t
     lines = done.stderr.splitlines()
     assert [line.split(":")[0] for line in lines] == ["model trained on", "out-of-distribution check", "1 screened"]
     assert "1 uncertain" in lines[2]
+
+
+def test_a_real_and_a_fake_face_side_by_side_are_two_people_and_the_fake_is_the_verdict(synthff_model, tmp_path):
+    from ltw_tf.data.decode import VideoFrames
+
+    videos = synthff_model / "synth"
+    trained = _train_videos(synthff_model)[0]  # an identity the model trained on, real and Deepfakes
+    fake_path = next((videos / "manipulated_sequences" / "Deepfakes" / "c23" / "videos").glob(f"{trained}_*.mp4"))
+    real = [
+        f
+        for _, f in VideoFrames(videos / "original_sequences" / "youtube" / "c23" / "videos" / f"{trained}.mp4").frames(
+            None
+        )
+    ]
+    fake = [f for _, f in VideoFrames(fake_path).frames(None)]
+    frames = [np.concatenate([r, f], axis=1) for r, f in zip(real, fake)]  # the real person left, the fake right
+    write_media(tmp_path / "two.mp4", frames)
+    model = synthff_model / "export" / "detector_fp32.tflite"
+    (record,), _ = _screen(tmp_path / "two.mp4", "--model", model, "--frames", "6")
+    assert record["people"] == 2, record["tracks"]
+    left, right = sorted(record["tracks"], key=lambda t: t["boxes"][0][0])
+    width = real[0].shape[1]
+    assert all(x + side / 2 < width for x, _, side in left["boxes"])  # each track stays with its person
+    assert all(x + side / 2 > width for x, _, side in right["boxes"])
+    assert left["frames"] == right["frames"] == [f["frame"] for f in record["frames"] if f["track"] == left["track"]]
+    assert len(left["frames"]) == 6
+    assert right["score"] > left["score"]  # the fake scored higher ...
+    assert record["track"] == right["track"] and record["score"] == right["score"]  # ... and is the item's verdict
+    assert record["verdict"] == right["verdict"]
+    own = {f["track"]: [] for f in record["frames"]}
+    for face in record["frames"]:
+        own[face["track"]].append(face["probability"])
+    for track in record["tracks"]:  # a person's score is the mean over their own faces only
+        assert track["score"] == pytest.approx(np.mean(own[track["track"]]), abs=1e-6)

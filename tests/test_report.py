@@ -80,12 +80,15 @@ def test_report_files_plot_data_and_index(models, media, tmp_path):
         assert plot["no_face_frames"] == [f["frame"] for f in record["no_face"]]
         assert (plot["mean"] is None) == (record["score"] is None)
         assert plot["mean"] is None or abs(plot["mean"] - record["score"]) <= 5e-7  # the record rounds to 6 places
-        strip = [s["frame"] for s in plot["strip"]]
-        assert strip == sorted(strip) and set(strip) <= {p["frame"] for p in plot["timeline"]}
-        assert plot["explain"] and all(np.isfinite(s["cam_max"]) for s in plot["strip"])
+        assert plot["explain"] and len(plot["people"]) == record["people"]
         if name == "faceless.mp4":
+            assert plot["people"] == []
             assert plot["timeline"] == [] and len(plot["no_face_frames"]) == 6 and plot["thumbnail"] is None
         else:
+            (person,) = plot["people"]  # one synthff face per frame: one person
+            strip = [s["frame"] for s in person["strip"]]
+            assert strip == sorted(strip) and set(strip) <= {p["frame"] for p in plot["timeline"]}
+            assert all(np.isfinite(s["cam_max"]) for s in person["strip"])
             assert len(strip) == record["frames_scored"] >= 1  # <= 10 scored frames: all of them are drawn
             assert (out / plot["thumbnail"]).is_file()
     assert not list(out.glob("0005-*"))  # the corrupt file has a row, no files
@@ -146,8 +149,9 @@ def test_screener_keeps_the_scored_crops_of_evenly_spaced_frames(models, media, 
         MediaItem(str(media["clips"][0]), "video")
     )
     assert result.error is None and len(result.frames) == test_screening.FRAMES
-    assert sorted(result.crops) == [0, 4, 7, 11]  # np.linspace(0, 11, 4).round(): bounded whatever the length
-    scored = {f.frame: f.probability for f in result.frames}
+    # np.linspace(0, 11, 4).round(): bounded whatever the length; keyed by (frame, person), one person here
+    assert sorted(result.crops) == [(0, 0), (4, 0), (7, 0), (11, 0)]
+    scored = {(f.frame, f.track): f.probability for f in result.frames}
     again = runner.predict(np.stack([result.crops[i] for i in sorted(result.crops)]))
     # the very crops that were scored; another batch size may tile XNNPACK's kernels differently (0 difference
     # measured here; 1e-6 is ~16 float32 ulps at P ~ 0.5, far below what a different crop would change)
@@ -166,7 +170,7 @@ def _crops(paths, media, detector):
     for clip in media["clips"]:
         result = screener.screen(MediaItem(str(clip), "video"))
         first = result.frames[0]
-        crops.append(result.crops[first.frame])
+        crops.append(result.crops[first.frame, first.track])
         scored.append(first.probability)
     return np.stack(crops), np.array(scored)
 

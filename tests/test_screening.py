@@ -271,6 +271,47 @@ def test_track_faces_interpolates_between_detections_and_detects_gaps():
     assert faces[2].reason == "no face at frames 0 and 5 (not detected in between)"
 
 
+class _PeopleDetector:
+    """An MTCNN stand-in with several faces: frame i (an image filled with i) has the faces ``plan[i]``."""
+
+    def __init__(self, plan):
+        self.plan, self.calls = plan, []
+
+    def detect_faces(self, images, box_format="xywh"):
+        frames = [int(image[0, 0, 0]) for image in images]
+        self.calls.append(frames)
+        return [[{"box": list(box), "confidence": 0.99} for box in self.plan[f]] for f in frames]
+
+
+def test_track_faces_follows_every_person_and_links_them_across_frames():
+    def a(i):  # the larger face, moving right
+        return (10 + 2 * i, 20, 40, 40)
+
+    def b(i):  # a smaller one, moving down
+        return (60, 20 + i, 30, 30)
+
+    plan = {i: [b(i), a(i)] if i <= 8 else [a(i)] for i in range(12)}  # b leaves after frame 8
+    images = [(i, np.full((128, 128, 3), i, np.uint8)) for i in range(12)]
+    stub = _PeopleDetector(plan)
+    faces = list(track_faces(images, stub, detect_every=4, margin=0, size=8, batch=8, min_size=0))
+    assert sorted(f for call in stub.calls for f in call) == [0, 4, 8, 9, 10, 11]  # keyframes, last, then 9, 10
+    by_frame = {}
+    for face in faces:
+        by_frame.setdefault(face.frame, {})[face.track] = face
+    assert list(by_frame) == list(range(12))
+    for i in range(12):  # the largest face of the first frame is person 0; each keeps its id while it is there
+        expected = {0: a(i), 1: b(i)} if i <= 8 else {0: a(i)}
+        assert {t: f.crop.box for t, f in by_frame[i].items()} == {t: square_box(v, 0) for t, v in expected.items()}
+        assert all(f.tracked == (i % 4 != 0 and i <= 8) for f in by_frame[i].values())
+
+    plan = {i: [a(i)] + ([] if i == 3 else [b(i)]) for i in range(8)}  # b missed once: still the same person
+    faces = list(track_faces(images[:8], _PeopleDetector(plan), margin=0, size=8, min_size=0))
+    assert sorted({f.track for f in faces if f.crop.box[0] == 60}) == [1]
+    small = {i: [a(i), (90, 90, 12, 12)] for i in range(4)}  # a 12 px face is below --min-face 24: not judged
+    faces = list(track_faces(images[:4], _PeopleDetector(small), margin=0, size=8))
+    assert {f.track for f in faces} == {0} and len(faces) == 4
+
+
 def test_all_frames_with_tracking_scores_every_frame(models, media, detector):
     paths, _ = models
     clip = media["clips"][0]
@@ -356,7 +397,20 @@ def test_cli_json_lines_records_and_exit_codes(models, media, tmp_path):
         # the mean of the same float32 probabilities summed in another order: ~1 ulp (6e-8) of a [0, 1] value; 1e-6
         assert record["score"] == pytest.approx(np.mean([f["probability"] for f in record["frames"]]), abs=1e-6)
         assert record["verdict"] in ("fake", "real") and record["model"] == str(paths["tflite"])
-        assert set(record["frames"][0]) == {"frame", "probability", "face_score", "box", "tracked", "ood_score"}
+        assert set(record["frames"][0]) == {
+            "frame",
+            "probability",
+            "face_score",
+            "box",
+            "tracked",
+            "ood_score",
+            "track",
+        }
+        # one synthff face per frame: one person, whose record is the item's
+        assert record["people"] == 1 and record["track"] == 0 and len(record["tracks"]) == 1
+        (person,) = record["tracks"]
+        assert person["frames"] == [f["frame"] for f in record["frames"]] and person["score"] == record["score"]
+        assert person["boxes"] == [f["box"] for f in record["frames"]] and person["verdict"] == record["verdict"]
         # a .tflite without the features output: no OOD score, and the record says why instead of guessing
         assert record["frames"][0]["ood_score"] is None and record["out_of_distribution"] is None
         assert record["ood_check"].startswith("this model has no features output")

@@ -118,25 +118,78 @@ def load_detector(device: str = "CPU:0", *, compiled: bool = True) -> Any:
 Detection = tuple[tuple[float, float, float, float], float]  # ((x, y, w, h) in frame pixels, score)
 
 
-def _detect_at(detector: Any, images: list[np.ndarray], side: int) -> list[Detection | None]:
-    """The most confident face of each (same-shape) image, detected on a copy whose longest side is <= side."""
+def _detect_all_at(detector: Any, images: list[np.ndarray], side: int) -> list[list[Detection]]:
+    """Every face MTCNN finds in each (same-shape) image, detected on a copy whose longest side is <= side, with
+    boxes in full-resolution pixels."""
     height, width = images[0].shape[:2]
     scale = min(1.0, side / max(height, width))
     if min(height, width) * scale < MIN_FRAME_SIDE:  # MTCNN's pyramid breaks on tiny images; no face fits anyway
-        return [None] * len(images)
+        return [[] for _ in images]
     if scale < 1.0:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         images = [cv2.resize(image, size, interpolation=cv2.INTER_AREA) for image in images]
     images = [image.astype(np.float32) for image in images]  # else mtcnn normalises (and resizes) in float64
-    found: list[Detection | None] = []
-    for faces in detector.detect_faces(images, box_format="xywh"):
-        if not faces:
-            found.append(None)
-            continue
-        top = max(faces, key=lambda f: float(f["confidence"]))
-        x, y, w, h = (float(v) / scale for v in top["box"])
-        found.append(((x, y, w, h), float(top["confidence"])))
-    return found
+    return [
+        [(tuple(float(v) / scale for v in face["box"]), float(face["confidence"])) for face in faces]
+        for faces in detector.detect_faces(images, box_format="xywh")
+    ]
+
+
+def _detect_at(detector: Any, images: list[np.ndarray], side: int) -> list[Detection | None]:
+    """The most confident face of each (same-shape) image, detected on a copy whose longest side is <= side."""
+    return [max(faces, key=lambda f: f[1]) if faces else None for faces in _detect_all_at(detector, images, side)]
+
+
+@dataclass(frozen=True)
+class FramePeople:
+    """Every usable face of one image (score >= min_score, shorter box side >= min_size), largest first, and the
+    most confident detection of any kind (None: nothing at all), which says why when none is usable."""
+
+    faces: tuple[Detection, ...]
+    best: Detection | None
+
+    def reason(self, min_score: float, min_size: float) -> str:
+        if self.best is None:
+            return "no face detected"
+        if self.best[1] < min_score:
+            return f"best face score {self.best[1]:.3f} < {min_score}"
+        return f"every face smaller than {min_size:g} px"
+
+
+def detect_all_faces(
+    detector: Any,
+    images: list[np.ndarray],
+    *,
+    sides: Sequence[int] = DETECT_SIDES,
+    min_score: float = MIN_SCORE,
+    min_size: float = 0.0,
+) -> list[FramePeople]:
+    """Every usable face per RGB image (``screen``: each person is judged), coarse to fine like
+    ``detect_best_faces``: an image is detected again at the next, larger side only while it has no usable face,
+    so in a frame where a large face was found, a second face too small for the first side is not looked for."""
+    found: list[list[Detection]] = [[] for _ in images]
+    best: list[Detection | None] = [None] * len(images)
+
+    def usable(face: Detection) -> bool:
+        return face[1] >= min_score and min(face[0][2], face[0][3]) >= min_size
+
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, image in enumerate(images):
+        groups.setdefault(image.shape, []).append(i)
+    for shape, members in groups.items():
+        done_side = 0
+        for side in sorted(sides):
+            side = min(side, max(shape[:2]))
+            todo = [i for i in members if not found[i]]
+            if side <= done_side or not todo:
+                continue
+            for i, faces in zip(todo, _detect_all_at(detector, [images[i] for i in todo], side)):
+                found[i] = [f for f in faces if usable(f)]
+                for face in faces:
+                    if best[i] is None or face[1] > best[i][1]:
+                        best[i] = face
+            done_side = side
+    return [FramePeople(tuple(sorted(faces, key=lambda f: -f[0][2] * f[0][3])), top) for faces, top in zip(found, best)]
 
 
 def detect_best_faces(

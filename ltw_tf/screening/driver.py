@@ -1,9 +1,13 @@
 """Screening one item: video -> sampled frames -> faces (as training preparation cropped them) -> P(fake) -> verdict.
 
+Every face of a frame is scored, as a person: faces are linked across frames into tracks
+(``fast_faces.track_faces``) and the item is judged by its most suspicious track (``results.ItemResult``).
+
 Frames: ``frames`` evenly spaced over the whole video (the paper's 10, ``np.linspace`` as in ``prepare``), every
 ``every``-th frame, or all of them. Faces: MTCNN with ``prepare``'s downscaled detection, margin, square and crop
 (``ltw_tf.data.decode`` reads only the sampled frames, upright, as prepare does; ``ltw_tf.data.fast_faces``
-detects less for the same crops). Scores: the model runner, batched.
+detects less for the same crops). Scores: the model runner, batched, and for every face its out-of-distribution
+score from the model's own features (``ltw_tf.ood``).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import numpy as np
 
 from ltw_tf.data.decode import VideoFrames
 from ltw_tf.data.faces import MIN_SCORE, VideoError, check_margin, sample_frame_indices
-from ltw_tf.data.fast_faces import FrameFace, track_faces
+from ltw_tf.data.fast_faces import MIN_FACE, FrameFace, track_faces
 from ltw_tf.ood import ModelStats, model_stats
 from ltw_tf.screening.inputs import MediaItem, read_image
 from ltw_tf.screening.results import FrameScore, ItemResult
@@ -43,6 +47,7 @@ class ScreenSettings:
     threshold: float = 0.5
     margin: int | float = 16
     min_score: float = MIN_SCORE
+    min_face: float = MIN_FACE  # px: the shortest box side of a face worth judging
     batch_size: int = 32
 
     def __post_init__(self):
@@ -65,6 +70,8 @@ class ScreenSettings:
             raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not self.min_face >= 0:
+            raise ValueError(f"min_face must be >= 0 pixels, got {self.min_face}")
         check_margin(self.margin)
 
     @property
@@ -139,6 +146,7 @@ class Screener:
             margin=s.margin,
             size=self.runner.size,
             min_score=s.min_score,
+            min_size=s.min_face,
             batch=max(32, s.batch_size),
         )
 
@@ -154,7 +162,7 @@ class Screener:
         """Classify the faces in batches into ``result`` (crops of the frames in ``keep`` kept); returns how many
         frames were seen."""
         pending: list[FrameFace] = []
-        seen = 0
+        seen: set[int] = set()
 
         def flush():
             probabilities, features = self.runner.predict_with_features(np.stack([f.crop.image for f in pending]))
@@ -162,7 +170,7 @@ class Screener:
             ood = [None] * len(pending) if stats is None or features is None else stats.score(features)
             for face, p, distance in zip(pending, probabilities, ood):
                 if face.frame in keep:
-                    result.crops[face.frame] = face.crop.image
+                    result.crops[face.frame, face.track] = face.crop.image
                 result.frames.append(
                     FrameScore(
                         face.frame,
@@ -171,12 +179,13 @@ class Screener:
                         tuple(int(v) for v in face.crop.box),
                         face.tracked,
                         None if distance is None else float(distance),
+                        face.track,
                     )
                 )
             pending.clear()
 
         for face in faces:
-            seen += 1
+            seen.add(face.frame)
             if face.crop is None:
                 result.no_face[face.frame] = face.reason
                 continue
@@ -185,7 +194,7 @@ class Screener:
                 flush()
         if pending:
             flush()
-        return seen
+        return len(seen)
 
     def _video(self, path: str, result: ItemResult) -> None:
         video = VideoFrames(path)

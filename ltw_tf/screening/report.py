@@ -14,7 +14,7 @@ import html
 import os
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,13 +23,14 @@ import numpy as np
 
 from ltw_tf.io import atomic_write_bytes, atomic_write_text, write_json
 from ltw_tf.provenance import caveat, summary
-from ltw_tf.screening.figure import COLUMNS, headline, report_png
+from ltw_tf.screening.figure import COLUMNS, PersonStrip, headline, report_png
 from ltw_tf.screening.gradcam import GradCam
-from ltw_tf.screening.results import FrameScore, ItemResult
+from ltw_tf.screening.results import FrameScore, ItemResult, Track
 
 GENERATOR = "ltw-tf screen --report"  # marks index.html as ours: --overwrite replaces only such a folder
 STRIP_FACES = COLUMNS  # faces drawn per input
-KEEP_CROPS = 2 * STRIP_FACES  # crops the screener keeps per input to choose them from
+KEEP_CROPS = 2 * STRIP_FACES  # frames whose crops the screener keeps per input to choose them from
+MAX_PEOPLE = 4  # rows of faces per figure: the most suspicious people
 THUMB = 96  # thumbnail side, pixels
 
 
@@ -55,12 +56,19 @@ def is_report(directory: Path) -> bool:
         return GENERATOR in handle.read(4096)
 
 
-def strip_frames(result: ItemResult, n: int = STRIP_FACES) -> list[FrameScore]:
-    """Up to ``n`` scored frames with a kept crop, evenly spaced in time."""
-    kept = [f for f in result.frames if f.frame in result.crops]
+def strip_frames(faces: list[FrameScore], crops: dict, n: int = STRIP_FACES) -> list[FrameScore]:
+    """Up to ``n`` of ``faces`` with a kept crop, evenly spaced in time."""
+    kept = [f for f in faces if (f.frame, f.track) in crops]
     if len(kept) <= n:
         return kept
     return [kept[int(i)] for i in np.linspace(0, len(kept) - 1, n).round()]
+
+
+def people_strips(result: ItemResult, n_people: int = MAX_PEOPLE) -> list[tuple[Track, list[FrameScore]]]:
+    """The people drawn (most suspicious first, at most ``n_people``) with the faces of each row."""
+    tracks = sorted(result.tracks, key=Track.suspicion, reverse=True)[:n_people]
+    rows = [(track, strip_frames(list(track.faces), result.crops)) for track in tracks]
+    return [(track, faces) for track, faces in rows if faces]
 
 
 def file_stem(number: int, path: str) -> str:
@@ -121,20 +129,25 @@ class ReportWriter:
             return entry
         self.staging.mkdir(parents=True, exist_ok=True)
         stem = file_stem(entry.number, result.path)
-        strip = strip_frames(result)
-        crops = [result.crops[f.frame] for f in strip]
-        cams, scale = None, 0.0
-        if self.explainer is not None and crops:
-            cams, _ = self.explainer.maps(np.stack(crops))
+        people = []
+        for track, faces in people_strips(result):
+            people.append(PersonStrip(track, faces, [result.crops[f.frame, f.track] for f in faces]))
+        scale = 0.0
+        if self.explainer is not None and people:
+            cams, _ = self.explainer.maps(np.stack([c for p in people for c in p.crops]))
             scale = float(cams.max())
-        png = report_png(result, strip, crops, cams, scale, model=self.model)
+            split = np.cumsum([len(p.crops) for p in people])[:-1]
+            people = [replace(p, cams=list(m)) for p, m in zip(people, np.split(cams, split))]
+        png = report_png(result, people, scale, model=self.model)
         entry.png, entry.data = f"{stem}.png", f"{stem}.json"
         atomic_write_bytes(self.staging / entry.png, png)
-        if result.frames and result.crops:
-            worst = max((f for f in result.frames if f.frame in result.crops), key=lambda f: f.probability)
+        suspect = result.suspect
+        kept = [f for f in (suspect.faces if suspect else ()) if (f.frame, f.track) in result.crops]
+        if kept:
+            worst = max(kept, key=lambda f: f.probability)
             entry.thumb = f"{stem}.thumb.png"
-            write_png(self.staging / entry.thumb, thumbnail(result.crops[worst.frame]))
-        data = plot_data(result, strip, cams, scale, entry, self.model, explain=self.explainer is not None)
+            write_png(self.staging / entry.thumb, thumbnail(result.crops[worst.frame, worst.track]))
+        data = plot_data(result, people, scale, entry, self.model, explain=self.explainer is not None)
         write_json(self.staging / entry.data, data)
         result.crops.clear()
         return entry
@@ -171,8 +184,7 @@ def write_png(path: Path, rgb: np.ndarray) -> None:
 
 def plot_data(
     result: ItemResult,
-    strip: list[FrameScore],
-    cams: np.ndarray | None,
+    people: list[PersonStrip],
     scale: float,
     entry: Entry,
     model: str,
@@ -187,18 +199,29 @@ def plot_data(
             "headline": headline(result),
             "threshold": result.threshold,
             "mean": result.score,
-            "timeline": [{"frame": f.frame, "probability": f.probability, "tracked": f.tracked} for f in result.frames],
+            "timeline": [
+                {"frame": f.frame, "probability": f.probability, "tracked": f.tracked, "track": f.track}
+                for f in result.frames
+            ],
             "no_face_frames": sorted(result.no_face),
-            "strip": [
+            "people": [
                 {
-                    "frame": f.frame,
-                    "probability": f.probability,
-                    "cam_max": None if cams is None else float(cams[i].max()),
+                    "track": p.track.track,
+                    "verdict": p.track.verdict,
+                    "strip": [
+                        {
+                            "frame": f.frame,
+                            "probability": f.probability,
+                            "cam_max": None if p.cams is None else float(p.cams[i].max()),
+                        }
+                        for i, f in enumerate(p.faces)
+                    ],
                 }
-                for i, f in enumerate(strip)
+                for p in people
             ],
             "explain": explain,  # Grad-CAM asked for (drawn over every face of the strip)
-            "cam_scale": scale if cams is not None else None,  # the map value drawn at full strength
+            # the map value drawn at full strength
+            "cam_scale": scale if any(p.cams is not None for p in people) else None,
         },
     }
 

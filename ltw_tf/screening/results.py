@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -28,6 +29,7 @@ class FrameScore:
     box: tuple[int, int, int]
     tracked: bool = False
     ood: float | None = None
+    track: int = 0  # the person (``fast_faces.track_faces``)
 
     @property
     def out_of_distribution(self) -> bool:
@@ -41,13 +43,85 @@ class FrameScore:
             "box": list(self.box),
             "tracked": self.tracked,
             "ood_score": None if self.ood is None else round(self.ood, 4),
+            "track": self.track,
+        }
+
+
+SUSPICION = {"fake": 2, "uncertain": 1, "real": 0}  # a found fake outranks a face the model cannot judge
+
+
+def _mean_probability(faces: Sequence[FrameScore]) -> float | None:
+    return float(np.mean([f.probability for f in faces])) if faces else None
+
+
+def _ood_fraction(faces: Sequence[FrameScore], checked: bool) -> float | None:
+    if not faces or not checked or any(f.ood is None for f in faces):
+        return None
+    return sum(f.out_of_distribution for f in faces) / len(faces)
+
+
+def _verdict(faces: Sequence[FrameScore], threshold: float, checked: bool) -> str | None:
+    """ "uncertain" when at least half the faces are out of distribution (the model cannot judge them, whatever
+    its P(fake)); else "fake" when their mean P(fake) >= threshold, "real" below it; None without faces."""
+    score = _mean_probability(faces)
+    if score is None:
+        return None
+    ood = _ood_fraction(faces, checked)
+    if ood is not None and ood >= UNCERTAIN_FRACTION:
+        return "uncertain"
+    return "fake" if score >= threshold else "real"
+
+
+@dataclass(frozen=True)
+class Track:
+    """One person of an item: the scored faces of one track, in frame order, judged like a one-person item."""
+
+    track: int
+    faces: tuple[FrameScore, ...]
+    threshold: float
+    checked: bool  # the OOD check is on
+
+    @property
+    def score(self) -> float | None:
+        return _mean_probability(self.faces)
+
+    @property
+    def fake_fraction(self) -> float | None:
+        if not self.faces:
+            return None
+        return sum(f.probability >= self.threshold for f in self.faces) / len(self.faces)
+
+    @property
+    def out_of_distribution(self) -> float | None:
+        return _ood_fraction(self.faces, self.checked)
+
+    @property
+    def verdict(self) -> str | None:
+        return _verdict(self.faces, self.threshold, self.checked)
+
+    def suspicion(self) -> tuple:
+        return SUSPICION.get(self.verdict, -1), self.score or 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        score, fraction, ood = self.score, self.fake_fraction, self.out_of_distribution
+        return {
+            "track": self.track,
+            "verdict": self.verdict,
+            "score": None if score is None else round(score, 6),
+            "fake_fraction": None if fraction is None else round(fraction, 4),
+            "out_of_distribution": None if ood is None else round(ood, 4),
+            "frames": [f.frame for f in self.faces],
+            "boxes": [list(f.box) for f in self.faces],
         }
 
 
 @dataclass
 class ItemResult:
-    """One video or image. ``score`` is the mean P(fake) over frames with a face; frames without one are listed
-    in ``no_face`` (with the reason) and not scored. ``error`` set: the item could not be screened at all."""
+    """One video or image. Every scored face belongs to a track (a person); each track is judged alone
+    (``Track``) and the item's ``score``, ``verdict``, ``fake_fraction`` and ``out_of_distribution`` are those of
+    its most suspicious track (a fake before an uncertain one before a real one, then the higher mean P(fake)).
+    Frames without a face are listed in ``no_face`` (with the reason) and not scored. ``error`` set: the item could
+    not be screened at all."""
 
     path: str
     kind: str  # "video" | "image"
@@ -58,7 +132,8 @@ class ItemResult:
     no_face: dict[int, str] = field(default_factory=dict)
     error: str | None = None
     seconds: float = 0.0
-    crops: dict[int, np.ndarray] = field(default_factory=dict, repr=False)  # frame -> the scored uint8 crop, kept
+    crops: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, repr=False)  # (frame, track) -> the
+    # scored uint8 crop, kept
     # only when the screener is asked to (``keep_crops``, for the report); never in the JSON record
     trained_on: dict | None = None  # the model's training data (ltw_tf.provenance), in every record
     ood_note: str | None = None  # why faces carry no OOD score (None: the check is on)
@@ -69,35 +144,44 @@ class ItemResult:
         return caveat(self.trained_on)
 
     @property
+    def tracks(self) -> list[Track]:
+        """Every person, by track id."""
+        by_track: dict[int, list[FrameScore]] = {}
+        for face in self.frames:
+            by_track.setdefault(face.track, []).append(face)
+        checked = self.ood_note is None
+        return [Track(t, tuple(faces), self.threshold, checked) for t, faces in sorted(by_track.items())]
+
+    @property
+    def suspect(self) -> Track | None:
+        """The most suspicious track (None: no face scored)."""
+        tracks = self.tracks
+        return max(tracks, key=Track.suspicion) if tracks else None
+
+    @property
     def score(self) -> float | None:
-        return float(np.mean([f.probability for f in self.frames])) if self.frames else None
+        """The most suspicious person's mean P(fake)."""
+        suspect = self.suspect
+        return None if suspect is None else suspect.score
 
     @property
     def fake_fraction(self) -> float | None:
-        """Fraction of scored frames with P(fake) >= threshold."""
-        if not self.frames:
-            return None
-        return sum(f.probability >= self.threshold for f in self.frames) / len(self.frames)
+        """Fraction of the most suspicious person's faces with P(fake) >= threshold."""
+        suspect = self.suspect
+        return None if suspect is None else suspect.fake_fraction
 
     @property
     def out_of_distribution(self) -> float | None:
-        """Fraction of scored faces unlike the model's training faces (None: nothing scored, or no OOD check)."""
-        if not self.frames or self.ood_note is not None or any(f.ood is None for f in self.frames):
-            return None
-        return sum(f.out_of_distribution for f in self.frames) / len(self.frames)
+        """Fraction of the most suspicious person's faces unlike the model's training faces (None: nothing
+        scored, or no OOD check)."""
+        suspect = self.suspect
+        return None if suspect is None else suspect.out_of_distribution
 
     @property
     def verdict(self) -> str | None:
-        """ "uncertain" when at least half the scored faces are out of distribution (the model cannot judge them,
-        whatever its P(fake)); else "fake" when the mean P(fake) >= threshold, "real" below it; None when nothing
-        was scored."""
-        score = self.score
-        if score is None:
-            return None
-        ood = self.out_of_distribution
-        if ood is not None and ood >= UNCERTAIN_FRACTION:
-            return "uncertain"
-        return "fake" if score >= self.threshold else "real"
+        """The most suspicious person's verdict (``Track.verdict``); None when nothing was scored."""
+        suspect = self.suspect
+        return None if suspect is None else suspect.verdict
 
     def to_dict(self, model: str | None = None) -> dict[str, Any]:
         score, fraction = self.score, self.fake_fraction
@@ -116,6 +200,9 @@ class ItemResult:
             "frames_sampled": self.sampled,
             "frames_scored": len(self.frames),
             "frames_without_face": len(self.no_face),
+            "people": len(self.tracks),
+            "track": None if self.suspect is None else self.suspect.track,
+            "tracks": [t.to_dict() for t in self.tracks],
             "frames": [f.to_dict() for f in self.frames],
             "no_face": [{"frame": k, "reason": v} for k, v in sorted(self.no_face.items())],
             "seconds": round(self.seconds, 3),
@@ -133,15 +220,18 @@ def summary_line(result: ItemResult) -> str:
         return f"error  {result.path}: {result.error}"
     if result.score is None:
         return f"-      no face in {result.sampled} sampled frame(s)  {result.path}"
-    over = sum(f.probability >= result.threshold for f in result.frames)
+    suspect, tracks = result.suspect, result.tracks
+    faces = suspect.faces
+    over = sum(f.probability >= result.threshold for f in faces)
     note = f"  [{result.caveat}]" if result.caveat else ""
-    unlike = sum(f.out_of_distribution for f in result.frames)
-    ood = f"  {unlike}/{len(result.frames)} unlike training faces" if result.out_of_distribution is not None else ""
+    unlike = sum(f.out_of_distribution for f in faces)
+    ood = f"  {unlike}/{len(faces)} unlike training faces" if result.out_of_distribution is not None else ""
     if result.verdict == "uncertain":
         ood += ": the model cannot judge them"
+    people = f"  {len(tracks)} people, most suspicious: person {suspect.track}" if len(tracks) > 1 else ""
     return (
-        f"{result.verdict:<9} {result.score:.3f}  {over}/{len(result.frames)} frames >= {result.threshold:g}"
-        f"{ood}  {len(result.no_face)} without face  {result.path}{note}"
+        f"{result.verdict:<9} {result.score:.3f}  {over}/{len(faces)} frames >= {result.threshold:g}"
+        f"{ood}{people}  {len(result.no_face)} without face  {result.path}{note}"
     )
 
 
