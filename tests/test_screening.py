@@ -241,7 +241,8 @@ def test_decoder_gives_opencv_frames_decoding_only_what_they_need(options, tmp_p
 
 
 class _PlannedDetector:
-    """An MTCNN stand-in: frame i (an image filled with i) has the face ``plan[i]`` ((x, y, w, h) or None)."""
+    """An MTCNN stand-in: frame i (an image filled with i) has the face ``plan[i]`` ((x, y, w, h) or None), or
+    the faces ``plan[i]`` (a list of boxes)."""
 
     def __init__(self, plan):
         self.plan, self.calls = plan, []
@@ -249,7 +250,10 @@ class _PlannedDetector:
     def detect_faces(self, images, box_format="xywh"):
         frames = [int(image[0, 0, 0]) for image in images]
         self.calls.append(frames)
-        return [[{"box": list(self.plan[f]), "confidence": 0.99}] if self.plan[f] else [] for f in frames]
+        boxes = [
+            self.plan[f] if isinstance(self.plan[f], list) else [self.plan[f]] * bool(self.plan[f]) for f in frames
+        ]
+        return [[{"box": list(box), "confidence": 0.99} for box in faces] for faces in boxes]
 
 
 def test_track_faces_interpolates_between_detections_and_detects_gaps():
@@ -271,18 +275,6 @@ def test_track_faces_interpolates_between_detections_and_detects_gaps():
     assert faces[2].reason == "no face at frames 0 and 5 (not detected in between)"
 
 
-class _PeopleDetector:
-    """An MTCNN stand-in with several faces: frame i (an image filled with i) has the faces ``plan[i]``."""
-
-    def __init__(self, plan):
-        self.plan, self.calls = plan, []
-
-    def detect_faces(self, images, box_format="xywh"):
-        frames = [int(image[0, 0, 0]) for image in images]
-        self.calls.append(frames)
-        return [[{"box": list(box), "confidence": 0.99} for box in self.plan[f]] for f in frames]
-
-
 def test_track_faces_follows_every_person_and_links_them_across_frames():
     def a(i):  # the larger face, moving right
         return (10 + 2 * i, 20, 40, 40)
@@ -292,7 +284,7 @@ def test_track_faces_follows_every_person_and_links_them_across_frames():
 
     plan = {i: [b(i), a(i)] if i <= 8 else [a(i)] for i in range(12)}  # b leaves after frame 8
     images = [(i, np.full((128, 128, 3), i, np.uint8)) for i in range(12)]
-    stub = _PeopleDetector(plan)
+    stub = _PlannedDetector(plan)
     faces = list(track_faces(images, stub, detect_every=4, margin=0, size=8, batch=8, min_size=0))
     assert sorted(f for call in stub.calls for f in call) == [0, 4, 8, 9, 10, 11]  # keyframes, last, then 9, 10
     by_frame = {}
@@ -305,10 +297,10 @@ def test_track_faces_follows_every_person_and_links_them_across_frames():
         assert all(f.tracked == (i % 4 != 0 and i <= 8) for f in by_frame[i].values())
 
     plan = {i: [a(i)] + ([] if i == 3 else [b(i)]) for i in range(8)}  # b missed once: still the same person
-    faces = list(track_faces(images[:8], _PeopleDetector(plan), margin=0, size=8, min_size=0))
+    faces = list(track_faces(images[:8], _PlannedDetector(plan), margin=0, size=8, min_size=0))
     assert sorted({f.track for f in faces if f.crop.box[0] == 60}) == [1]
     small = {i: [a(i), (90, 90, 12, 12)] for i in range(4)}  # a 12 px face is below --min-face 24: not judged
-    faces = list(track_faces(images[:4], _PeopleDetector(small), margin=0, size=8))
+    faces = list(track_faces(images[:4], _PlannedDetector(small), margin=0, size=8))
     assert {f.track for f in faces} == {0} and len(faces) == 4
 
 

@@ -7,7 +7,7 @@ face, enlarge the box by 16 px per side (or a relative margin), square it, crop 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,9 +135,24 @@ def _detect_all_at(detector: Any, images: list[np.ndarray], side: int) -> list[l
     ]
 
 
-def _detect_at(detector: Any, images: list[np.ndarray], side: int) -> list[Detection | None]:
-    """The most confident face of each (same-shape) image, detected on a copy whose longest side is <= side."""
-    return [max(faces, key=lambda f: f[1]) if faces else None for faces in _detect_all_at(detector, images, side)]
+def _coarse_to_fine(
+    detector: Any, images: list[np.ndarray], sides: Sequence[int], unfinished: Callable[[int], bool]
+) -> Iterator[tuple[int, list[Detection]]]:
+    """(image index, every face found) for each image at each side, smallest first, while ``unfinished(index)``
+    (asked again before each larger side: the caller updates what it holds as the pairs come); images of one
+    shape are detected as one batch."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, image in enumerate(images):
+        groups.setdefault(image.shape, []).append(i)
+    for shape, members in groups.items():
+        done_side = 0
+        for side in sorted(sides):
+            side = min(side, max(shape[:2]))
+            todo = [i for i in members if unfinished(i)]
+            if side <= done_side or not todo:
+                continue
+            yield from zip(todo, _detect_all_at(detector, [images[i] for i in todo], side))
+            done_side = side
 
 
 @dataclass(frozen=True)
@@ -173,22 +188,11 @@ def detect_all_faces(
     def usable(face: Detection) -> bool:
         return face[1] >= min_score and min(face[0][2], face[0][3]) >= min_size
 
-    groups: dict[tuple[int, ...], list[int]] = {}
-    for i, image in enumerate(images):
-        groups.setdefault(image.shape, []).append(i)
-    for shape, members in groups.items():
-        done_side = 0
-        for side in sorted(sides):
-            side = min(side, max(shape[:2]))
-            todo = [i for i in members if not found[i]]
-            if side <= done_side or not todo:
-                continue
-            for i, faces in zip(todo, _detect_all_at(detector, [images[i] for i in todo], side)):
-                found[i] = [f for f in faces if usable(f)]
-                for face in faces:
-                    if best[i] is None or face[1] > best[i][1]:
-                        best[i] = face
-            done_side = side
+    for i, faces in _coarse_to_fine(detector, images, sides, lambda i: not found[i]):
+        found[i] = [f for f in faces if usable(f)]
+        for face in faces:
+            if best[i] is None or face[1] > best[i][1]:
+                best[i] = face
     return [FramePeople(tuple(sorted(faces, key=lambda f: -f[0][2] * f[0][3])), top) for faces, top in zip(found, best)]
 
 
@@ -203,20 +207,10 @@ def detect_best_faces(
     go through MTCNN as one batch, ~3x faster than one by one.
     """
     best: list[Detection | None] = [None] * len(images)
-    groups: dict[tuple[int, ...], list[int]] = {}
-    for i, image in enumerate(images):
-        groups.setdefault(image.shape, []).append(i)
-    for shape, members in groups.items():
-        done_side = 0
-        for side in sorted(sides):
-            side = min(side, max(shape[:2]))
-            todo = [i for i in members if best[i] is None or best[i][1] < min_score]
-            if side <= done_side or not todo:
-                continue
-            for i, found in zip(todo, _detect_at(detector, [images[i] for i in todo], side)):
-                if found is not None and (best[i] is None or found[1] > best[i][1]):
-                    best[i] = found
-            done_side = side
+    for i, faces in _coarse_to_fine(detector, images, sides, lambda i: best[i] is None or best[i][1] < min_score):
+        top = max(faces, key=lambda f: f[1]) if faces else None
+        if top is not None and (best[i] is None or top[1] > best[i][1]):
+            best[i] = top
     return best
 
 
