@@ -106,6 +106,17 @@ def test_screen(tmp_path, capsys):
     assert payload["stages"]["screen 2 frames end to end"]["ood_check"] == "on"  # the score is part of the timing
 
 
+def test_screen_memory(tmp_path, capsys):
+    screen, memory = _bench("screen"), _bench("screen_memory")
+    clip = screen.build_clip(tmp_path / "clip.mp4", seconds=1, fps=10, width=240, height=160)
+    out = tmp_path / "memory.json"
+    memory.main(["--clip", str(clip), "--minutes", "0.05", *TINY, "--runner", "keras", "--json", str(out)])
+    text = capsys.readouterr().out
+    _cpu_line(text)
+    payload = json.loads(out.read_text())
+    assert payload["frames"] == 75 and payload["rss_max_mb"] > 0 and "growth from 25 %" in text
+
+
 def test_data_throughput(tmp_path, capsys):
     out = tmp_path / "data.json"
     args = ["--videos", "2", "--video-frames", "4", "--width", "160", "--height", "120", "--frames", "2"]
