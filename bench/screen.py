@@ -175,7 +175,8 @@ def ood_stats(runner):
         return ood.ModelStats(None, "the model has no features output")
     images = np.random.default_rng(1).integers(0, 256, (96, runner.size, runner.size, 3), np.uint8)
     features = np.concatenate([runner.predict_with_features(images[i : i + 32])[1] for i in range(0, 96, 32)])
-    widths = [features.shape[1]]  # one block: the same arithmetic per face as the stages of an export
+    # one block of all widths: at least the per-stage arithmetic of an export (W^2 >= sum of w^2)
+    widths = [features.shape[1]]
     labels = np.arange(64) % 2
     return ood.ModelStats(ood.fit(features[:64], labels, features[64:], widths))
 
