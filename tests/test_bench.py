@@ -1,5 +1,5 @@
-"""Smoke tests of every bench/ script at tiny size: the real code path runs and prints / writes what its figure in
-docs/RESULTS.md is read from. (study_curves, study_significance and icc_share: tests/test_study.py.)
+"""Smoke tests of every bench/ and bench/study/ script at tiny size: the real code path runs and prints / writes
+what its figure in docs/RESULTS.md is read from. (study_curves, study_significance and icc_share: tests/test_study.py.)
 
 Each script's ``main(argv)`` runs in this process with a tiny backbone, 16-32 px images and made-up data; the one
 that sets TensorFlow's thread pools (latency) runs in a subprocess. One trained LTW run on a toy FF++ root serves
@@ -22,8 +22,9 @@ TINY = ["--backbone", "tiny", "--image-size", "16"]
 
 
 def _bench(name: str):
-    if str(REPO / "bench") not in sys.path:
-        sys.path.insert(0, str(REPO / "bench"))  # as when run as a script (weight_modes imports icc_share)
+    for folder in (REPO / "bench", REPO / "bench" / "study"):  # as when run as a script (weight_modes imports
+        if str(folder) not in sys.path:  # icc_share beside it)
+            sys.path.insert(0, str(folder))
     return importlib.import_module(name)
 
 
@@ -219,7 +220,7 @@ def test_meta_splits_lists_the_seeded_meta_test_domain_of_each_epoch(run, tmp_pa
     write_json(copy / "eval" / "gid-fs23.json", json_ready(evaluate_run(copy, which="best")))  # as the study does
     config = json.loads((copy / "config.json").read_text())
     sources, seed = list(get_benchmark("gid-fs23").sources), config["train"]["seed"]
-    significance = tmp_path / "sig.json"  # the shape bench/study_significance.py --json writes
+    significance = tmp_path / "sig.json"  # the shape bench/study/study_significance.py --json writes
     aucs = {"ltw": {"seeds": [seed], "auc": [0.75]}, "alltrain": {"seeds": [seed], "auc": [0.5]}}
     write_json(significance, {"held_out_faces": "own", "gid-fs23": aucs})
     out = tmp_path / "splits.json"

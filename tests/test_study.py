@@ -264,7 +264,7 @@ def test_benchmark_usage_errors(tmp_path):
 def test_study_curves_average_each_epoch_over_seeds(tmp_path, capsys):
     import sys
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench" / "study"))
     import study_curves
 
     for seed, (weight, auc) in enumerate(((0.2, 0.6), (0.4, 0.8))):
@@ -292,7 +292,7 @@ def test_study_curves_plot_reads_per_step_tensorboard_scalars_and_a_resume_overr
 
     import tensorflow as tf
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench" / "study"))
     import study_curves
 
     def log(run, values, start=1):  # what Trainer writes: one scalar per step under train/
@@ -345,7 +345,7 @@ def _bench_module(name):
     import importlib
     import sys
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench" / "study"))
     return importlib.import_module(name)
 
 

@@ -7,8 +7,8 @@ In-domain AUC is the mean over the three training families, held-out AUC the fou
 separate methods needs held-out well below in-domain and well above 0.5.
 
 Run (from the repo root; a prepared synthff root with c23 faces):
-    python bench/domain_gap.py --data-root data/synthff-faces --backbone efficientnet_b0 --image-size 64
-    python bench/domain_gap.py --data-root data/synthff-faces --backbone tiny --image-size 64   # minutes
+    python bench/study/domain_gap.py --data-root data/synthff-faces --backbone efficientnet_b0 --image-size 64
+    python bench/study/domain_gap.py --data-root data/synthff-faces --backbone tiny --image-size 64   # minutes
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from ltw_tf.native_logs import quiet_tensorflow  # noqa: E402
 
 quiet_tensorflow(verbose=False)  # before TensorFlow: its start-up lines off this terminal

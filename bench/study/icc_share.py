@@ -11,8 +11,8 @@ config, 0.01 by default). A ratio of a few percent means ICC is a small force on
 by it can still end apart, because small changes grow over hundreds of steps.
 
 Run (from the repo root; TensorFlow on CPU, ~1 s per checkpoint and batch at 64 px):
-    python bench/icc_share.py /work/data/runs/study/gid-df23-ltw-s0-23af47f3
-    python bench/icc_share.py --runs-dir /work/data/runs/study --methods ltw --batches 8
+    python bench/study/icc_share.py /work/data/runs/study/gid-df23-ltw-s0-23af47f3
+    python bench/study/icc_share.py --runs-dir /work/data/runs/study --methods ltw --batches 8
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ steps of:
 - p(w)'s batch mean and std (the weights T applied).
 
 Run (from the repo root; TensorFlow on CPU, a few seconds per checkpoint and step at 112 px):
-    python bench/meta_signal.py /work/data/runs/study-lite0/gid-fs23-ltw-s0-b6e7f4c3
-    python bench/meta_signal.py --runs-dir /work/data/runs/study-lite0 --methods ltw,mldg --steps 4 --json m.json
+    python bench/study/meta_signal.py /work/data/runs/study-lite0/gid-fs23-ltw-s0-b6e7f4c3
+    python bench/study/meta_signal.py --runs-dir /work/data/runs/study-lite0 --methods ltw,mldg --steps 4 --json m.json
 """
 
 from __future__ import annotations

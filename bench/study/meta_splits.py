@@ -8,12 +8,12 @@ step and sees all six splits. This script lists, per run, the meta-test domain o
 history.json: what training actually drew), how many epochs each source family was the meta-test domain, the epoch
 of the best checkpoint, the paired-meta-batch fallbacks (of the epoch's whole plan, of which a run with
 --steps-per-epoch trains the first steps), and the held-out frame AUC — from the run's own evaluation, or from a
-``bench/study_significance.py --json`` file (e.g. the evaluation build), which also gives ``method - --reference``
+``bench/study/study_significance.py --json`` file (e.g. the evaluation build), which also gives ``method - --reference``
 per seed. Each benchmark closes with the mean of that difference over the seeds whose meta-test domains covered
 every source family and over the rest.
 
 It reads JSON only (no TensorFlow, no scoring):
-    python bench/meta_splits.py --runs-dir /work/data/runs/study-lite0 \
+    python bench/study/meta_splits.py --runs-dir /work/data/runs/study-lite0 \
         --significance /work/data/analysis/study-lite0/sig-eval1.json
 """
 
@@ -38,7 +38,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--significance",
         default="",
-        help="a bench/study_significance.py --json file: take the held-out AUC per seed from it (its test set) "
+        help="a bench/study/study_significance.py --json file: take the held-out AUC per seed from it (its test set) "
         "and add method - --reference per seed",
     )
     parser.add_argument("--reference", default="alltrain", help="with --significance: compared method")
@@ -82,7 +82,7 @@ def run_splits(run: Path, config: dict) -> dict | None:
 
 def collect(runs_dir: Path, methods: set[str], benchmarks: set[str] | None, significance: dict | None, reference: str):
     """``{group: [row per run, by method and seed]}`` of finished runs (the study's evaluation written), grouped as
-    ``bench/study_significance.py`` groups them: by benchmark, or "benchmark @hash" when the folder holds runs of
+    ``bench/study/study_significance.py`` groups them: by benchmark, or "benchmark @hash" when the folder holds runs of
     several settings for it (run folders end in ``-<settings hash>``), so its per-seed AUC match."""
     found: dict = {}  # {benchmark: {settings hash: rows}}
     skipped = 0
@@ -174,7 +174,7 @@ def main(argv=None) -> int:
             return 2
         if not isinstance(significance, dict) or "held_out_faces" not in significance:
             print(
-                f"error: --significance {args.significance} is not a bench/study_significance.py --json file",
+                f"error: --significance {args.significance} is not a bench/study/study_significance.py --json file",
                 file=sys.stderr,
             )
             return 2

@@ -12,9 +12,9 @@ runs' TensorBoard event files: one column per benchmark, per method the mean ove
 file's value wins.
 
 Run (from the repo root):
-    python bench/study_curves.py --runs-dir /work/data/runs/study
-    python bench/study_curves.py --runs-dir runs --methods ltw,mldg --json curves.json
-    python bench/study_curves.py --runs-dir runs --methods ltw,ltw-no-icc --plot docs/img/curves.png
+    python bench/study/study_curves.py --runs-dir /work/data/runs/study
+    python bench/study/study_curves.py --runs-dir runs --methods ltw,mldg --json curves.json
+    python bench/study/study_curves.py --runs-dir runs --methods ltw,ltw-no-icc --plot docs/img/curves.png
 """
 
 from __future__ import annotations

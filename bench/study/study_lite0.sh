@@ -4,8 +4,8 @@
 # resumes, so rerunning this script continues where it stopped (synth per pair, prepare per video, benchmark per
 # run: finished runs reused, an interrupted one resumed from its epoch checkpoint).
 #
-#   bench/study_lite0.sh                 # from the repo root, with `make .venv/.installed` done
-#   DATA=/work/data bench/study_lite0.sh # where data, runs and logs go (default /work/data)
+#   bench/study/study_lite0.sh                 # from the repo root, with `make .venv/.installed` done
+#   DATA=/work/data bench/study/study_lite0.sh # where data, runs and logs go (default /work/data)
 #
 # Phase A: seed 0 of Tables 2-3's seven methods on the four splits (one-seed tables; issue 16's rows). Phase B: the
 # decisive comparison first, Alltrain, MLDG and LTW on the four splits, seeds 1-4. Phase D: Table 5's ablations,
@@ -14,20 +14,20 @@
 # are lowest at seed 0, chosen before any ablation ran (docs/RESULTS.md). Phase C: Tables 2-3 with all five seeds
 # (the remaining methods), written by `ltw-tf benchmark`. Phase E (after the issue's five seeds, if the budget
 # allows): Alltrain, MLDG and LTW seeds 5-9 on the three splits with headroom, so that more of the paired intervals
-# reach +-0.03. Decided at three seeds from the projected interval widths (bench/study_significance.py's closing
+# reach +-0.03. Decided at three seeds from the projected interval widths (bench/study/study_significance.py's closing
 # column: ~5-18 seeds for four of the six pairs), not from the differences, and run whatever seeds 3-4 show; its
 # tables go to RUNS/tables-10seeds, leaving phase C's five-seed Tables 2-3 as they are. Phase F (fifth session,
 # before E because it is cheaper and asks why): the diagnostic ltw-step-split (LTW with MLDG's per-step meta-split,
 # not in the paper) with seeds 0-4 on GID-F2F23 and GID-NT23, where LTW and MLDG were compared with headroom: at
 # five seeds LTW was level with MLDG, and a 3-epoch LTW run meta-tests on one to three source families fixed by its
-# seed (bench/meta_splits.py). Its tables go to RUNS/tables-step-split.
+# seed (bench/study/meta_splits.py). Its tables go to RUNS/tables-step-split.
 # The data step also builds an independent evaluation set, synthff seed 1 (all its identities unseen by every run),
-# that bench/study_significance.py --eval-root scores besides the study's own test split: more test videos.
+# that bench/study/study_significance.py --eval-root scores besides the study's own test split: more test videos.
 # The training code must stay the code the study started with: the script refuses to run when ltw_tf/ or cli/
 # differ from STUDY_COMMIT, except FREE, the files that only lay tables out (Table 5's move to another split);
 # set ALLOW_CODE_CHANGE=1 to override, and say so in RESULTS.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 DATA=${DATA:-/work/data}
 STUDY_COMMIT=${STUDY_COMMIT:-da2c3a2}
 LTW=.venv/bin/ltw-tf

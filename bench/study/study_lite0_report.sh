@@ -1,25 +1,25 @@
 #!/usr/bin/env bash
 # The ImageNet-Lite0 synthff study's analysis (issue 15): the tables and figures of docs/RESULTS.md's study
 # section that compare the runs (significance on both test sets, Table 5's pairs, curves, run times, the tables
-# `ltw-tf benchmark` wrote), from the runs bench/study_lite0.sh made; the per-run probes (bench/meta_signal.py,
-# bench/icc_share.py, `ltw-tf weights`) are separate commands named in RESULTS. Reads finished runs only (an
+# `ltw-tf benchmark` wrote), from the runs bench/study/study_lite0.sh made; the per-run probes (bench/study/meta_signal.py,
+# bench/study/icc_share.py, `ltw-tf weights`) are separate commands named in RESULTS. Reads finished runs only (an
 # interim report is safe while the study trains) and trains nothing; run scores are cached, so a rerun scores only
 # the runs that finished since.
 #
-#   bench/study_lite0_report.sh                 # -> $OUT/*.md, *.json; figures to $IMG
-#   DATA=/work/data OUT=/tmp/report IMG=/tmp/report bench/study_lite0_report.sh   # interim: keep docs/img as is
+#   bench/study/study_lite0_report.sh                 # -> $OUT/*.md, *.json; figures to $IMG
+#   DATA=/work/data OUT=/tmp/report IMG=/tmp/report bench/study/study_lite0_report.sh   # interim: keep docs/img as is
 #
 # Tables 2, 3 and 5 are the ones `ltw-tf benchmark` wrote at the end of each phase ($RUNS/tables); they are copied.
 # The comparison is made on seeds 0-4, the seeds of those tables; phase E's seeds 5-9, once any has finished, get
 # their own files (*-10seeds: every finished seed) and figure (study_lite0_10seeds.png).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 DATA=${DATA:-/work/data}
 RUNS=$DATA/runs/study-lite0
 OUT=${OUT:-$DATA/analysis/study-lite0}
 IMG=${IMG:-docs/img}
 PY=${PY:-.venv/bin/python}
-SIG=("$PY" bench/study_significance.py --runs-dir "$RUNS" --cache "$DATA/runs/study-lite0-scores")
+SIG=("$PY" bench/study/study_significance.py --runs-dir "$RUNS" --cache "$DATA/runs/study-lite0-scores")
 EVAL=(--eval-root "$DATA/sff-eval1-faces")
 ABLATIONS=ltw-no-icc,ltw-no-weight,ltw-no-meta-test
 mkdir -p "$OUT" "$IMG"
@@ -38,7 +38,7 @@ if compgen -G "$RUNS/gid-*-s[5-9]-*" >/dev/null; then
     --plot "$IMG/study_lite0_10seeds.png" --json "$OUT/sig-eval1-10seeds.json" >"$OUT/sig-eval1-10seeds.md"
   "${SIG[@]}" --benchmarks gid-f2f23,gid-fs23,gid-nt23 --methods alltrain,mldg --json "$OUT/sig-own-10seeds.json" \
     >"$OUT/sig-own-10seeds.md"
-  "$PY" bench/meta_splits.py --runs-dir "$RUNS" --significance "$OUT/sig-eval1-10seeds.json" \
+  "$PY" bench/study/meta_splits.py --runs-dir "$RUNS" --significance "$OUT/sig-eval1-10seeds.json" \
     >"$OUT/meta-splits-10seeds.md"  # RESULTS' phase-E check: GID-NT23, seeds 5, 8, 9 against 6, 7
 fi
 if compgen -G "$RUNS/gid-f2f23-ltw-no-*" >/dev/null; then
@@ -56,10 +56,10 @@ if compgen -G "$RUNS/gid-*-ltw-step-split-*" >/dev/null; then
     --methods ltw-step-split,ltw --summary ltw-step-split >"$OUT/sig-step-split-mldg-eval1.md"
 fi
 step "LTW's meta-test family per epoch beside its held-out AUC (reads the runs' histories)"
-"$PY" bench/meta_splits.py --runs-dir "$RUNS" --significance "$OUT/sig-eval1.json" --json "$OUT/meta-splits.json" \
+"$PY" bench/study/meta_splits.py --runs-dir "$RUNS" --significance "$OUT/sig-eval1.json" --json "$OUT/meta-splits.json" \
   >"$OUT/meta-splits.md"
 step "per-step curves of LTW and MLDG"
-"$PY" bench/study_curves.py --runs-dir "$RUNS" --methods ltw,mldg --plot "$IMG/study_lite0_curves.png" \
+"$PY" bench/study/study_curves.py --runs-dir "$RUNS" --methods ltw,mldg --plot "$IMG/study_lite0_curves.png" \
   --json "$OUT/curves.json" >"$OUT/curves.md"
 step "what the 0.5 threshold calls the held-out faces (own test split, runs already scored; explains ACC)"
 "$PY" - "$RUNS" "$DATA/runs/study-lite0-scores" >"$OUT/threshold.md" <<'PY'
@@ -70,7 +70,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, "bench")
+sys.path.insert(0, "bench/study")
 from study_significance import cached_scores, finished_runs
 
 runs, cache = Path(sys.argv[1]), Path(sys.argv[2])

@@ -41,9 +41,9 @@ is about 7x the faces of one test split (~8000 per run), about a minute per run 
 faces were scored (``held_out_faces``).
 
 Run (from the repo root; TensorFlow on CPU, about 10 s per run at 64 px):
-    python bench/study_significance.py --runs-dir /work/data/runs/study --cache /work/data/runs/study-scores
-    python bench/study_significance.py --runs-dir runs --reference alltrain --rounds 4000 --json sig.json
-    python bench/study_significance.py --runs-dir /work/data/runs/study-lite0 --eval-root /work/data/sff-eval1-faces
+    python bench/study/study_significance.py --runs-dir /work/data/runs/study --cache /work/data/runs/study-scores
+    python bench/study/study_significance.py --runs-dir runs --reference alltrain --rounds 4000 --json sig.json
+    python bench/study/study_significance.py --runs-dir /work/data/runs/study-lite0 --eval-root FACES  # sff-eval1
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ evaluates frame AUC / ACC on the held-out toy targets in inference mode, and pri
 sets the model's initialisation and the batches. ``--epochs`` / ``--lr`` / ``--bn-momentum`` vary the budget.
 
 Run (from the repo root; TensorFlow on CPU, ~15-30 s per seed on 2 cores):
-    python bench/toy_seeds.py forensic-transfer --seeds 0-9 --epochs 12 --lr 3e-3
+    python bench/study/toy_seeds.py forensic-transfer --seeds 0-9 --epochs 12 --lr 3e-3
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def main(argv=None) -> None:
     parser.add_argument("--lr", type=float, default=1e-2)
     parser.add_argument("--bn-momentum", type=float, default=None, help="model.bn_momentum (default: the model's)")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
 
     from ltw_tf.config import ModelConfig, RunConfig, TrainConfig
     from ltw_tf.data.arrays import ArrayEpochs

@@ -7,7 +7,7 @@ p(w) with batch-statistics BN as the meta step runs them, dropout and stochastic
 Prints mean / std / min / max of each and the rank correlation of the two weightings.
 
 Run (from the repo root; TensorFlow on CPU, under a minute at 64 px):
-    python bench/weight_modes.py /work/data/runs/study/gid-df23-ltw-s0-23af47f3 --faces 256
+    python bench/study/weight_modes.py /work/data/runs/study/gid-df23-ltw-s0-23af47f3 --faces 256
 """
 
 from __future__ import annotations

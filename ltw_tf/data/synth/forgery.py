@@ -20,7 +20,7 @@ carries the source video's noise, a reenactment resamples the target's noisy pix
 away. Strengths are ``ForgeryStrength`` fields so the benchmark's difficulty can be tuned. The defaults are sized
 so the artifacts survive what a detector sees (H.264 c23, a face crop resized to 64-128 px): with them a plain
 detector (Alltrain, the tiny backbone, 3 epochs, 64 px) learns the training families and does clearly worse, but
-above chance, on a held-out one (``bench/domain_gap.py``).
+above chance, on a held-out one (``bench/study/domain_gap.py``).
 """
 
 from __future__ import annotations
