@@ -13,7 +13,15 @@ from ltw_tf.data.fast_faces import MIN_FACE
 
 
 @click.command("screen")
-@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.argument("paths", nargs=-1, metavar="[PATH]...")
+@click.option(
+    "--from-list",
+    "from_list",
+    type=click.File("r", encoding="utf-8"),
+    metavar="FILE",
+    help="Also screen the paths listed in FILE ('-' for stdin): one file or folder a line, '#' comments and "
+    "blank lines skipped, after the PATHs given, in the order listed.",
+)
 @click.option(
     "--model",
     "-m",
@@ -85,6 +93,7 @@ from ltw_tf.data.fast_faces import MIN_FACE
 def screen_command(
     ctx,
     paths,
+    from_list,
     model,
     frames,
     every,
@@ -117,8 +126,17 @@ def screen_command(
       ltw-tf screen clip.mp4 --model runs/ltw-b0/export/savedmodel --all --detect-every 5
       ltw-tf screen clip.mp4 --every 25 --threshold 0.7        (latest run under runs/)
       ltw-tf screen videos/ --model runs/ltw-b0 --report report/ --explain
+      ltw-tf screen --from-list corpus.txt --model detector.tflite --json verdicts.jsonl
     Exit codes: 0 every item screened, 1 an item or the model failed, 2 bad usage.
     """
+    if from_list is not None:
+        from ltw_tf.screening.inputs import read_list
+
+        paths = (*paths, *read_list(from_list))
+        if not paths:
+            raise click.UsageError(f"--from-list {from_list.name} lists no path")
+    if not paths:
+        raise click.UsageError("give the PATHs to screen, or --from-list FILE")
     chosen = [
         flag
         for flag, on in (("--frames", frames is not None), ("--every", every is not None), ("--all", all_frames))

@@ -435,6 +435,36 @@ def test_cli_usage_errors_and_missing_model(media, tmp_path):
     ]
 
 
+def test_cli_from_list_screens_the_listed_paths_in_order(models, media, tmp_path, monkeypatch):
+    paths, _ = models
+    monkeypatch.chdir(media["faceless"].parent)  # a relative line is relative to the working directory
+    listed = tmp_path / "corpus.txt"
+    listed.write_text(f"# a corpus\n\n  {media['faceless'].name}  \n{media['dir']}\n", encoding="utf-8")
+    args = ["--model", paths["tflite"], "--frames", "2", "--json", "-"]
+    by_list = _screen(media["clips"][0], "--from-list", listed, *args)
+    typed = _screen(media["clips"][0], media["faceless"].name, media["dir"], *args)
+    assert by_list.exit_code == typed.exit_code == 0, by_list.output
+    records = [json.loads(line) for line in by_list.stdout.splitlines()]
+    # the PATH first, then the list in its order; real_000.mp4, given already, is not screened twice from the folder
+    assert [os.path.basename(r["path"]) for r in records] == [
+        "real_000.mp4",
+        "faceless.mp4",
+        "fake_000_001.mp4",
+        "photo.png",
+    ]
+    typed_records = [json.loads(line) for line in typed.stdout.splitlines()]
+    assert [{**r, "seconds": 0} for r in records] == [{**r, "seconds": 0} for r in typed_records]  # but the time
+    stdin = CliRunner().invoke(main, ["screen", "--from-list", "-", *map(str, args)], input=f"{media['faceless']}\n")
+    assert stdin.exit_code == 0 and [json.loads(line)["path"] for line in stdin.stdout.splitlines()] == [
+        str(media["faceless"])
+    ]
+    (tmp_path / "empty.txt").write_text("# nothing\n")
+    empty = _screen("--from-list", tmp_path / "empty.txt", "--model", paths["tflite"])
+    assert empty.exit_code == 2 and "lists no path" in empty.output
+    missing = _screen("--from-list", tmp_path / "none.txt", "--model", paths["tflite"])
+    assert missing.exit_code == 2 and "No such file" in missing.output
+
+
 def test_cli_defaults_to_latest_run(models, media, tmp_path, monkeypatch):
     paths, _ = models
     (tmp_path / "runs").mkdir()

@@ -53,6 +53,13 @@ def find_media(paths: Iterable[str | os.PathLike]) -> list[MediaItem]:
     return items
 
 
+def read_list(lines: Iterable[str]) -> list[str]:
+    """The paths of a list file (``screen --from-list``): one path or folder a line, surrounding white space
+    stripped, blank lines and lines starting with ``#`` skipped. Relative paths stay relative to the working
+    directory, as if typed on the command line."""
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """An image file as uint8 RGB [H, W, 3] (grayscale, alpha and 16-bit files converted); a missing, empty or
     undecodable file raises ``VideoError`` with a one-line message."""
