@@ -262,10 +262,7 @@ def test_benchmark_usage_errors(tmp_path):
 
 
 def test_study_curves_average_each_epoch_over_seeds(tmp_path, capsys):
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench" / "study"))
-    import study_curves
+    study_curves = _bench_module("study_curves")
 
     for seed, (weight, auc) in enumerate(((0.2, 0.6), (0.4, 0.8))):
         run = tmp_path / f"gid-fs23-ltw-s{seed}-abc"
@@ -288,12 +285,9 @@ def test_study_curves_average_each_epoch_over_seeds(tmp_path, capsys):
 
 
 def test_study_curves_plot_reads_per_step_tensorboard_scalars_and_a_resume_overrides(tmp_path):
-    import sys
-
     import tensorflow as tf
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench" / "study"))
-    import study_curves
+    study_curves = _bench_module("study_curves")
 
     def log(run, values, start=1):  # what Trainer writes: one scalar per step under train/
         writer = tf.summary.create_file_writer(str(run / "tensorboard"))
