@@ -6,10 +6,10 @@ STAMP   = $(VENV)/.installed
 
 .PHONY: test lint format demo bench clean
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt requirements-ray.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt -r requirements-ray.txt
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 

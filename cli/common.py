@@ -52,3 +52,34 @@ def configure_logging(verbose: bool, quiet: bool) -> None:
     quiet_tensorflow(verbose)
     logging.getLogger("tensorflow").setLevel(logging.WARNING if verbose else logging.ERROR)
     logging.getLogger("ltw_tf").setLevel(logging.INFO if verbose else level)
+
+
+def engine_options(command):
+    """``--engine local|ray`` and ``--address``: where ``prepare`` and ``screen`` do their per-item work."""
+    command = click.option(
+        "--address",
+        metavar="ADDR",
+        help="With --engine ray: the cluster to use (its head's host:port, or 'auto' on a cluster node). "
+        "Default: $RAY_ADDRESS, else a Ray started on this machine for the run.",
+    )(command)
+    return click.option(
+        "--engine",
+        type=click.Choice(("local", "ray")),
+        default="local",
+        show_default=True,
+        help="local: this machine. ray: actors on a Ray cluster, one per worker CPU, each with its own MTCNN "
+        "(and model); needs the ray extra and paths every node can read.",
+    )(command)
+
+
+def check_engine(engine: str, address: str | None) -> None:
+    """Usage errors of the engine options, and the one-line error of a missing ray extra, before any work."""
+    if address and engine != "ray":
+        raise click.UsageError("--address is the Ray cluster's: add --engine ray")
+    if engine == "ray":
+        from ltw_tf.cluster import RayUnavailable, require_ray
+
+        try:
+            require_ray()
+        except RayUnavailable as err:
+            raise click.ClickException(str(err)) from None

@@ -6,6 +6,8 @@ import json
 
 import click
 
+from cli.common import check_engine, engine_options
+
 DATASET_NAMES = ("ffpp", "celebdf", "dfdc", "synthff")
 
 
@@ -81,12 +83,15 @@ def summary_text(report, dataset: str, qualities: tuple[str, ...], out: str) -> 
 @click.option(
     "--workers",
     type=click.IntRange(1),
-    help="Processes, each with its own MTCNN; 1 = in this process. "
-    "Default: one per CPU core, at most one per 16 videos (each costs a TensorFlow start-up).",
+    help="Processes (with --engine ray: actors), each with its own MTCNN; 1 = in this process. "
+    "Default: one per CPU core (of the cluster), at most one per 16 videos (each costs a TensorFlow start-up).",
 )
+@engine_options
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def prepare_command(ctx, root, dataset, out, frames, margin, size, qualities, splits_dir, workers, as_json):
+def prepare_command(
+    ctx, root, dataset, out, frames, margin, size, qualities, splits_dir, workers, engine, address, as_json
+):
     """Sample frames from every video of ROOT, keep the most confident MTCNN face, crop, resize, save as PNG.
 
     One face per frame, the most confident: the paper's training protocol, kept here for every dataset (a DFDC
@@ -102,7 +107,9 @@ def prepare_command(ctx, root, dataset, out, frames, margin, size, qualities, sp
       ltw-tf prepare data/FaceForensics++ --dataset ffpp --out data/ffpp-faces --qualities c23,c40 --workers 8
       ltw-tf prepare data/Celeb-DF-v2 --dataset celebdf --out data/celebdf-faces --margin 0.3
       ltw-tf prepare data/synthff --dataset synthff --out data/synthff-faces --frames 4 --size 64 --json
+      ltw-tf prepare /shared/dfdc --dataset dfdc --out /shared/dfdc-faces --engine ray --address head:6379
     """
+    check_engine(engine, address)
     from ltw_tf.data.faces import VideoError
     from ltw_tf.data.prepare import prepare_dataset
 
@@ -119,6 +126,8 @@ def prepare_command(ctx, root, dataset, out, frames, margin, size, qualities, sp
             size=size,
             workers=workers,
             progress=not quiet,
+            engine=engine,
+            address=address,
         )
     except (ValueError, OSError, RuntimeError, VideoError) as err:
         raise click.ClickException(str(err).splitlines()[0] if str(err) else type(err).__name__) from None

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from cli.common import check_engine, engine_options
 from cli.prepare import Margin
 from ltw_tf.data.faces import MIN_SCORE
 from ltw_tf.data.fast_faces import MIN_FACE
@@ -89,6 +90,12 @@ from ltw_tf.data.fast_faces import MIN_FACE
     show_default=True,
     help="Smallest face judged: the shorter side of its MTCNN box, in frame pixels.",
 )
+@engine_options
+@click.option(
+    "--workers",
+    type=click.IntRange(1),
+    help="With --engine ray: actors, each with its own MTCNN and model [default: one per CPU of the cluster].",
+)
 @click.pass_context
 def screen_command(
     ctx,
@@ -108,6 +115,9 @@ def screen_command(
     margin,
     min_score,
     min_face,
+    engine,
+    address,
+    workers,
 ):
     """Screen videos and images (folders: recursively) for face forgery.
 
@@ -127,6 +137,8 @@ def screen_command(
       ltw-tf screen clip.mp4 --every 25 --threshold 0.7        (latest run under runs/)
       ltw-tf screen videos/ --model runs/ltw-b0 --report report/ --explain
       ltw-tf screen --from-list corpus.txt --model detector.tflite --json verdicts.jsonl
+      ltw-tf screen --from-list uploads.txt --model /shared/detector.tflite --engine ray --address head:6379 \
+          --json verdicts.jsonl
     Exit codes: 0 every item screened, 1 an item or the model failed, 2 bad usage.
     """
     if from_list is not None:
@@ -137,6 +149,9 @@ def screen_command(
             raise click.UsageError(f"--from-list {from_list.name} lists no path")
     if not paths:
         raise click.UsageError("give the PATHs to screen, or --from-list FILE")
+    if workers and engine != "ray":
+        raise click.UsageError("--workers spreads screening over Ray actors: add --engine ray")
+    check_engine(engine, address)
     chosen = [
         flag
         for flag, on in (("--frames", frames is not None), ("--every", every is not None), ("--all", all_frames))
@@ -198,8 +213,22 @@ def screen_command(
         )
     results = []
     try:
-        screener = screening.Screener(runner, settings, keep_crops=screening.KEEP_CROPS if report else 0, ood=stats)
-        for result in screening.screen_items(screener, items, progress=not quiet):
+        keep = screening.KEEP_CROPS if report else 0
+        if engine == "ray":
+            screened = screening.screen_items_on_ray(
+                model_path,
+                settings,
+                items,
+                keep_crops=keep,
+                workers=workers,
+                address=address,
+                progress=not quiet,
+                trained_on=runner.trained_on,
+            )
+        else:
+            screener = screening.Screener(runner, settings, keep_crops=keep, ood=stats)
+            screened = screening.screen_items(screener, items, progress=not quiet)
+        for result in screened:
             results.append(result)
             if writer:
                 writer.write(result.to_dict(model=model_path))

@@ -228,18 +228,23 @@ def _mask_frames(task: _Task, n_frames: int, record: dict) -> dict:
 _WORKER: dict[str, Any] = {}  # per worker process: its detector (or the error creating it)
 
 
-def _init_worker(threads: int, verbose: bool) -> None:
-    """Pool initializer: quiet TF (its start-up lines logged, shown when the parent shows INFO), bound its threads,
-    build this process's one MTCNN detector."""
+def start_worker(threads: int, verbose: bool) -> Any:
+    """A worker process's set-up (pool or Ray actor): quiet TF (its start-up lines logged, shown when the parent
+    shows INFO), bound its threads; returns this process's one MTCNN detector."""
     if verbose:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     quiet_tensorflow(verbose)
-    try:
-        import tensorflow as tf
+    import tensorflow as tf
 
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-        _WORKER["detector"] = load_detector()
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    return load_detector()
+
+
+def _init_worker(threads: int, verbose: bool) -> None:
+    """Pool initializer: ``start_worker``, its error kept for the first task."""
+    try:
+        _WORKER["detector"] = start_worker(threads, verbose)
     except Exception as err:  # raising here would make the pool respawn workers forever
         _WORKER["error"] = err
 
@@ -250,14 +255,34 @@ def _worker_extract(task: _Task) -> tuple[str, dict]:
     return task.key, _extract_and_save(task, _WORKER["detector"])
 
 
-def auto_workers(n_videos: int) -> int:
-    """One process per CPU core, but no more than one per ``VIDEOS_PER_WORKER`` videos: each worker pays a
-    TensorFlow import and an MTCNN build (seconds), which only a long enough queue of videos repays."""
-    return max(1, min(os.cpu_count() or 1, -(-n_videos // VIDEOS_PER_WORKER)))
+class PrepareWorker:
+    """A Ray actor (``ltw_tf.cluster``): a pool worker's set-up, kept for the actor's life."""
+
+    def __init__(self, threads: int, verbose: bool):
+        _init_worker(threads, verbose)
+
+    def ready(self) -> bool:
+        if "error" in _WORKER:
+            raise RuntimeError(f"could not build the MTCNN detector: {_WORKER['error']}")
+        return True
+
+    def extract(self, task: _Task) -> tuple[str, dict]:
+        return _worker_extract(task)
 
 
-def _run(tasks: list[_Task], workers: int | None, detector: Any) -> Iterator[tuple[str, dict]]:
-    """Records as videos finish: in-process (one worker, or a given detector) or over a spawn pool."""
+def auto_workers(n_videos: int, cpus: int | None = None) -> int:
+    """One process per CPU core (of this machine, or ``cpus`` of a cluster), but no more than one per
+    ``VIDEOS_PER_WORKER`` videos: each worker pays a TensorFlow import and an MTCNN build (seconds), which only a
+    long enough queue of videos repays."""
+    return max(1, min(cpus or os.cpu_count() or 1, -(-n_videos // VIDEOS_PER_WORKER)))
+
+
+def _run(tasks: list[_Task], workers: int | None, detector: Any, address: str | None) -> Iterator[tuple[str, dict]]:
+    """Records as videos finish: on Ray (``address`` not None: "" is ``cluster.connect``'s default), in-process
+    (one worker, or a given detector) or over a spawn pool."""
+    if address is not None:
+        yield from _run_on_ray(tasks, workers, address or None)
+        return
     workers = auto_workers(len(tasks)) if workers is None else workers
     if detector is not None or workers <= 1 or len(tasks) == 1:
         detector = detector if detector is not None else load_detector()
@@ -270,6 +295,24 @@ def _run(tasks: list[_Task], workers: int | None, detector: Any) -> Iterator[tup
         workers, initializer=_init_worker, initargs=(threads, log.isEnabledFor(logging.INFO))
     ) as pool:
         yield from pool.imap_unordered(_worker_extract, tasks, chunksize=1)
+
+
+def _run_on_ray(tasks: list[_Task], workers: int | None, address: str | None) -> Iterator[tuple[str, dict]]:
+    """One ``PrepareWorker`` actor per worker (default: ``auto_workers`` over the cluster's CPUs), each with the
+    threads of its share of the cluster's CPUs; a video whose worker died on every try is skipped, as a video
+    whose extraction raised is (not recorded as done: the next run tries it again)."""
+    from ltw_tf import cluster
+
+    with cluster.connect(address, verbose=log.isEnabledFor(logging.INFO)) as ray:
+        cpus = cluster.cluster_cpus(ray)
+        workers = auto_workers(len(tasks), cpus) if workers is None else workers
+        threads = max(1, cpus // workers)
+        for index, out in cluster.run_on_actors(
+            ray, PrepareWorker, (threads, log.isEnabledFor(logging.INFO)), "extract", tasks, workers=workers
+        ):
+            if isinstance(out, cluster.Failed):
+                out = tasks[index].key, {"status": "skipped", "reason": out.reason, "crops": [], "persist": False}
+            yield out
 
 
 # --------------------------------------------------------------------------- the dataset
@@ -327,6 +370,8 @@ def prepare(
     workers: int | None = None,
     progress: bool = True,
     detector: Any = None,
+    engine: str = "local",
+    address: str | None = None,
 ) -> PrepareReport:
     """Extract faces from every video into ``out_dir`` and write its manifest and skip log.
 
@@ -335,16 +380,28 @@ def prepare(
         frames, margin, size, min_score: the per-video protocol (see ``faces.extract_faces``).
         workers: processes, each with its own MTCNN (spawn; 1 = in this process; None = ``auto_workers``).
         detector: use this detector in this process instead (tests, notebooks); implies ``workers=1``.
+        engine: "local" (this machine: in-process or a spawn pool) or "ray" (actors on the Ray cluster at
+            ``address``, else ``$RAY_ADDRESS``, else a Ray started for the run; ``ltw_tf.cluster``): the same
+            records, crops and manifest either way, since the driver alone writes the manifest and the skip log.
     Finished videos (a done-record with the same settings, crops on disk) are reused, not redone. Holds
     ``out_dir``'s lock throughout (ltw_tf.locking): a second prepare into it raises OutputBusy at once.
     """
     if frames < 1 or size < 1 or (workers is not None and workers < 1):
         raise ValueError(f"frames, size and workers must be >= 1, got {frames}, {size}, {workers}")
+    if engine not in ("local", "ray") or (engine == "ray" and detector is not None):
+        raise ValueError(f"engine must be 'local' or 'ray' (without a detector of this process), got {engine!r}")
+    if engine == "ray":
+        from ltw_tf.cluster import require_ray
+
+        require_ray()  # before the lock and any work: the one-line error naming the install
+    ray_address = (address or "") if engine == "ray" else None
     with OutputLock(out_dir, "prepare"):
-        return _prepare(videos, Path(out_dir), root, frames, margin, size, min_score, workers, progress, detector)
+        return _prepare(
+            videos, Path(out_dir), root, frames, margin, size, min_score, workers, progress, detector, ray_address
+        )
 
 
-def _prepare(videos, out, root, frames, margin, size, min_score, workers, progress, detector) -> PrepareReport:
+def _prepare(videos, out, root, frames, margin, size, min_score, workers, progress, detector, address) -> PrepareReport:
     start = time.perf_counter()
     params = {"frames": int(frames), "margin": check_margin(margin), "size": int(size), "min_score": float(min_score)}
     by_key = _unique(videos)
@@ -367,7 +424,7 @@ def _prepare(videos, out, root, frames, margin, size, min_score, workers, progre
 
     written = extracted = 0
     with tqdm(total=len(by_key), initial=reused, unit="video", desc="faces", disable=not progress) as bar:
-        for key, record in _run(tasks, workers, detector) if tasks else ():
+        for key, record in _run(tasks, workers, detector, address) if tasks else ():
             records[key] = record
             written += len(record["crops"])
             extracted += record["status"] == "done"

@@ -12,6 +12,7 @@ from ltw_tf.screening.driver import (
     Screener,
     ScreenSettings,
     screen_items,
+    screen_items_on_ray,
 )
 from ltw_tf.screening.gradcam import GradCam, load_explainer
 from ltw_tf.screening.inputs import MediaItem, find_media, media_kind
@@ -51,6 +52,7 @@ __all__ = [
     "model_kind",
     "resolve_model",
     "screen_items",
+    "screen_items_on_ray",
     "summary_line",
     "totals_line",
 ]

@@ -223,12 +223,76 @@ def _without_path(message: str, path: str) -> str:
 
 
 def screen_items(screener: Screener, items: Sequence[MediaItem], *, progress: bool = False) -> Iterator[ItemResult]:
-    """Screen items in order; a progress bar (stderr) when ``progress`` and there is more than one item."""
+    """Screen items in order; a progress bar (stderr, items/s) when ``progress`` and there is more than one item."""
+    return _with_progress(map(screener.screen, items), len(items), progress)
+
+
+class ScreenWorker:
+    """A Ray actor (``ltw_tf.cluster``): its own runner, MTCNN and OOD statistics, loaded once for all its items
+    (the model path must be on storage its node sees)."""
+
+    def __init__(self, model: str, settings: ScreenSettings, keep_crops: int, threads: int, verbose: bool):
+        from ltw_tf.data.prepare import start_worker
+        from ltw_tf.screening.runners import load_runner
+
+        self.error = None
+        try:  # raised here, Ray would restart the actor; ready() says why instead
+            detector = start_worker(threads, verbose)
+            self.screener = Screener(load_runner(model, num_threads=threads), settings, detector, keep_crops)
+        except Exception as err:  # noqa: BLE001
+            self.error = err
+
+    def ready(self) -> bool:
+        if self.error is not None:
+            raise RuntimeError(f"could not load the detector or the model: {self.error}")
+        return True
+
+    def screen(self, item: MediaItem) -> ItemResult:
+        return self.screener.screen(item)
+
+
+def screen_items_on_ray(
+    model: str,
+    settings: ScreenSettings,
+    items: Sequence[MediaItem],
+    *,
+    keep_crops: int = 0,
+    workers: int | None = None,
+    address: str | None = None,
+    progress: bool = False,
+    trained_on: dict | None = None,
+) -> Iterator[ItemResult]:
+    """``screen_items`` on ``ScreenWorker`` actors (default: one per CPU of the cluster at ``address``, else
+    ``$RAY_ADDRESS``, else a Ray started for the run): the same results, in input order; an item whose worker died
+    on every try gets that as its ``error``."""
+    from ltw_tf import cluster
+
+    verbose = log.isEnabledFor(logging.INFO)
+    with cluster.connect(address, verbose=verbose) as ray:
+        cpus = cluster.cluster_cpus(ray)
+        workers = workers or cpus
+        args = (os.fspath(model), settings, int(keep_crops), max(1, cpus // workers), verbose)
+        finished = cluster.run_on_actors(ray, ScreenWorker, args, "screen", items, workers=workers)
+        results = ((i, _failed(items[i], r, settings, trained_on)) for i, r in finished)
+        yield from cluster.in_order(_with_progress(results, len(items), progress))
+
+
+def _failed(item: MediaItem, result: Any, settings: ScreenSettings, trained_on: dict | None) -> ItemResult:
+    """``result`` itself, or for a ``cluster.Failed`` an item result with its reason as the error."""
+    from ltw_tf.cluster import Failed
+
+    if not isinstance(result, Failed):
+        return result
+    failed = ItemResult(item.path, item.kind, settings.threshold, error=result.reason)
+    failed.trained_on = trained_on
+    return failed
+
+
+def _with_progress(results: Iterable[Any], total: int, progress: bool) -> Iterator[Any]:
+    """``results`` passed through, counted by a progress bar on stderr (items/s)."""
     from tqdm import tqdm
 
-    with tqdm(total=len(items), unit="item", desc="screen", disable=not progress or len(items) < 2) as bar:
-        for item in items:
-            result = screener.screen(item)
-            bar.set_postfix_str(os.path.basename(item.path)[-24:], refresh=False)
+    with tqdm(total=total, unit="item", desc="screen", disable=not progress or total < 2) as bar:
+        for result in results:
             bar.update()
             yield result
