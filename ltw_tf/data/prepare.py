@@ -277,11 +277,11 @@ def auto_workers(n_videos: int, cpus: int | None = None) -> int:
     return max(1, min(cpus or os.cpu_count() or 1, -(-n_videos // VIDEOS_PER_WORKER)))
 
 
-def _run(tasks: list[_Task], workers: int | None, detector: Any, address: str | None) -> Iterator[tuple[str, dict]]:
-    """Records as videos finish: on Ray (``address`` not None: "" is ``cluster.connect``'s default), in-process
-    (one worker, or a given detector) or over a spawn pool."""
-    if address is not None:
-        yield from _run_on_ray(tasks, workers, address or None)
+def _run(tasks: list[_Task], workers: int | None, detector: Any, engine: str, address: str | None) -> Iterator:
+    """``(key, record)`` as videos finish: on Ray, in-process (one worker, or a given detector) or over a spawn
+    pool."""
+    if engine == "ray":
+        yield from _run_on_ray(tasks, workers, address)
         return
     workers = auto_workers(len(tasks)) if workers is None else workers
     if detector is not None or workers <= 1 or len(tasks) == 1:
@@ -394,14 +394,15 @@ def prepare(
         from ltw_tf.cluster import require_ray
 
         require_ray()  # before the lock and any work: the one-line error naming the install
-    ray_address = (address or "") if engine == "ray" else None
     with OutputLock(out_dir, "prepare"):
         return _prepare(
-            videos, Path(out_dir), root, frames, margin, size, min_score, workers, progress, detector, ray_address
+            videos, Path(out_dir), root, frames, margin, size, min_score, progress, workers, detector, engine, address
         )
 
 
-def _prepare(videos, out, root, frames, margin, size, min_score, workers, progress, detector, address) -> PrepareReport:
+def _prepare(
+    videos, out, root, frames, margin, size, min_score, progress, workers, detector, engine, address
+) -> PrepareReport:
     start = time.perf_counter()
     params = {"frames": int(frames), "margin": check_margin(margin), "size": int(size), "min_score": float(min_score)}
     by_key = _unique(videos)
@@ -424,7 +425,7 @@ def _prepare(videos, out, root, frames, margin, size, min_score, workers, progre
 
     written = extracted = 0
     with tqdm(total=len(by_key), initial=reused, unit="video", desc="faces", disable=not progress) as bar:
-        for key, record in _run(tasks, workers, detector, address) if tasks else ():
+        for key, record in _run(tasks, workers, detector, engine, address) if tasks else ():
             records[key] = record
             written += len(record["crops"])
             extracted += record["status"] == "done"
