@@ -137,8 +137,7 @@ def screen_command(
       ltw-tf screen clip.mp4 --every 25 --threshold 0.7        (latest run under runs/)
       ltw-tf screen videos/ --model runs/ltw-b0 --report report/ --explain
       ltw-tf screen --from-list corpus.txt --model detector.tflite --json verdicts.jsonl
-      ltw-tf screen --from-list uploads.txt --model /shared/detector.tflite --engine ray --address head:6379 \
-          --json verdicts.jsonl
+      ltw-tf screen --from-list uploads.txt --model /shared/det.tflite --engine ray --address head:6379 --json -
     Exit codes: 0 every item screened, 1 an item or the model failed, 2 bad usage.
     """
     if from_list is not None:
