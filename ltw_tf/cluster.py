@@ -17,7 +17,7 @@ import os
 import time
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,24 +54,47 @@ def require_ray():
 
 @contextmanager
 def connect(address: str | None = None, *, verbose: bool = False):
-    """Ray, connected to ``address`` (else ``$RAY_ADDRESS``; else a Ray started here for this run, bound to
-    127.0.0.1, and stopped after it). Already connected (a notebook, a test): used as it is, left running."""
+    """Ray, connected to ``address`` (else ``$RAY_ADDRESS``; else a new Ray started here for this run, every
+    server on 127.0.0.1 only, stopped after it). Already connected (a notebook, a test): used as is, left running."""
     ray = require_ray()
     if ray.is_initialized():
         yield ray
         return
     address = address or os.environ.get("RAY_ADDRESS") or None
     options: dict[str, Any] = {"logging_level": logging.INFO if verbose else logging.ERROR, "log_to_driver": verbose}
-    if address is None:
-        options.update(_node_ip_address="127.0.0.1", include_dashboard=False)
+    with _loopback_only(ray) if address is None else nullcontext():
+        if address is None:  # "local": a new instance, never one an earlier `ray start` left on this machine
+            address = "local"
+            options.update(_node_ip_address="127.0.0.1", include_dashboard=False)
+        try:
+            ray.init(address=address, **options)
+        except (ConnectionError, ValueError, RuntimeError) as err:
+            where = "a new local instance" if address == "local" else address
+            raise RuntimeError(f"cannot connect to Ray at {where}: {first_line(err)}") from None
+        try:
+            yield ray
+        finally:
+            ray.shutdown()
+
+
+@contextmanager
+def _loopback_only(ray):
+    """Ray started inside binds its servers to 127.0.0.1. Without this, Ray (2.60, Linux) swaps a 127.0.0.1 node
+    address for the machine's interface address and its servers listen on every interface (measured with
+    ``ss -ltnp``). Ray reads the switch once, at import, into ``ray_constants``; its processes read the environment."""
+    from ray._private import ray_constants
+
+    name, before = ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR, ray_constants.ENABLE_RAY_CLUSTER
+    saved = os.environ.get(name)
+    os.environ[name], ray_constants.ENABLE_RAY_CLUSTER = "0", False
     try:
-        ray.init(address=address, **options)
-    except (ConnectionError, ValueError, RuntimeError) as err:
-        raise RuntimeError(f"cannot connect to Ray at {address or 'a new local instance'}: {first_line(err)}") from None
-    try:
-        yield ray
+        yield
     finally:
-        ray.shutdown()
+        ray_constants.ENABLE_RAY_CLUSTER = before
+        if saved is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = saved
 
 
 def cluster_cpus(ray) -> int:

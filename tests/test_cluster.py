@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -24,13 +25,14 @@ from ltw_tf.data.manifest import read_manifest
 from ltw_tf.data.prepare import prepare
 
 KW = {"frames": 4, "size": 64, "progress": False}
+SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray keeps 127.0.0.1 (else it swaps in the interface address)
 
 
 @pytest.fixture(scope="module")
 def cluster():
     """A head and one more node, 1 CPU and an 80 MB object store each, on 127.0.0.1 only; stopped at the end."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # else Ray swaps 127.0.0.1 for the interface address
+        patch.setenv(SWITCH, "0")
         from ray.cluster_utils import Cluster
 
         node = {"num_cpus": 1, "object_store_memory": 80 * 2**20, "node_ip_address": "127.0.0.1"}
@@ -135,6 +137,78 @@ def test_screen_on_ray_gives_the_local_json_items(cluster, videos, tmp_path):
             for f in r["frames"]:
                 f.pop("ood_score")
         assert a == b
+
+
+def _listening_sockets_of_this_process_tree() -> dict[int, str]:
+    """Listening TCP sockets (inode -> local address) held by this process and its descendants (a Ray it
+    started: GCS, raylet, workers), from /proc; others' sockets (another test worker's) are not counted."""
+    import ipaddress
+
+    listening = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] != "0A":  # TCP_LISTEN
+                continue
+            host = bytes.fromhex(fields[1].split(":")[0])
+            host = b"".join(host[i : i + 4][::-1] for i in range(0, len(host), 4))  # host-order words
+            address = ipaddress.ip_address(host)
+            listening[int(fields[9])] = str(getattr(address, "ipv4_mapped", None) or address)
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (ValueError, OSError, IndexError):
+            continue
+    tree, grew = {os.getpid()}, True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree, grew = tree | more, bool(more)
+    held = {}
+    for pid in tree:
+        try:
+            links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+        except OSError:
+            continue
+        for link in links:
+            if link.startswith("socket:[") and int(link[8:-1]) in listening:
+                held[int(link[8:-1])] = listening[int(link[8:-1])]
+    return held
+
+
+_STARTED_FOR_THE_RUN = """
+import json, os, sys
+sys.path.insert(0, sys.argv[1])
+from test_cluster import SWITCH, _listening_sockets_of_this_process_tree
+from ray._private import ray_constants
+from ltw_tf import cluster
+before, switch = _listening_sockets_of_this_process_tree(), (os.environ.get(SWITCH), ray_constants.ENABLE_RAY_CLUSTER)
+with cluster.connect(None) as ray:
+    nodes = [n["NodeManagerAddress"] for n in ray.nodes()]
+    opened = [h for i, h in _listening_sockets_of_this_process_tree().items() if i not in before]
+restored = (os.environ.get(SWITCH), ray_constants.ENABLE_RAY_CLUSTER) == switch
+print(json.dumps({"nodes": nodes, "opened": opened, "restored": restored}))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads sockets and processes from /proc")
+def test_a_ray_started_for_the_run_listens_on_127_0_0_1_only(cluster):
+    """In a fresh process without the switch set (as ``ltw-tf screen --engine ray`` without --address runs),
+    while the test's cluster runs beside it: a new Ray of its own, every server it opens on 127.0.0.1."""
+    env = {k: v for k, v in os.environ.items() if k not in (SWITCH, "RAY_ADDRESS")}
+    done = subprocess.run(
+        [sys.executable, "-c", _STARTED_FOR_THE_RUN, str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["nodes"] == ["127.0.0.1"], seen  # one node: its own, not the test's running cluster
+    assert len(seen["opened"]) >= 3, seen  # at least the GCS, the raylet and the driver's own server
+    assert set(seen["opened"]) == {"127.0.0.1"}, seen
+    assert seen["restored"]  # the switch put back as it was found
 
 
 def test_missing_ray_extra_is_one_line(monkeypatch, tmp_path):
