@@ -128,6 +128,25 @@ def test_data_throughput(tmp_path, capsys):
     assert "faces/s: workers=1" in capsys.readouterr().out
 
 
+def test_scale(tmp_path, capsys, monkeypatch):
+    """Local and Ray side by side on a one-node Ray cluster (127.0.0.1), every run a fresh process; the stage
+    split; on two videos the kept rate may be noise, which the script must say rather than divide by it."""
+    monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # the script sets it for its cluster: undone after
+    out = tmp_path / "scale.json"
+    args = ["--videos", "2", "--small", "1", "--video-frames", "4", "--width", "160", "--height", "120"]
+    args += ["--frames", "2", "--size", "32", "--workers", "1", "--repeats", "1", "--nodes", "1"]
+    _bench("scale").main([*args, "--no-screen", "--no-dfdc", "--json", str(out)])
+    payload = json.loads(out.read_text())
+    _cpu_json(payload["machine"])
+    rows = {(r["engine"], r["workers"]): r for r in payload["rows"]}
+    assert set(rows) == {("local", 1), ("ray", 1)}
+    assert all((r["faces"], r["faces_small"]) == (4, 2) for r in rows.values())  # the same faces either way
+    assert payload["stages"]["bench video"]["faces"] == 2 and payload["stages"]["bench video"]["mtcnn"] > 0
+    printed = capsys.readouterr().out
+    _cpu_line(printed)
+    assert "Ray overhead at equal workers" in printed
+
+
 def test_domain_gap(run, tmp_path, capsys):
     out = tmp_path / "gap.json"
     args = ["--data-root", str(run[1]), *TINY, "--epochs", "1", "--batch-size", "6", "--steps-per-epoch", "1"]
