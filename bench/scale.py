@@ -33,6 +33,7 @@ statistics, so no OOD score is computed; the same holds for both engines.
 
 Run (from the repo root):
     python bench/scale.py                       # 96 videos 640x480, 10 frames each, 224 px crops, 3 repeats
+    python bench/scale.py --videos 192 --repeats 5   # docs/DESIGN.md's figures (about 30 minutes on 2 cores)
     python bench/scale.py --videos 12 --repeats 1 --size 64 --backbone tiny   # a quick look
 """
 
