@@ -9,7 +9,8 @@ as the CLI does it, in a fresh process (as a user's ``ltw-tf prepare`` is: nothi
 TensorFlow's traced functions and kernel caches persist within a process and would flatter a second in-process
 run): for ``prepare`` the library call ``prepare(..., engine=...)`` into a fresh folder; for ``screen`` the local
 loop (``load_runner`` + ``Screener`` + ``screen_items``) or ``screen_items_on_ray``. The child times that call
-(the imports, the same for both engines, are left out), so a run's wall time includes what the command pays every
+(its own module imports are left out; the imports the call triggers, TensorFlow's or Ray's, are counted, as a
+command pays them), so a run's wall time includes what the command pays every
 time: connecting to the cluster and starting the actors (each importing TensorFlow and building its MTCNN, and
 for ``screen`` loading its model) or, locally, building the detector in the process (1 worker) or starting the
 spawn pool's workers.
@@ -125,7 +126,7 @@ def screen_model(args: argparse.Namespace) -> str:
 def timed_command(spec: dict) -> dict:
     """One command's work in a fresh process, as a user's ``ltw-tf prepare`` or ``ltw-tf screen`` would run it
     (nothing warm from an earlier run: TensorFlow's traced functions and kernel caches start empty); the child
-    times the library call itself, so the Python and TensorFlow imports, the same for both engines, are left out."""
+    times the library call itself (the child's module imports left out; what the call imports lazily counted)."""
     done = subprocess.run(
         [sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True, check=False
     )
@@ -135,8 +136,8 @@ def timed_command(spec: dict) -> dict:
 
 
 def build_dfdc_clip(path: Path) -> Path:
-    """A clip shaped like a DFDC video (10 s, 1920x1080, 30 fps, H.264 CRF 23 with x264's one keyframe per 250
-    frames) of the cartoon face; built once (a minute), cached in bench/out/."""
+    """A clip shaped like a DFDC video (10 s, 1920x1080, 30 fps, H.264 CRF 23 with x264's defaults: a keyframe at
+    most every 250 frames, plus scene cuts) of the cartoon face; built once (a minute), cached in bench/out/."""
     if path.is_file():
         return path
     import av
@@ -198,6 +199,8 @@ def child(spec: dict) -> dict:
 
     if spec["task"] == "stages":
         return stages(spec)
+    from ltw_tf import screening
+
     paths = spec["paths"]
     address = spec["address"]
     start = time.perf_counter()
@@ -214,8 +217,6 @@ def child(spec: dict) -> dict:
             address=address,
         )
         return {"wall": time.perf_counter() - start, "faces": report.faces_written, "items": len(paths)}
-    from ltw_tf import screening
-
     settings, items = screening.ScreenSettings(frames=spec["frames"]), screening.find_media(paths)
     if spec["engine"] == "ray":
         results = list(

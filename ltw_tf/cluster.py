@@ -60,16 +60,17 @@ def connect(address: str | None = None, *, verbose: bool = False):
     if ray.is_initialized():
         yield ray
         return
-    address = address or os.environ.get("RAY_ADDRESS") or None
+    address = address or os.environ.get("RAY_ADDRESS") or "local"
     options: dict[str, Any] = {"logging_level": logging.INFO if verbose else logging.ERROR, "log_to_driver": verbose}
-    with _loopback_only(ray) if address is None else nullcontext():
-        if address is None:  # "local": a new instance, never one an earlier `ray start` left on this machine
-            address = "local"
+    local = address == "local"  # a new instance (Ray's own word for it), never one `ray start` left on this machine
+    with _loopback_only(ray) if local else nullcontext():
+        if local:
             options.update(_node_ip_address="127.0.0.1", include_dashboard=False)
         try:
             ray.init(address=address, **options)
         except (ConnectionError, ValueError, RuntimeError) as err:
-            where = "a new local instance" if address == "local" else address
+            ray.shutdown()  # whatever a half-done init started
+            where = "a new local instance" if local else address
             raise RuntimeError(f"cannot connect to Ray at {where}: {first_line(err)}") from None
         try:
             yield ray

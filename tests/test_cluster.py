@@ -146,12 +146,15 @@ def _listening_sockets_of_this_process_tree() -> dict[int, str]:
 
     listening = {}
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if not Path(table).is_file():  # IPv6 off
+            continue
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
             if fields[3] != "0A":  # TCP_LISTEN
                 continue
             host = bytes.fromhex(fields[1].split(":")[0])
-            host = b"".join(host[i : i + 4][::-1] for i in range(0, len(host), 4))  # host-order words
+            if sys.byteorder == "little":  # the kernel prints 32-bit words in host order
+                host = b"".join(host[i : i + 4][::-1] for i in range(0, len(host), 4))
             address = ipaddress.ip_address(host)
             listening[int(fields[9])] = str(getattr(address, "ipv4_mapped", None) or address)
     parents = {}
@@ -184,6 +187,7 @@ from ray._private import ray_constants
 from ltw_tf import cluster
 before, switch = _listening_sockets_of_this_process_tree(), (os.environ.get(SWITCH), ray_constants.ENABLE_RAY_CLUSTER)
 with cluster.connect(None) as ray:
+    ray.get(ray.remote(lambda: 1).remote())  # a worker and its servers up before the sockets are read
     nodes = [n["NodeManagerAddress"] for n in ray.nodes()]
     opened = [h for i, h in _listening_sockets_of_this_process_tree().items() if i not in before]
 restored = (os.environ.get(SWITCH), ray_constants.ENABLE_RAY_CLUSTER) == switch
