@@ -8,6 +8,7 @@ import traceback
 
 import click
 
+from ltw_tf.cluster import ENGINES  # the module imports Ray only when asked for it
 from ltw_tf.native_logs import quiet_tensorflow
 
 # Errors a user can act on: printed as one line, exit code 1.
@@ -64,7 +65,7 @@ def engine_options(command):
     )(command)
     return click.option(
         "--engine",
-        type=click.Choice(("local", "ray")),
+        type=click.Choice(ENGINES),
         default="local",
         show_default=True,
         help="local: this machine. ray: actors on a Ray cluster, one per worker CPU, each with its own MTCNN "

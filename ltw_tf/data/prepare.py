@@ -388,11 +388,11 @@ def prepare(
     """
     if frames < 1 or size < 1 or (workers is not None and workers < 1):
         raise ValueError(f"frames, size and workers must be >= 1, got {frames}, {size}, {workers}")
-    if engine not in ("local", "ray") or (engine == "ray" and detector is not None):
+    from ltw_tf.cluster import ENGINES, require_ray
+
+    if engine not in ENGINES or (engine == "ray" and detector is not None):
         raise ValueError(f"engine must be 'local' or 'ray' (without a detector of this process), got {engine!r}")
     if engine == "ray":
-        from ltw_tf.cluster import require_ray
-
         require_ray()  # before the lock and any work: the one-line error naming the install
     with OutputLock(out_dir, "prepare"):
         return _prepare(

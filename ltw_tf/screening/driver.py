@@ -224,7 +224,7 @@ def _without_path(message: str, path: str) -> str:
 
 def screen_items(screener: Screener, items: Sequence[MediaItem], *, progress: bool = False) -> Iterator[ItemResult]:
     """Screen items in order; a progress bar (stderr, items/s) when ``progress`` and there is more than one item."""
-    return _with_progress(map(screener.screen, items), len(items), progress)
+    return _with_progress(map(screener.screen, items), len(items), progress, path_of=lambda result: result.path)
 
 
 class ScreenWorker:
@@ -274,7 +274,7 @@ def screen_items_on_ray(
         args = (os.fspath(model), settings, int(keep_crops), max(1, cpus // workers), verbose)
         finished = cluster.run_on_actors(ray, ScreenWorker, args, "screen", items, workers=workers)
         results = ((i, _failed(items[i], r, settings, trained_on)) for i, r in finished)
-        yield from cluster.in_order(_with_progress(results, len(items), progress))
+        yield from cluster.in_order(_with_progress(results, len(items), progress, path_of=lambda pair: pair[1].path))
 
 
 def _failed(item: MediaItem, result: Any, settings: ScreenSettings, trained_on: dict | None) -> ItemResult:
@@ -288,11 +288,12 @@ def _failed(item: MediaItem, result: Any, settings: ScreenSettings, trained_on: 
     return failed
 
 
-def _with_progress(results: Iterable[Any], total: int, progress: bool) -> Iterator[Any]:
-    """``results`` passed through, counted by a progress bar on stderr (items/s)."""
+def _with_progress(results: Iterable[Any], total: int, progress: bool, path_of) -> Iterator[Any]:
+    """``results`` passed through, counted by a progress bar on stderr (items/s, the last finished file's name)."""
     from tqdm import tqdm
 
     with tqdm(total=total, unit="item", desc="screen", disable=not progress or total < 2) as bar:
         for result in results:
+            bar.set_postfix_str(os.path.basename(path_of(result))[-24:], refresh=False)
             bar.update()
             yield result
