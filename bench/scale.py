@@ -82,7 +82,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--model", help="screen with this model (.tflite, SavedModel, export or run directory)")
     parser.add_argument("--no-screen", action="store_true", help="time prepare only")
     parser.add_argument("--no-dfdc", action="store_true", help="skip the DFDC-shaped clip (1080p, 300 frames)")
-    parser.add_argument("--json", default=str(REPO / "bench" / "out" / "scale.json"), help="output path ('' to skip)")
+    parser.add_argument("--json", default=str(OUT / "scale.json"), help="output path ('' to skip)")
     args = parser.parse_args(argv)
     args.workers = [int(w) for w in args.workers.split(",") if w.strip()]
     cpus = os.cpu_count() or 1
@@ -190,6 +190,7 @@ def stages(spec: dict) -> dict:
         "path": spec["path"],
         "faces": sum(f is not None for f in found),
         **{k: round(statistics.median(v), 4) for k, v in times.items()},
+        "total": round(sum(statistics.median(v) for v in times.values()), 4),
     }
 
 
@@ -281,9 +282,8 @@ def dfdc_estimate(rows: list[dict], split: dict, args) -> dict | None:
     if not ray_rows:
         return None
     best = max(ray_rows, key=lambda r: r["workers"])
-    per_video = lambda t: t["decode"] + t["mtcnn"] + t["crop_png"]  # noqa: E731
     bench_videos_per_second = best["kept"] / (best["faces"] / args.videos)  # kept faces/s over faces per video
-    ratio = per_video(split["bench video"]) / per_video(split["DFDC-shaped clip"])
+    ratio = split["bench video"]["total"] / split["DFDC-shaped clip"]["total"]
     node = bench_videos_per_second * ratio
     hours = []
     for nodes in (1, 8, 64):
@@ -372,9 +372,8 @@ def main(argv=None) -> None:
         print(f"{task:8s}{workers:8d}  {engine:6s}" + "".join(cells) + f"  {units[task]}/s")
     print(f"\nwhere one video's time goes (one process, one thread; median of 3): {args.frames} sampled frames")
     for name, t in split.items():
-        total = t["decode"] + t["mtcnn"] + t["crop_png"]
-        shares = ", ".join(f"{k} {t[k]:.3f} s ({t[k] / total:.0%})" for k in ("decode", "mtcnn", "crop_png"))
-        print(f"  {name}: {total:.3f} s = {shares}; {t['faces']} faces")
+        shares = ", ".join(f"{k} {t[k]:.3f} s ({t[k] / t['total']:.0%})" for k in ("decode", "mtcnn", "crop_png"))
+        print(f"  {name}: {t['total']:.3f} s = {shares}; {t['faces']} faces")
     estimate = dfdc_estimate(rows, split, args) if "DFDC-shaped clip" in split else None
     if estimate:
         print(
