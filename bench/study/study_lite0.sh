@@ -6,6 +6,7 @@
 #
 #   bench/study/study_lite0.sh                 # from the repo root, with `make .venv/.installed` done
 #   DATA=/work/data bench/study/study_lite0.sh # where data, runs and logs go (default /work/data)
+#   PHASES="E-NT L E" bench/study/study_lite0.sh  # which phases, in which order (default: A B D C F E)
 #
 # Phase A: seed 0 of Tables 2-3's seven methods on the four splits (one-seed tables; issue 16's rows). Phase B: the
 # decisive comparison first, Alltrain, MLDG and LTW on the four splits, seeds 1-4. Phase D: Table 5's ablations,
@@ -78,12 +79,31 @@ STUDY=($LTW benchmark
   --data-root "$DATA/sff-study-faces" --backbone efficientnet_lite0 --weights imagenet --image-size 112
   --bn-momentum 0.9 --batch-size 16 --epochs 3 --steps-per-epoch 100 --runs-dir "$DATA/runs/study-lite0")
 export PYTHONUNBUFFERED=1  # each run's "[k/n] ... trained (s)" line reaches the log when it happens
-/usr/bin/time -f "phase A %e s wall" "${STUDY[@]}" "${SPLITS[@]}" --table 2,3 --seeds 0 >>"$log" 2>&1
-/usr/bin/time -f "phase B %e s wall" "${STUDY[@]}" "${SPLITS[@]}" --table 2,3 --methods alltrain,mldg,ltw --seeds 1,2,3,4 >>"$log" 2>&1
-/usr/bin/time -f "phase D %e s wall" "${STUDY[@]}" --table 5 --benchmarks gid-f2f23 --seeds 0,1,2,3,4 >>"$log" 2>&1
-/usr/bin/time -f "phase C %e s wall" "${STUDY[@]}" "${SPLITS[@]}" --table 2,3 --seeds 0,1,2,3,4 >>"$log" 2>&1
-/usr/bin/time -f "phase F %e s wall" "${STUDY[@]}" --benchmarks gid-f2f23,gid-nt23 --table 2,3 \
-  --methods ltw-step-split --seeds 0,1,2,3,4 --out "$DATA/runs/study-lite0/tables-step-split" >>"$log" 2>&1
-/usr/bin/time -f "phase E %e s wall" "${STUDY[@]}" --benchmarks gid-f2f23,gid-fs23,gid-nt23 --table 2,3 \
-  --methods alltrain,mldg,ltw --seeds 0,1,2,3,4,5,6,7,8,9 --out "$DATA/runs/study-lite0/tables-10seeds" >>"$log" 2>&1
+# The study began on an AVX2-only CPU, where TensorFlow leaves oneDNN off; on AVX-512 / VNNI / AMX CPUs it turns it
+# on, which changes kernels and rounding. Pinned off so that every phase runs the kernel family the study started
+# with (set TF_ENABLE_ONEDNN_OPTS=1 to override, and say so in RESULTS).
+export TF_ENABLE_ONEDNN_OPTS=${TF_ENABLE_ONEDNN_OPTS:-0}
+# PHASES picks and orders the phases (default: the order the study ran in). On a machine where the runs were lost,
+# RESULTS' "How to continue" runs E-NT L E: E-NT = phase E's runs on GID-NT23 first (its ten seeds, the baseline of
+# L and the split of phase E's written prediction), L = Alltrain, MLDG and LTW with three times the steps (3 epochs of
+# 300, so the same StepLR and the same per-epoch meta-split draws as the 300-step runs) on GID-NT23, seeds 0-4,
+# decided with its prediction in RESULTS before it ran, tables in RUNS/tables-3x-steps; then E's other two splits.
+PHASES=${PHASES:-A B D C F E}
+E=(--table 2,3 --methods alltrain,mldg,ltw --seeds 0,1,2,3,4,5,6,7,8,9)
+for phase in $PHASES; do
+  case $phase in
+    A) args=("${SPLITS[@]}" --table 2,3 --seeds 0) ;;
+    B) args=("${SPLITS[@]}" --table 2,3 --methods alltrain,mldg,ltw --seeds 1,2,3,4) ;;
+    D) args=(--table 5 --benchmarks gid-f2f23 --seeds 0,1,2,3,4) ;;
+    C) args=("${SPLITS[@]}" --table 2,3 --seeds 0,1,2,3,4) ;;
+    F) args=(--benchmarks gid-f2f23,gid-nt23 --table 2,3 --methods ltw-step-split --seeds 0,1,2,3,4
+         --out "$DATA/runs/study-lite0/tables-step-split") ;;
+    E) args=(--benchmarks gid-f2f23,gid-fs23,gid-nt23 "${E[@]}" --out "$DATA/runs/study-lite0/tables-10seeds") ;;
+    E-NT) args=(--benchmarks gid-nt23 "${E[@]}" --out "$DATA/runs/study-lite0/tables-10seeds-nt23") ;;
+    L) args=(--benchmarks gid-nt23 --table 2,3 --methods alltrain,mldg,ltw --seeds 0,1,2,3,4 --steps-per-epoch 300
+         --out "$DATA/runs/study-lite0/tables-3x-steps") ;;
+    *) echo "error: unknown phase '$phase' in PHASES (A B D C F E E-NT L)" | tee -a "$log" >&2; exit 2 ;;
+  esac
+  /usr/bin/time -f "phase $phase %e s wall" "${STUDY[@]}" "${args[@]}" >>"$log" 2>&1
+done
 echo "done $(date -u)" | tee -a "$log"
