@@ -418,6 +418,13 @@ def test_study_significance_scores_runs_pairs_them_on_videos_and_caches(grid, tm
         (0, runs / first.name),
         (1, runs / Path(report["runs"][2]["run_dir"]).name),
     ]
+    only = significance.finished_runs(runs, settings={settings})  # --settings: one setting, named as the benchmark
+    assert set(only) == {"gid-fs23"} and only["gid-fs23"] == groups[f"gid-fs23 @{settings}"]
+    assert significance.main([*args, "--settings", "0other00"]) == 0
+    assert {k: sorted(v) for k, v in json.loads(out.read_text()).items() if k != "held_out_faces"} == {
+        "gid-fs23": [first.name.split("-")[2]]
+    }
+    assert significance.main([*args, "--settings", "00000000"]) == 1
 
 
 def test_study_significance_eval_root_pools_every_split_of_another_build(grid, tmp_path, capsys, monkeypatch):
@@ -450,6 +457,62 @@ def test_study_significance_eval_root_pools_every_split_of_another_build(grid, t
         significance.test_scores(run, cache, eval_root=other)
     assert significance.main(["--runs-dir", str(run.parent), "--eval-root", str(tmp_path)]) == 2
     assert "is not a prepared faces folder" in capsys.readouterr().err
+
+
+def test_longer_runs_compares_two_lengths_on_the_same_seeds(grid, tmp_path, capsys):
+    import cv2
+
+    longer = _bench_module("longer_runs")
+    _, _, args, _ = grid
+    root, runs = tmp_path / "faces", tmp_path / "runs"
+    faces = ff_manifest(root, n_targets=8, splits=lambda t: ("val", "test")[t % 2] if t >= 4 else "train")
+    rng = np.random.default_rng(0)  # held-out faces of noise: each run's AUC on them is its own, not the toy's 1.000
+    for face in faces:
+        if face.split == "test":
+            cv2.imwrite(str(root / face.path), rng.integers(0, 256, (20, 20, 3), dtype=np.uint8))
+    args = [*args, "--data-root", str(root), "--runs-dir", str(runs), "--epochs", "1"]
+    trained = CliRunner().invoke(main, [*args, "--steps-per-epoch", "4"])  # the short runs: half an epoch
+    assert trained.exit_code == 0, trained.output
+    common = ["--runs-dir", str(runs), "--benchmark", "gid-fs23", "--reference", "alltrain", "--methods", "focal"]
+    assert longer.main([*common, "--rounds", "50"]) == 1  # one length only: nothing to compare
+    assert "needs runs of alltrain, focal at two lengths (found: 4 steps)" in capsys.readouterr().err
+    trained = CliRunner().invoke(main, args)  # the long runs: the whole epoch, 8 steps
+    assert trained.exit_code == 0, trained.output
+    out = tmp_path / "longer.json"
+    assert longer.main([*common, "--rounds", "50", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["steps"] == [4, 8]  # each run's history.json steps, summed
+    assert report["line"] == pytest.approx(1 / np.sqrt(2))
+    for n in report["steps"]:
+        rows = report["lengths"][str(n)]
+        assert rows["alltrain"]["seeds"] == rows["focal"]["seeds"] == [0, 1]
+        diffs = np.subtract(rows["focal"]["auc"], rows["alltrain"]["auc"])
+        assert rows["focal"]["paired_diffs"] == pytest.approx(diffs, abs=1e-12)
+        assert rows["focal"]["paired_sd"] == pytest.approx(abs(diffs[0] - diffs[1]) / np.sqrt(2))
+        assert all(0.0 <= a <= 1.0 for a in rows["focal"]["best_val_auc"])
+    short_sd, long_sd = (report["lengths"][str(n)]["focal"]["paired_sd"] for n in report["steps"])
+    pair = report["pairs"]["focal"]
+    assert pair["sd_ratio"] == pytest.approx(long_sd / short_sd)
+    low, high = pair["sd_ratio_range95"]
+    assert low < pair["sd_ratio"] < high  # two seeds each: F(1, 1), a range of ~1600x either way
+    assert pair["verdict"] == longer.verdict(pair["sd_ratio"], low, high, report["line"])
+    text = capsys.readouterr().out
+    assert f"| alltrain - focal | {-report['lengths']['4']['focal']['paired_diff']:+.3f} [" in text
+    assert longer.main([*common, "--seeds", "1"]) == 1  # one seed: no spread
+    assert "1 seed(s) finished at both lengths" in capsys.readouterr().err
+
+
+def test_longer_runs_decision_rule_and_the_range_of_an_sd_ratio():
+    longer = _bench_module("longer_runs")
+    # F(4, 4)'s 97.5 % point is 9.6045 (tables): five seeds each, a measured ratio r means 0.3227 r .. 3.0991 r
+    low, high = longer.sd_ratio_range(1.0, 5, 5)
+    assert low == pytest.approx(1 / np.sqrt(9.6045), rel=1e-4) and high == pytest.approx(np.sqrt(9.6045), rel=1e-4)
+    assert longer.sd_ratio_range(0.5, 5, 5) == pytest.approx((0.5 * low, 0.5 * high))
+    line = 1 / np.sqrt(3)
+    assert longer.verdict(0.3, 0.1, 0.5, line) == "longer runs"
+    assert longer.verdict(1.2, 0.6, 3.0, line) == "more seeds"
+    assert longer.verdict(0.5, 0.2, 1.5, line) == "longer runs (point estimate only: the range spans 0.58)"
+    assert longer.verdict(0.7, 0.2, 2.0, line).startswith("more seeds (point estimate only")
 
 
 def test_study_significance_interval_counts_seeds_and_test_videos():

@@ -104,6 +104,7 @@ for phase in $PHASES; do
          --out "$DATA/runs/study-lite0/tables-3x-steps") ;;
     *) echo "error: unknown phase '$phase' in PHASES (A B D C F E E-NT L)" | tee -a "$log" >&2; exit 2 ;;
   esac
+  echo "phase $phase start $(date -u)" >>"$log"  # the report's run times tell phase L's longer runs apart by it
   /usr/bin/time -f "phase $phase %e s wall" "${STUDY[@]}" "${args[@]}" >>"$log" 2>&1
 done
 echo "done $(date -u)" | tee -a "$log"

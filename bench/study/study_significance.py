@@ -74,6 +74,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="comma-separated training seeds to use (default: every finished seed), e.g. 0,1,2,3,4 for a study's "
         "first five while it trains more",
     )
+    parser.add_argument(
+        "--settings",
+        help="comma-separated settings hashes (the last part of a run folder's name) to use (default: all, each "
+        "compared apart), e.g. a study's own when longer runs of the same methods lie beside its runs",
+    )
     parser.add_argument("--rounds", type=int, default=2000, help="bootstrap resamples of the test videos")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap RNG seed")
     parser.add_argument("--json", default="", help="also write the result as JSON to this path")
@@ -120,8 +125,9 @@ def settings_groups(by_benchmark: dict) -> dict:
     }
 
 
-def finished_runs(runs_dir: Path, benchmarks: set[str] | None = None) -> dict:
-    """``{group: {method: [(seed, run_dir)]}}`` of finished runs (history.json holds every configured epoch).
+def finished_runs(runs_dir: Path, benchmarks: set[str] | None = None, settings: set[str] | None = None) -> dict:
+    """``{group: {method: [(seed, run_dir)]}}`` of finished runs (history.json holds every configured epoch), of
+    ``settings`` hashes only when given.
 
     A group is a benchmark, or "benchmark @hash" when the folder holds runs of several settings for it (run
     folders end in ``-<settings hash>``; methods are compared only within one setting)."""
@@ -137,6 +143,8 @@ def finished_runs(runs_dir: Path, benchmarks: set[str] | None = None) -> dict:
         if (
             benchmarks
             and benchmark not in benchmarks
+            or settings
+            and settings_of(run) not in settings
             or not history_complete(run, run_epochs(RunConfig.from_dict(config).train))
         ):
             continue
@@ -545,7 +553,8 @@ def main(argv=None) -> int:
         print(f"error: --seeds takes comma-separated integers, e.g. 0,1,2, got {args.seeds!r}", file=sys.stderr)
         return 2
     benchmarks = {b.strip() for b in args.benchmarks.split(",")} if args.benchmarks else None
-    runs = finished_runs(runs_dir, benchmarks)
+    settings = {h.strip() for h in args.settings.split(",") if h.strip()} if args.settings else None
+    runs = finished_runs(runs_dir, benchmarks, settings)
     if args.methods:
         keep = {m.strip() for m in args.methods.split(",")} | {args.reference}
         runs = {group: {m: r for m, r in by.items() if m in keep} for group, by in runs.items()}
@@ -554,7 +563,11 @@ def main(argv=None) -> int:
         runs = {group: {m: sr for m, sr in by.items() if sr} for group, by in runs.items()}
         runs = {group: by for group, by in runs.items() if by}
     if not runs:
-        chosen = " of the chosen benchmarks, methods and seeds" if benchmarks or args.methods or args.seeds else ""
+        chosen = (
+            " of the chosen benchmarks, methods, seeds and settings"
+            if benchmarks or args.methods or args.seeds or settings
+            else ""
+        )
         print(f"error: no finished runs{chosen} under {runs_dir}", file=sys.stderr)
         return 1
     eval_root = Path(args.eval_root) if args.eval_root else None
