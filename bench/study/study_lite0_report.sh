@@ -19,7 +19,10 @@ RUNS=$DATA/runs/study-lite0
 OUT=${OUT:-$DATA/analysis/study-lite0}
 IMG=${IMG:-docs/img}
 PY=${PY:-.venv/bin/python}
-SIG=("$PY" bench/study/study_significance.py --runs-dir "$RUNS" --cache "$DATA/runs/study-lite0-scores")
+# the study's settings hash: phase L's longer runs (another hash) lie beside its runs and are compared apart, below
+SETTINGS=${SETTINGS:-b6e7f4c3}
+SIG=("$PY" bench/study/study_significance.py --runs-dir "$RUNS" --cache "$DATA/runs/study-lite0-scores"
+  --settings "$SETTINGS")
 EVAL=(--eval-root "$DATA/sff-eval1-faces")
 ABLATIONS=ltw-no-icc,ltw-no-weight,ltw-no-meta-test
 mkdir -p "$OUT" "$IMG"
@@ -40,6 +43,13 @@ if compgen -G "$RUNS/gid-*-s[5-9]-*" >/dev/null; then
     >"$OUT/sig-own-10seeds.md"
   "$PY" bench/study/meta_splits.py --runs-dir "$RUNS" --significance "$OUT/sig-eval1-10seeds.json" \
     >"$OUT/meta-splits-10seeds.md"  # RESULTS' phase-E check: GID-NT23, seeds 5, 8, 9 against 6, 7
+fi
+if grep -qsE '"steps_per_epoch": 300' "$RUNS"/gid-nt23-*/config.json; then
+  step "phase L: 900 against 300 steps on GID-NT23, the seeds finished at both (both test sets)"
+  "$PY" bench/study/longer_runs.py --runs-dir "$RUNS" --benchmark gid-nt23 --cache "$DATA/runs/study-lite0-scores" \
+    "${EVAL[@]}" --json "$OUT/longer-eval1.json" >"$OUT/longer-eval1.md"
+  "$PY" bench/study/longer_runs.py --runs-dir "$RUNS" --benchmark gid-nt23 --cache "$DATA/runs/study-lite0-scores" \
+    --json "$OUT/longer-own.json" >"$OUT/longer-own.md"
 fi
 if compgen -G "$RUNS/gid-f2f23-ltw-no-*" >/dev/null; then
   step "Table 5's rows against LTW on GID-F2F23 (evaluation build)"
@@ -92,18 +102,25 @@ logs=("$DATA"/logs/study-2*.log)
 shopt -u nullglob
 step "run times from the study's logs (${#logs[@]} logs)"
 "$PY" - "${logs[@]}" >"$OUT/times.md" <<'PY'
-"""Per method: runs and their logged "trained / resumed (s)" times (time lost to an interruption is not logged)."""
+"""Per method: runs and their logged "trained / resumed (s)" times (time lost to an interruption is not logged);
+phase L's runs (after its "phase L start" line) apart, as "METHOD (900 steps)"."""
 import re
 import statistics
 import sys
 from collections import defaultdict
 
-line = re.compile(r"^\[\d+/\d+\] (\S+) (\S+) seed (\d+)\S*: (?:trained|resumed) \(([\d.]+) s\)", re.M)
+line = re.compile(r"^\[\d+/\d+\] (\S+) (\S+) seed (\d+)\S*: (?:trained|resumed) \(([\d.]+) s\)")
+start = re.compile(r"^phase (\S+) start ")
 runs = defaultdict(float)
 for path in sys.argv[1:]:
     with open(path, errors="replace") as log:
-        for method, benchmark, seed, seconds in line.findall(log.read().replace("\r", "\n")):
-            runs[method, benchmark, seed] += float(seconds)
+        phase = ""
+        for text in log.read().replace("\r", "\n").splitlines():
+            if started := start.match(text):
+                phase = started.group(1)
+            elif found := line.match(text):
+                method, benchmark, seed, seconds = found.groups()
+                runs[method + (" (900 steps)" if phase == "L" else ""), benchmark, seed] += float(seconds)
 by_method = defaultdict(list)
 for (method, _, _), seconds in runs.items():
     by_method[method].append(seconds)
@@ -112,7 +129,7 @@ for method, times in sorted(by_method.items()):
     print(f"| {method} | {len(times)} | {statistics.median(times):.0f} | {sum(times) / 3600:.2f} |")
 print(f"| all | {len(runs)} | | {sum(runs.values()) / 3600:.2f} |")
 PY
-for tables in tables tables-10seeds tables-step-split; do  # phases A-D's (the last to finish wrote them), E's, F's
+for tables in tables tables-10seeds tables-10seeds-nt23 tables-3x-steps tables-step-split; do  # A-D's, E's, L's, F's
   if compgen -G "$RUNS/$tables/*.md" >/dev/null; then
     mkdir -p "$OUT/$tables"
     cp "$RUNS/$tables"/*.md "$OUT/$tables/"
