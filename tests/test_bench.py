@@ -268,6 +268,9 @@ def test_meta_splits_lists_the_seeded_meta_test_domain_of_each_epoch(run, tmp_pa
     assert theirs[0]["epochs_as_meta"] == {a: 2, b: 1, c: 0} and not theirs[0]["covers_all"]
     assert theirs[0]["best_epoch"] == 2 and mine[0]["auc"] is None  # the significance file is keyed "gid-fs23"
     assert "holds none of these runs" in capsys.readouterr().err
+    assert _bench("meta_splits").main([*args, "--settings", copy.name.rsplit("-", 1)[1]]) == 0  # one setting alone:
+    (row,) = json.loads(out.read_text())["gid-fs23"]  # named as the benchmark, so the significance file's AUC match
+    assert row["auc"] == 0.75 and row["epochs_as_meta"] == {a: 1, b: 1, c: 1}
     write_json(significance, [1, 2])
     assert _bench("meta_splits").main(args) == 2  # not a study_significance file
     assert _bench("meta_splits").main([*args[:2], "--significance", str(tmp_path / "missing.json")]) == 2

@@ -41,6 +41,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="a bench/study/study_significance.py --json file: take the held-out AUC per seed from it (its test set) "
         "and add method - --reference per seed",
     )
+    parser.add_argument(
+        "--settings",
+        help="comma-separated settings hashes to use (default: all, each apart), as study_significance.py --settings",
+    )
     parser.add_argument("--reference", default="alltrain", help="with --significance: compared method")
     parser.add_argument("--json", default="", help="also write the result as JSON to this path")
     return parser.parse_args(argv)
@@ -80,7 +84,14 @@ def run_splits(run: Path, config: dict) -> dict | None:
     }
 
 
-def collect(runs_dir: Path, methods: set[str], benchmarks: set[str] | None, significance: dict | None, reference: str):
+def collect(
+    runs_dir: Path,
+    methods: set[str],
+    benchmarks: set[str] | None,
+    significance: dict | None,
+    reference: str,
+    settings: set[str] | None = None,
+):
     """``{group: [row per run, by method and seed]}`` of finished runs (the study's evaluation written), grouped as
     ``bench/study/study_significance.py`` groups them: by benchmark, or "benchmark @hash" when the folder holds runs of
     several settings for it (run folders end in ``-<settings hash>``), so its per-seed AUC match."""
@@ -91,6 +102,8 @@ def collect(runs_dir: Path, methods: set[str], benchmarks: set[str] | None, sign
         config = json.loads(config_path.read_text())
         benchmark = config["data"]["benchmark"]
         if config["train"]["method"] not in methods or (benchmarks and benchmark not in benchmarks):
+            continue
+        if settings and settings_of(run) not in settings:
             continue
         if not (run / "eval" / f"{benchmark}.json").is_file() or not (run / "history.json").is_file():
             continue  # not finished
@@ -180,7 +193,8 @@ def main(argv=None) -> int:
             return 2
     methods = {m.strip() for m in args.methods.split(",") if m.strip()}
     benchmarks = {b.strip() for b in args.benchmarks.split(",")} if args.benchmarks else None
-    found = collect(runs_dir, methods, benchmarks, significance, args.reference)
+    settings = {h.strip() for h in args.settings.split(",") if h.strip()} if args.settings else None
+    found = collect(runs_dir, methods, benchmarks, significance, args.reference, settings)
     if not found:
         print(
             f"error: no finished run that splits per epoch ({', '.join(sorted(methods))}) under {runs_dir}",

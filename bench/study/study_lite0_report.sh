@@ -41,7 +41,7 @@ if compgen -G "$RUNS/gid-*-s[5-9]-*" >/dev/null; then
     --plot "$IMG/study_lite0_10seeds.png" --json "$OUT/sig-eval1-10seeds.json" >"$OUT/sig-eval1-10seeds.md"
   "${SIG[@]}" --benchmarks gid-f2f23,gid-fs23,gid-nt23 --methods alltrain,mldg --json "$OUT/sig-own-10seeds.json" \
     >"$OUT/sig-own-10seeds.md"
-  "$PY" bench/study/meta_splits.py --runs-dir "$RUNS" --significance "$OUT/sig-eval1-10seeds.json" \
+  "$PY" bench/study/meta_splits.py --runs-dir "$RUNS" --settings "$SETTINGS" --significance "$OUT/sig-eval1-10seeds.json" \
     >"$OUT/meta-splits-10seeds.md"  # RESULTS' phase-E check: GID-NT23, seeds 5, 8, 9 against 6, 7
 fi
 if grep -qsE '"steps_per_epoch": 300' "$RUNS"/gid-nt23-*/config.json; then
@@ -66,7 +66,7 @@ if compgen -G "$RUNS/gid-*-ltw-step-split-*" >/dev/null; then
     --methods ltw-step-split,ltw --summary ltw-step-split >"$OUT/sig-step-split-mldg-eval1.md"
 fi
 step "LTW's meta-test family per epoch beside its held-out AUC (reads the runs' histories)"
-"$PY" bench/study/meta_splits.py --runs-dir "$RUNS" --significance "$OUT/sig-eval1.json" --json "$OUT/meta-splits.json" \
+"$PY" bench/study/meta_splits.py --runs-dir "$RUNS" --settings "$SETTINGS" --significance "$OUT/sig-eval1.json" --json "$OUT/meta-splits.json" \
   >"$OUT/meta-splits.md"
 step "per-step curves of LTW and MLDG"
 "$PY" bench/study/study_curves.py --runs-dir "$RUNS" --methods ltw,mldg --plot "$IMG/study_lite0_curves.png" \
