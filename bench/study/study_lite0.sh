@@ -61,6 +61,10 @@ mkdir -p "$DATA/logs"
 log="$DATA/logs/study-$(date -u +%Y%m%dT%H%M).log"
 echo "start $(date -u) at $(git rev-parse --short HEAD)" | tee -a "$log"
 
+# The study began on an AVX2-only CPU, where TensorFlow leaves oneDNN off; on AVX-512 / VNNI / AMX CPUs it turns it
+# on, which changes kernels and rounding. Pinned off so that the data's MTCNN and every phase run the kernel family
+# the study started with (set TF_ENABLE_ONEDNN_OPTS=1 to override, and say so in RESULTS).
+export TF_ENABLE_ONEDNN_OPTS=${TF_ENABLE_ONEDNN_OPTS:-0}
 # data (skipped when done; both commands resume)
 if [ ! -f "$DATA/sff-study-faces/manifest.csv" ]; then
   $LTW synth "$DATA/sff-study" --preset study --qualities c23 --workers 2 2>&1 | tee -a "$log"
@@ -79,10 +83,6 @@ STUDY=($LTW benchmark
   --data-root "$DATA/sff-study-faces" --backbone efficientnet_lite0 --weights imagenet --image-size 112
   --bn-momentum 0.9 --batch-size 16 --epochs 3 --steps-per-epoch 100 --runs-dir "$DATA/runs/study-lite0")
 export PYTHONUNBUFFERED=1  # each run's "[k/n] ... trained (s)" line reaches the log when it happens
-# The study began on an AVX2-only CPU, where TensorFlow leaves oneDNN off; on AVX-512 / VNNI / AMX CPUs it turns it
-# on, which changes kernels and rounding. Pinned off so that every phase runs the kernel family the study started
-# with (set TF_ENABLE_ONEDNN_OPTS=1 to override, and say so in RESULTS).
-export TF_ENABLE_ONEDNN_OPTS=${TF_ENABLE_ONEDNN_OPTS:-0}
 # PHASES picks and orders the phases (default: the order the study ran in). On a machine where the runs were lost,
 # RESULTS' "How to continue" runs E-NT L E: E-NT = phase E's runs on GID-NT23 first (its ten seeds, the baseline of
 # L and the split of phase E's written prediction), L = Alltrain, MLDG and LTW with three times the steps (3 epochs of
