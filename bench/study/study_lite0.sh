@@ -89,7 +89,7 @@ export PYTHONUNBUFFERED=1  # each run's "[k/n] ... trained (s)" line reaches the
 # 300, so the same StepLR and the same per-epoch meta-split draws as the 300-step runs) on GID-NT23, seeds 0-4,
 # decided with its prediction in RESULTS before it ran, tables in RUNS/tables-3x-steps; then E's other two splits.
 PHASES=${PHASES:-A B D C F E}
-E=(--table 2,3 --methods alltrain,mldg,ltw --seeds 0,1,2,3,4,5,6,7,8,9)
+E=(--methods alltrain,mldg,ltw --seeds 0,1,2,3,4,5,6,7,8,9)  # Table 2 has the DF and F2F splits, Table 3 FS and NT
 for phase in $PHASES; do
   case $phase in
     A) args=("${SPLITS[@]}" --table 2,3 --seeds 0) ;;
@@ -98,9 +98,9 @@ for phase in $PHASES; do
     C) args=("${SPLITS[@]}" --table 2,3 --seeds 0,1,2,3,4) ;;
     F) args=(--benchmarks gid-f2f23,gid-nt23 --table 2,3 --methods ltw-step-split --seeds 0,1,2,3,4
          --out "$DATA/runs/study-lite0/tables-step-split") ;;
-    E) args=(--benchmarks gid-f2f23,gid-fs23,gid-nt23 "${E[@]}" --out "$DATA/runs/study-lite0/tables-10seeds") ;;
-    E-NT) args=(--benchmarks gid-nt23 "${E[@]}" --out "$DATA/runs/study-lite0/tables-10seeds-nt23") ;;
-    L) args=(--benchmarks gid-nt23 --table 2,3 --methods alltrain,mldg,ltw --seeds 0,1,2,3,4 --steps-per-epoch 300
+    E) args=(--benchmarks gid-f2f23,gid-fs23,gid-nt23 --table 2,3 "${E[@]}" --out "$DATA/runs/study-lite0/tables-10seeds") ;;
+    E-NT) args=(--benchmarks gid-nt23 --table 3 "${E[@]}" --out "$DATA/runs/study-lite0/tables-10seeds-nt23") ;;
+    L) args=(--benchmarks gid-nt23 --table 3 --methods alltrain,mldg,ltw --seeds 0,1,2,3,4 --steps-per-epoch 300
          --out "$DATA/runs/study-lite0/tables-3x-steps") ;;
     *) echo "error: unknown phase '$phase' in PHASES (A B D C F E E-NT L)" | tee -a "$log" >&2; exit 2 ;;
   esac
