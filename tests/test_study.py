@@ -502,7 +502,7 @@ def test_longer_runs_compares_two_lengths_on_the_same_seeds(grid, tmp_path, caps
     assert "1 seed(s) finished at both lengths" in capsys.readouterr().err
 
 
-def test_longer_runs_decision_rule_and_the_range_of_an_sd_ratio():
+def test_longer_runs_decision_rule_and_the_range_of_an_sd_ratio(tmp_path):
     longer = _bench_module("longer_runs")
     # F(4, 4)'s 97.5 % point is 9.6045 (tables): five seeds each, a measured ratio r means 0.3227 r .. 3.0991 r
     low, high = longer.sd_ratio_range(1.0, 5, 5)
@@ -513,6 +513,13 @@ def test_longer_runs_decision_rule_and_the_range_of_an_sd_ratio():
     assert longer.verdict(1.2, 0.6, 3.0, line) == "more seeds"
     assert longer.verdict(0.5, 0.2, 1.5, line) == "longer runs (point estimate only: the range spans 0.58)"
     assert longer.verdict(0.7, 0.2, 2.0, line).startswith("more seeds (point estimate only")
+
+    def usage(*extra):
+        return longer.main(["--runs-dir", str(tmp_path), "--benchmark", "gid-nt23", *extra])
+
+    assert usage("--seeds", "0,x") == 2 and usage("--eval-root", str(tmp_path / "none")) == 2
+    assert longer.main(["--runs-dir", str(tmp_path / "none"), "--benchmark", "gid-nt23"]) == 2
+    assert usage() == 1  # a folder without runs: no two lengths to compare
 
 
 def test_study_significance_interval_counts_seeds_and_test_videos():

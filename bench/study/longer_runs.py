@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from study_significance import compare, finished_runs, score_runs  # noqa: E402
+from study_significance import UsageError, compare, finished_runs, read_inputs, score_runs  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -177,18 +177,10 @@ def to_markdown(result: dict, benchmark: str, reference: str) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    runs_dir = Path(args.runs_dir)
-    if not runs_dir.is_dir():
-        print(f"error: {runs_dir} is not a folder", file=sys.stderr)
-        return 2
     try:
-        seeds = {int(s) for s in args.seeds.split(",") if s.strip()} if args.seeds else None
-    except ValueError:
-        print(f"error: --seeds takes comma-separated integers, e.g. 0,1,2, got {args.seeds!r}", file=sys.stderr)
-        return 2
-    eval_root = Path(args.eval_root) if args.eval_root else None
-    if eval_root and not (eval_root / "manifest.csv").is_file():
-        print(f"error: --eval-root {eval_root} is not a prepared faces folder (no manifest.csv)", file=sys.stderr)
+        runs_dir, seeds, eval_root = read_inputs(args.runs_dir, args.seeds, args.eval_root)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     methods = [args.reference] + [m.strip() for m in args.methods.split(",") if m.strip() not in ("", args.reference)]
     try:

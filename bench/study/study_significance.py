@@ -535,22 +535,36 @@ def _bar(ax, x: float, mean: float, ci: tuple[float, float], dots: list[float], 
     ax.scatter(np.full(len(dots), x + 0.18), dots, s=10, color="0.45", zorder=3)
 
 
+class UsageError(ValueError):
+    """A study script's argument is wrong (the message says how)."""
+
+
+def read_inputs(runs_dir: str, seeds: str | None, eval_root: str) -> tuple[Path, set[int] | None, Path | None]:
+    """The arguments the study scripts check alike: ``--runs-dir`` (a folder), ``--seeds`` (a comma list or None)
+    and ``--eval-root`` (a prepared faces folder or "")."""
+    folder = Path(runs_dir)
+    if not folder.is_dir():
+        raise UsageError(f"{folder} is not a folder")
+    try:
+        chosen = {int(s) for s in seeds.split(",") if s.strip()} if seeds else None
+    except ValueError:
+        raise UsageError(f"--seeds takes comma-separated integers, e.g. 0,1,2, got {seeds!r}") from None
+    root = Path(eval_root) if eval_root else None
+    if root and not (root / "manifest.csv").is_file():
+        raise UsageError(f"--eval-root {root} is not a prepared faces folder (no manifest.csv)")
+    return folder, chosen, root
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
-    runs_dir = Path(args.runs_dir)
-    if not runs_dir.is_dir():
-        print(f"error: {runs_dir} is not a folder", file=sys.stderr)
-        return 2
-    if not args.goal > 0:
-        print("error: --goal must be a positive half-width, e.g. 0.03", file=sys.stderr)
-        return 2
-    if args.rounds < 2:
-        print("error: --rounds must be at least 2", file=sys.stderr)
-        return 2
     try:
-        seeds = {int(s) for s in args.seeds.split(",") if s.strip()} if args.seeds else None
-    except ValueError:
-        print(f"error: --seeds takes comma-separated integers, e.g. 0,1,2, got {args.seeds!r}", file=sys.stderr)
+        runs_dir, seeds, eval_root = read_inputs(args.runs_dir, args.seeds, args.eval_root)
+        if not args.goal > 0:
+            raise UsageError("--goal must be a positive half-width, e.g. 0.03")
+        if args.rounds < 2:
+            raise UsageError("--rounds must be at least 2")
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     benchmarks = {b.strip() for b in args.benchmarks.split(",")} if args.benchmarks else None
     settings = {h.strip() for h in args.settings.split(",") if h.strip()} if args.settings else None
@@ -570,10 +584,6 @@ def main(argv=None) -> int:
         )
         print(f"error: no finished runs{chosen} under {runs_dir}", file=sys.stderr)
         return 1
-    eval_root = Path(args.eval_root) if args.eval_root else None
-    if eval_root and not (eval_root / "manifest.csv").is_file():
-        print(f"error: --eval-root {eval_root} is not a prepared faces folder (no manifest.csv)", file=sys.stderr)
-        return 2
     cache = Path(args.cache) if args.cache else None
     if cache:
         cache.mkdir(parents=True, exist_ok=True)
