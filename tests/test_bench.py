@@ -274,3 +274,30 @@ def test_meta_splits_lists_the_seeded_meta_test_domain_of_each_epoch(run, tmp_pa
     write_json(significance, [1, 2])
     assert _bench("meta_splits").main(args) == 2  # not a study_significance file
     assert _bench("meta_splits").main([*args[:2], "--significance", str(tmp_path / "missing.json")]) == 2
+
+
+def test_reproducibility_repeats_a_run_in_fresh_processes_and_reads_its_per_step_losses(tmp_path, capsys):
+    import numpy as np
+
+    root = tmp_path / "faces"
+    ff_manifest(root, n_targets=8, splits=lambda t: ("val", "test")[t % 2] if t >= 4 else "train")
+    out = tmp_path / "repro.json"
+    args = ["--data-root", str(root), "--benchmark", "gid-fs23", *TINY, "--weights", "none", "--batch-size", "6"]
+    args += ["--steps", "3", "--repeats", "2", "--deterministic", "--in-process", "3"]
+    assert _bench("reproducibility").main([*args, "--out", str(tmp_path / "runs"), "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    _cpu_json({"cpu_flags": result["cpu"]["flags"], "cpu_summary": result["cpu"]["summary"]})
+    assert [m["mode"] for m in result["modes"]] == ["default", "deterministic"]
+    for mode in result["modes"]:
+        assert 1 <= mode["trajectories"] <= 2 and mode["runs"][0]["leaves_first_at"] is None
+        for run in mode["runs"]:
+            assert len(run["loss"]) == 3  # one scalar per step, from TensorBoard
+            config = json.loads((Path(run["run"]) / "config.json").read_text())
+            assert config["train"]["deterministic"] is (mode["mode"] == "deterministic")
+            # the history's epoch loss is the mean of the same float32 step losses (summed in float64 there)
+            assert run["history_mean"] == pytest.approx(np.mean(run["loss"]), rel=4 * float(np.finfo(np.float32).eps))
+    same = result["in_process"]
+    assert same["repeats"] == 3 and 1 <= same["bit_equal_to_first"] <= 3
+    text = capsys.readouterr().out
+    assert "distinct loss trajectories in 2 runs of 3 steps" in text and "in process: " in text
+    assert _bench("reproducibility").main([*args, "--repeats", "1", "--out", str(tmp_path / "x")]) == 2
