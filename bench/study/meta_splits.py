@@ -25,7 +25,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from study_significance import settings_groups, settings_of  # bench/, beside this script
+from study_significance import comma_set, settings_groups, settings_of  # bench/, beside this script
 
 ABBREVIATIONS = {"Deepfakes": "DF", "Face2Face": "F2F", "FaceSwap": "FS", "NeuralTextures": "NT"}
 
@@ -192,8 +192,7 @@ def main(argv=None) -> int:
             )
             return 2
     methods = {m.strip() for m in args.methods.split(",") if m.strip()}
-    benchmarks = {b.strip() for b in args.benchmarks.split(",")} if args.benchmarks else None
-    settings = {h.strip() for h in args.settings.split(",") if h.strip()} if args.settings else None
+    benchmarks, settings = comma_set(args.benchmarks), comma_set(args.settings)
     found = collect(runs_dir, methods, benchmarks, significance, args.reference, settings)
     if not found:
         print(

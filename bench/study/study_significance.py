@@ -535,6 +535,11 @@ def _bar(ax, x: float, mean: float, ci: tuple[float, float], dots: list[float], 
     ax.scatter(np.full(len(dots), x + 0.18), dots, s=10, color="0.45", zorder=3)
 
 
+def comma_set(text: str | None) -> set[str] | None:
+    """A comma list option (``--benchmarks``, ``--settings``) as a set of its names, None when not given."""
+    return {name.strip() for name in text.split(",") if name.strip()} if text else None
+
+
 class UsageError(ValueError):
     """A study script's argument is wrong (the message says how)."""
 
@@ -566,8 +571,7 @@ def main(argv=None) -> int:
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    benchmarks = {b.strip() for b in args.benchmarks.split(",")} if args.benchmarks else None
-    settings = {h.strip() for h in args.settings.split(",") if h.strip()} if args.settings else None
+    benchmarks, settings = comma_set(args.benchmarks), comma_set(args.settings)
     runs = finished_runs(runs_dir, benchmarks, settings)
     if args.methods:
         keep = {m.strip() for m in args.methods.split(",")} | {args.reference}
