@@ -427,6 +427,58 @@ def test_study_significance_scores_runs_pairs_them_on_videos_and_caches(grid, tm
     assert significance.main([*args, "--settings", "00000000"]) == 1
 
 
+def test_study_significance_records_aucs_and_pools_them_when_the_runs_are_gone(grid, tmp_path, capsys):
+    significance = _bench_module("study_significance")
+    _, _, _, result = grid
+    report = json.loads(result.stdout)
+    both, later = tmp_path / "both", tmp_path / "later"  # seeds 0-1, and seed 1 alone (seed 0's machine is gone)
+    for folder, seeds in ((both, (0, 1)), (later, (1,))):
+        folder.mkdir()
+        for run in report["runs"]:
+            if run["seed"] in seeds:
+                (folder / Path(run["run_dir"]).name).symlink_to(run["run_dir"])
+    book, out = tmp_path / "recorded.json", tmp_path / "sig.json"
+    common = ["--reference", "alltrain", "--rounds", "200", "--json", str(out)]
+    assert significance.main(["--runs-dir", str(both), *common, "--record", str(book)]) == 0
+    full = json.loads(out.read_text())["gid-fs23"]
+    entries = json.loads(book.read_text())["runs"]
+    assert [(e["method"], e["seed"]) for e in entries] == [("alltrain", 0), ("alltrain", 1), ("focal", 0), ("focal", 1)]
+    assert [e["auc"] for e in entries] == full["alltrain"]["auc"] + full["focal"]["auc"]  # the same floats
+    assert {e["faces"] for e in entries} == {"own test split"} and all("AVX" in e["machine"] for e in entries)
+    before = book.read_bytes()
+    assert significance.main(["--runs-dir", str(both), *common, "--record", str(book)]) == 0  # nothing new
+    assert book.read_bytes() == before
+
+    assert significance.main(["--runs-dir", str(later), *common]) == 0
+    alone = json.loads(out.read_text())["gid-fs23"]
+    capsys.readouterr()
+    assert significance.main(["--runs-dir", str(later), *common, "--recorded", str(book)]) == 0
+    pooled = json.loads(out.read_text())["gid-fs23"]
+    for method in ("alltrain", "focal"):  # seed 0 from the record: the seed spread of both seeds again
+        row = pooled[method]
+        assert row["seeds"] == [0, 1] and row["recorded_seeds"] == [0]
+        assert row["auc"] == full[method]["auc"] and row["std"] == full[method]["std"]
+        assert row["test_se"] == alone[method]["test_se"]  # test term: the scored run alone
+    focal = pooled["focal"]
+    assert focal["paired_diffs"] == full["focal"]["paired_diffs"]
+    assert focal["paired_seed_se"] == full["focal"]["paired_seed_se"]
+    assert focal["paired_test_se"] == alone["focal"]["paired_test_se"]
+    assert "ʳ recorded AUC" in capsys.readouterr().out
+    assert significance.main(["--runs-dir", str(later), *common, "--recorded", str(book), "--seeds", "1"]) == 0
+    assert json.loads(out.read_text())["gid-fs23"]["focal"]["seeds"] == [1]  # --seeds applies to recorded seeds
+
+    other = json.loads(before)  # another run of seed 0 recorded: recording stops, the file untouched
+    other["runs"][0]["auc"] += 0.25
+    book.write_text(json.dumps(other))
+    changed = book.read_bytes()
+    assert significance.main(["--runs-dir", str(both), *common, "--record", str(book)]) == 2
+    assert book.read_bytes() == changed and "another run of that seed" in capsys.readouterr().err
+    other["runs"].append(other["runs"][1])
+    book.write_text(json.dumps(other))
+    assert significance.main(["--runs-dir", str(later), *common, "--recorded", str(book)]) == 2
+    assert "recorded twice" in capsys.readouterr().err
+
+
 def test_study_significance_eval_root_pools_every_split_of_another_build(grid, tmp_path, capsys, monkeypatch):
     import ltw_tf.evaluate
 
@@ -668,3 +720,21 @@ def test_basemodel_row_is_the_untrained_model_evaluated_like_the_others(tmp_path
         np.testing.assert_array_equal(value, variable.numpy())
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 0 and json.loads(again.stdout)["runs"][0]["status"] == "reused"
+
+
+def test_recorded_five_seed_aucs_are_the_ones_results_reports():
+    """bench/study/recorded_aucs.json's entries of the original study machine (the runs went with it) are the
+    per-seed AUCs of docs/RESULTS.md's five-seed table, to its 3 decimals."""
+    repo = Path(__file__).resolve().parents[1]
+    book = json.loads((repo / "bench/study/recorded_aucs.json").read_text())["runs"]
+    original = {(e["benchmark"], e["method"], e["seed"]): e["auc"] for e in book if e["scored"] == "2026-12-01"}
+    text = (repo / "docs/RESULTS.md").read_text()
+    table = text[text.index("Held-out frame AUC per seed (0-4) on the evaluation build") :].split("\n\n")[1]
+    shown = {}
+    for line in table.splitlines()[2:]:
+        split, *cells = (c.strip() for c in line.strip("|").split("|"))
+        for method, cell in zip(("ltw", "alltrain", "mldg"), cells):
+            values = cell.split("(")[0].split()
+            values = [values[0]] * int(values[2]) if values[1:2] == ["x"] else values
+            shown |= {(split.lower(), method, seed): float(v) for seed, v in enumerate(values)}
+    assert len(shown) == 60 and original == shown

@@ -88,6 +88,9 @@ export PYTHONUNBUFFERED=1  # each run's "[k/n] ... trained (s)" line reaches the
 # L and the split of phase E's written prediction), L = Alltrain, MLDG and LTW with three times the steps (3 epochs of
 # 300, so the same StepLR and the same per-epoch meta-split draws as the 300-step runs) on GID-NT23, seeds 0-4,
 # decided with its prediction in RESULTS before it ran, tables in RUNS/tables-3x-steps; then E's other two splits.
+# On an AVX2-only machine like the study's own (oneDNN off by default), "R E-NT5" instead: R = Alltrain seed 0 on
+# GID-NT23 once more, to see whether this CPU class gives the original run back (the original's evaluation-build
+# AUC is in RESULTS); E-NT5 = phase E's new seeds 5-9 on GID-NT23, pooled with the original seeds 0-4's AUCs.
 PHASES=${PHASES:-A B D C F E}
 E=(--methods alltrain,mldg,ltw --seeds 0,1,2,3,4,5,6,7,8,9)  # Table 2 has the DF and F2F splits, Table 3 FS and NT
 for phase in $PHASES; do
@@ -102,7 +105,11 @@ for phase in $PHASES; do
     E-NT) args=(--benchmarks gid-nt23 --table 3 "${E[@]}" --out "$DATA/runs/study-lite0/tables-10seeds-nt23") ;;
     L) args=(--benchmarks gid-nt23 --table 3 --methods alltrain,mldg,ltw --seeds 0,1,2,3,4 --steps-per-epoch 300
          --out "$DATA/runs/study-lite0/tables-3x-steps") ;;
-    *) echo "error: unknown phase '$phase' in PHASES (A B D C F E E-NT L)" | tee -a "$log" >&2; exit 2 ;;
+    R) args=(--benchmarks gid-nt23 --table 3 --methods alltrain --seeds 0 --runs-dir "$DATA/runs/replicate-lite0"
+         --out "$DATA/runs/replicate-lite0/tables") ;;  # its own folder: never pooled with the study's seeds
+    E-NT5) args=(--benchmarks gid-nt23 --table 3 --methods alltrain,mldg,ltw --seeds 5,6,7,8,9
+         --out "$DATA/runs/study-lite0/tables-seeds5-9-nt23") ;;
+    *) echo "error: unknown phase '$phase' in PHASES (A B D C F E E-NT L R E-NT5)" | tee -a "$log" >&2; exit 2 ;;
   esac
   echo "phase $phase start $(date -u)" >>"$log"  # the report's run times tell phase L's longer runs apart by it
   /usr/bin/time -f "phase $phase %e s wall" "${STUDY[@]}" "${args[@]}" >>"$log" 2>&1

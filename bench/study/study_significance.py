@@ -34,6 +34,12 @@ interval would be that narrow if sd(d_s) stays as measured (the shared test term
 ``--plot PNG`` draws, per benchmark, each method's held-out AUC per seed and its mean with a 95 % interval
 (seeds and video bootstrap combined the same way).
 
+``--record FILE`` adds each scored run's AUC to FILE (benchmark, settings hash, method, seed, test faces, machine,
+day; ``bench/study/recorded_aucs.json`` is the Lite0 study's), and ``--recorded FILE`` pools those AUCs for seeds
+that have no scored run here, same benchmark, settings and test faces: the seeds of a machine that is gone. They
+count in the seed spread and the paired differences; the test-set terms come from the scored runs alone (the
+shared part c is the same videos' for every run). Tables mark them ʳ, the plot draws them hollow.
+
 ``--eval-root ROOT`` scores every run on an independent prepared build instead (its held-out family and reals of
 every split pooled; e.g. synthff ``--seed 1``, whose identities no run saw): the same population, more test videos,
 so a narrower test-set term; the cache keeps those scores apart (RUN@ROOTNAME.npz). A full synthff ``study`` build
@@ -94,6 +100,19 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="half-width the closing table measures each interval against (default: 0.03, the study issue's)",
     )
     parser.add_argument("--plot", default="", help="also draw per-benchmark AUC with 95%% intervals to this PNG")
+    parser.add_argument(
+        "--record",
+        default="",
+        help="add each scored run's AUC (benchmark, settings, method, seed, test faces, machine, day) to this JSON, "
+        "so that a later analysis can pool them when the runs are gone (--recorded)",
+    )
+    parser.add_argument(
+        "--recorded",
+        default="",
+        help="pool the AUCs recorded in this JSON (--record) for seeds without a scored run, same benchmark, "
+        "settings and test faces (e.g. a study's seeds from a machine that is gone); test-set terms come from the "
+        "scored runs",
+    )
     parser.add_argument(
         "--cache",
         default="",
@@ -329,7 +348,10 @@ def paired(row: dict, ref: dict, boots: dict, method: str, reference: str) -> di
         return {}
     at = {m: {s: i for i, s in enumerate(r["seeds"])} for m, r in ((method, row), (reference, ref))}
     diffs = np.array([row["auc"][at[method][s]] - ref["auc"][at[reference][s]] for s in common])
-    boot = np.array([boots[method][at[method][s]] - boots[reference][at[reference][s]] for s in common])
+    both = [s for s in common if s in boots[method] and s in boots[reference]]  # recorded seeds have no bootstrap
+    if not both:
+        raise UsageError(f"{method} and {reference} share no scored seed: a test-set term needs one")
+    boot = np.array([boots[method][s] - boots[reference][s] for s in both])
     seed_se = float(diffs.std(ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else 0.0
     test_se = float(np.sqrt(shared_test_var(boot)))
     half, df = interval(seed_se, test_se, len(diffs))
@@ -346,26 +368,36 @@ def paired(row: dict, ref: dict, boots: dict, method: str, reference: str) -> di
     }
 
 
-def compare(scored: dict, reference: str, rounds: int, seed: int) -> dict:
-    """Per method: AUC per seed, mean/std, the shared test-set s.e. of the mean; differences from ``reference``."""
+def compare(scored: dict, reference: str, rounds: int, seed: int, recorded: dict | None = None) -> dict:
+    """Per method: AUC per seed, mean/std, the shared test-set s.e. of the mean; differences from ``reference``.
+
+    ``recorded`` (``{method: {seed: auc}}``, ``read_recorded``) adds seeds whose runs are no longer at hand, scored
+    on the same faces, to the seed spread; the test-set terms come from the scored runs alone."""
     rng = np.random.default_rng(seed)
     _, labels, _, videos = next(iter(scored.values()))[0]
     w_real, w_fake = video_resample_weights(labels, videos, rounds, rng)
     rows = {}
     boot_runs = {}
     for method, runs in scored.items():
-        aucs, boots = [], []
-        for _, run_labels, probs, _ in runs:
+        auc_of, boots = {}, {}
+        for run_seed, run_labels, probs, _ in runs:
             ones = np.ones((1, len(probs)))
-            aucs.append(float(weighted_auc(run_labels, probs, ones[:, run_labels == 0], ones[:, run_labels == 1])[0]))
-            boots.append(weighted_auc(run_labels, probs, w_real, w_fake))
-        boot_runs[method] = np.array(boots)
+            auc_of[run_seed] = float(
+                weighted_auc(run_labels, probs, ones[:, run_labels == 0], ones[:, run_labels == 1])[0]
+            )
+            boots[run_seed] = weighted_auc(run_labels, probs, w_real, w_fake)
+        earlier = {s: a for s, a in (recorded or {}).get(method, {}).items() if s not in auc_of}
+        auc_of |= earlier
+        boot_runs[method] = boots
+        seeds = sorted(auc_of)
+        aucs = [auc_of[s] for s in seeds]
         rows[method] = {
-            "seeds": [s for s, *_ in runs],
+            "seeds": seeds,
             "auc": aucs,
+            "recorded_seeds": sorted(earlier),
             "mean": statistics.fmean(aucs),
             "std": statistics.stdev(aucs) if len(aucs) > 1 else 0.0,
-            "test_se": float(np.sqrt(shared_test_var(boot_runs[method]))),
+            "test_se": float(np.sqrt(shared_test_var(np.array(list(boots.values()))))),
         }
         half, _ = interval(rows[method]["std"] / np.sqrt(len(aucs)), rows[method]["test_se"], len(aucs))
         rows[method]["ci95"] = [rows[method]["mean"] - half, rows[method]["mean"] + half]
@@ -375,7 +407,13 @@ def compare(scored: dict, reference: str, rounds: int, seed: int) -> dict:
             if method == reference:
                 continue
             diff = row["mean"] - ref["mean"]
-            test_se = float(np.sqrt(shared_test_var(boot_runs[method], boot_runs[reference])))
+            test_se = float(
+                np.sqrt(
+                    shared_test_var(
+                        np.array(list(boot_runs[method].values())), np.array(list(boot_runs[reference].values()))
+                    )
+                )
+            )
             seed_se = float(np.sqrt(row["std"] ** 2 / len(row["auc"]) + ref["std"] ** 2 / len(ref["auc"])))
             total = float(np.hypot(test_se, seed_se))
             row.update(
@@ -395,7 +433,8 @@ def to_markdown(results: dict, reference: str) -> str:
             "|---|---|---:|---:|---:|---:|---:|---:|",
         ]
         for method, row in sorted(rows.items()):
-            per_seed = " ".join(f"{a:.3f}" for a in row["auc"])
+            recorded = set(row.get("recorded_seeds", ()))
+            per_seed = " ".join(f"{a:.3f}" + ("ʳ" if s in recorded else "") for s, a in zip(row["seeds"], row["auc"]))
             cells = [method, per_seed, f"{row['mean']:.3f} ± {row['std']:.3f}", f"{row['test_se']:.3f}"]
             if "diff" in row:
                 cells += [
@@ -408,6 +447,8 @@ def to_markdown(results: dict, reference: str) -> str:
                 cells += ["–"] * 4
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+        if any(r.get("recorded_seeds") for r in rows.values()):
+            lines += ["ʳ recorded AUC (--recorded): a run no longer at hand; in the seed spread, not the test s.e.", ""]
         pairs = [(m, r) for m, r in sorted(rows.items()) if "paired_diff" in r]
         if pairs:
             lines += [
@@ -485,6 +526,7 @@ def plot(results: dict, path: str, reference: str) -> None:
     from ltw_tf.io import atomic_write_bytes
 
     groups = sorted(results)
+    any_recorded = any(row.get("recorded_seeds") for rows in results.values() for row in rows.values())
     fig, axes = plt.subplots(
         2,
         len(groups),
@@ -499,7 +541,7 @@ def plot(results: dict, path: str, reference: str) -> None:
         for x, method in enumerate(methods):
             row = rows[method]
             color = "tab:red" if method == reference else "tab:blue"
-            _bar(top, x, row["mean"], row["ci95"], row["auc"], color)
+            _bar(top, x, row["mean"], row["ci95"], row["auc"], color, recorded_mask(row["seeds"], row))
         top.axhline(0.5, color="0.7", lw=0.8, ls=":")
         top.set_xticks(range(len(methods)), methods, rotation=35, ha="right", fontsize=8)
         top.set_title(group, fontsize=9)
@@ -507,7 +549,8 @@ def plot(results: dict, path: str, reference: str) -> None:
         for x, method in enumerate(others):  # reference - method: the interval and the seeds' differences negated
             row = rows[method]
             low, high = row["paired_ci95"]
-            _bar(bottom, x, -row["paired_diff"], (-high, -low), [-d for d in row["paired_diffs"]], "tab:purple")
+            hollow = recorded_mask(row["paired_seeds"], row, rows[reference])
+            _bar(bottom, x, -row["paired_diff"], (-high, -low), [-d for d in row["paired_diffs"]], "tab:purple", hollow)
         bottom.axhline(0.0, color="0.5", lw=0.8)
         bottom.set_xticks(
             range(len(others)), [f"{reference} - {m}" for m in others], rotation=35, ha="right", fontsize=8
@@ -519,7 +562,8 @@ def plot(results: dict, path: str, reference: str) -> None:
     axes[1][0].set_ylabel("paired AUC difference")
     fig.suptitle(
         "held-out AUC per method (top), paired differences on the same seeds (bottom):\n"
-        "mean with 95 % interval (seeds + test videos), dots = seeds",
+        "mean with 95 % interval (seeds + test videos), dots = seeds"
+        + (", hollow = recorded AUCs of runs no longer at hand" if any_recorded else ""),
         fontsize=9,
     )
     fig.tight_layout()
@@ -529,10 +573,20 @@ def plot(results: dict, path: str, reference: str) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def _bar(ax, x: float, mean: float, ci: tuple[float, float], dots: list[float], color: str) -> None:
-    """A mean with its interval at x, the per-seed values as grey dots beside it."""
+def recorded_mask(seeds: list[int], *rows: dict) -> np.ndarray:
+    """Which of ``seeds`` are recorded AUCs (``--recorded``) in any of ``rows``."""
+    recorded = set().union(*(row.get("recorded_seeds", ()) for row in rows))
+    return np.array([s in recorded for s in seeds], dtype=bool)
+
+
+def _bar(ax, x: float, mean: float, ci: tuple[float, float], dots: list[float], color: str, hollow=None) -> None:
+    """A mean with its interval at x, the per-seed values as grey dots beside it (``hollow``: open circles)."""
     ax.errorbar(x, mean, yerr=[[mean - ci[0]], [ci[1] - mean]], fmt="o", color=color, capsize=4, markersize=6)
-    ax.scatter(np.full(len(dots), x + 0.18), dots, s=10, color="0.45", zorder=3)
+    dots = np.asarray(dots, dtype=float)
+    hollow = np.zeros(len(dots), dtype=bool) if hollow is None else hollow
+    xs = np.full(len(dots), x + 0.18)
+    ax.scatter(xs[~hollow], dots[~hollow], s=10, color="0.45", zorder=3)
+    ax.scatter(xs[hollow], dots[hollow], s=14, facecolors="none", edgecolors="0.35", linewidths=0.8, zorder=3)
 
 
 def comma_set(text: str | None) -> set[str] | None:
@@ -542,6 +596,64 @@ def comma_set(text: str | None) -> set[str] | None:
 
 class UsageError(ValueError):
     """A study script's argument is wrong (the message says how)."""
+
+
+def faces_name(eval_root: Path | None) -> str:
+    """The test faces a recorded AUC was scored on: the evaluation build's folder name, or "own test split"."""
+    return eval_root.name if eval_root else "own test split"
+
+
+def read_recorded(path: Path, group: str, faces: str, settings: set[str] | None, seeds: set[int] | None) -> dict:
+    """``{method: {seed: auc}}`` of ``path``'s recorded runs (``--record``) of ``group``'s benchmark (and settings
+    hash, "benchmark @hash"), scored on ``faces``, of ``settings`` and ``seeds`` when given."""
+    benchmark, _, at = group.partition(" @")
+    out: dict = defaultdict(dict)
+    for entry in json.loads(path.read_text())["runs"]:
+        if (
+            entry["benchmark"] == benchmark
+            and entry["faces"] == faces
+            and (not at or entry["settings"] == at)
+            and (settings is None or entry["settings"] in settings)
+            and (seeds is None or entry["seed"] in seeds)
+        ):
+            if entry["seed"] in out[entry["method"]]:
+                raise UsageError(f"{path}: {benchmark} {entry['method']} seed {entry['seed']} is recorded twice")
+            out[entry["method"]][entry["seed"]] = entry["auc"]
+    return out
+
+
+def record_runs(path: Path, runs: dict, results: dict, faces: str, machine: str, day: str) -> int:
+    """Add each scored run's AUC to ``path`` (created if missing): benchmark, settings hash, method, seed, faces,
+    AUC, machine and day. A run recorded before with the same AUC is kept as it is; another AUC under the same
+    benchmark, settings, method, seed and faces is another run of that seed (runs are not reproducible on every
+    CPU, docs/RESULTS.md) and stops the recording with an error, the file untouched. Returns the runs added."""
+    from ltw_tf.io import write_json
+
+    book = json.loads(path.read_text()) if path.is_file() else {"runs": []}
+    known = {(e["benchmark"], e["settings"], e["method"], e["seed"], e["faces"]): e for e in book["runs"]}
+    added = 0
+    for group, by_method in sorted(runs.items()):
+        benchmark = group.partition(" @")[0]
+        for method, seeded in sorted(by_method.items()):
+            row = results[group][method]
+            for seed, run in sorted(seeded):
+                auc = row["auc"][row["seeds"].index(seed)]
+                key = (benchmark, settings_of(run), method, seed, faces)
+                if key in known:
+                    if known[key]["auc"] != auc:
+                        raise UsageError(
+                            f"{path}: {benchmark} {method} seed {seed} is recorded with AUC {known[key]['auc']:.4f} "
+                            f"({known[key]['machine']}); {run} scores {auc:.4f}: another run of that seed"
+                        )
+                    continue
+                entry = dict(zip(("benchmark", "settings", "method", "seed", "faces"), key))
+                entry |= {"auc": auc, "machine": machine, "scored": day}
+                known[key] = entry
+                book["runs"].append(entry)
+                added += 1
+    book["runs"].sort(key=lambda e: (e["benchmark"], e["settings"], e["faces"], e["method"], e["seed"]))
+    write_json(path, book)
+    return added
 
 
 def read_inputs(runs_dir: str, seeds: str | None, eval_root: str) -> tuple[Path, set[int] | None, Path | None]:
@@ -592,10 +704,24 @@ def main(argv=None) -> int:
     if cache:
         cache.mkdir(parents=True, exist_ok=True)
     results = {}
-    for group, by_method in sorted(runs.items()):
-        print(f"{group}: {sum(len(v) for v in by_method.values())} runs", file=sys.stderr)
-        scored = score_runs(by_method, cache, eval_root)
-        results[group] = compare(scored, args.reference, args.rounds, args.seed)
+    recorded = Path(args.recorded) if args.recorded else None
+    try:
+        for group, by_method in sorted(runs.items()):
+            print(f"{group}: {sum(len(v) for v in by_method.values())} runs", file=sys.stderr)
+            scored = score_runs(by_method, cache, eval_root)
+            earlier = read_recorded(recorded, group, faces_name(eval_root), settings, seeds) if recorded else None
+            results[group] = compare(scored, args.reference, args.rounds, args.seed, earlier)
+        if args.record:
+            from datetime import datetime, timezone
+
+            from ltw_tf.machine import cpu_info, cpu_summary
+
+            day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+            added = record_runs(Path(args.record), runs, results, faces_name(eval_root), cpu_summary(cpu_info()), day)
+            print(f"recorded {added} new runs in {args.record}", file=sys.stderr)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     where = f"every split of {eval_root} pooled (independent build)" if eval_root else "each run's own test split"
     print(f"held-out faces: {where}\n")
     print(to_markdown(results, args.reference))
