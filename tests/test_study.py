@@ -445,6 +445,10 @@ def test_study_significance_records_aucs_and_pools_them_when_the_runs_are_gone(g
     assert [(e["method"], e["seed"]) for e in entries] == [("alltrain", 0), ("alltrain", 1), ("focal", 0), ("focal", 1)]
     assert [e["auc"] for e in entries] == full["alltrain"]["auc"] + full["focal"]["auc"]  # the same floats
     assert {e["faces"] for e in entries} == {"own test split"} and all("AVX" in e["machine"] for e in entries)
+    for entry, run in zip(entries, sorted(report["runs"], key=lambda r: (r["method"], r["seed"]))):
+        steps = json.loads((Path(run["run_dir"]) / "history.json").read_text())
+        assert entry["steps"] == sum(e["steps"] for e in steps) > 0  # what a longer run's record is told apart by
+        assert entry["best_val_auc"] == max(e["val"]["auc"] for e in steps)
     before = book.read_bytes()
     assert significance.main(["--runs-dir", str(both), *common, "--record", str(book)]) == 0  # nothing new
     assert book.read_bytes() == before

@@ -22,7 +22,6 @@ Run (from the repo root; scores are cached as in study_significance.py, so the r
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from pathlib import Path
@@ -30,7 +29,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from study_significance import UsageError, compare, finished_runs, read_inputs, score_runs  # noqa: E402
+from study_significance import (  # noqa: E402
+    UsageError,
+    best_val_auc,
+    compare,
+    finished_runs,
+    read_inputs,
+    score_runs,
+    steps_of,
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -45,20 +52,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--eval-root", default="", help="score on this independent prepared build (as there)")
     parser.add_argument("--json", default="", help="also write the result as JSON to this path")
     return parser.parse_args(argv)
-
-
-def history(run: Path) -> list[dict]:
-    return json.loads((run / "history.json").read_text())
-
-
-def steps_of(run: Path) -> int:
-    """The steps a finished run trained: its epochs' ``steps`` summed."""
-    return sum(int(record.get("steps", 0)) for record in history(run))
-
-
-def best_val_auc(run: Path) -> float:
-    """The best source-domain validation AUC over the run's epochs (the checkpoint its scores come from)."""
-    return max(record["val"]["auc"] for record in history(run) if "val" in record)
 
 
 def sd_ratio_range(ratio: float, n_long: int, n_short: int, level: float = 0.95) -> tuple[float, float]:

@@ -129,6 +129,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def history(run: Path) -> list[dict]:
+    return json.loads((run / "history.json").read_text())
+
+
+def steps_of(run: Path) -> int:
+    """The steps a finished run trained: its epochs' ``steps`` summed."""
+    return sum(int(record.get("steps", 0)) for record in history(run))
+
+
+def best_val_auc(run: Path) -> float:
+    """The best source-domain validation AUC over the run's epochs (the checkpoint its scores come from)."""
+    return max(record["val"]["auc"] for record in history(run) if "val" in record)
+
+
 def settings_of(run: Path) -> str:
     """A run folder's settings hash: the last part of its name (``ltw_tf.study.run_name``)."""
     return run.name.rsplit("-", 1)[-1]
@@ -624,9 +638,10 @@ def read_recorded(path: Path, group: str, faces: str, settings: set[str] | None,
 
 def record_runs(path: Path, runs: dict, results: dict, faces: str, machine: str, day: str) -> int:
     """Add each scored run's AUC to ``path`` (created if missing): benchmark, settings hash, method, seed, faces,
-    AUC, machine and day. A run recorded before with the same AUC is kept as it is; another AUC under the same
-    benchmark, settings, method, seed and faces is another run of that seed (runs are not reproducible on every
-    CPU, docs/RESULTS.md) and stops the recording with an error, the file untouched. Returns the runs added."""
+    AUC, the steps it trained and its best validation AUC, machine and day. A run recorded before with the same AUC
+    is kept as it is; another AUC under the same benchmark, settings, method, seed and faces is another run of that
+    seed (runs are not reproducible on every CPU, docs/RESULTS.md) and stops the recording with an error, the file
+    untouched. Returns the runs added."""
     from ltw_tf.io import write_json
 
     book = json.loads(path.read_text()) if path.is_file() else {"runs": []}
@@ -647,7 +662,8 @@ def record_runs(path: Path, runs: dict, results: dict, faces: str, machine: str,
                         )
                     continue
                 entry = dict(zip(("benchmark", "settings", "method", "seed", "faces"), key))
-                entry |= {"auc": auc, "machine": machine, "scored": day}
+                entry |= {"auc": auc, "steps": steps_of(run), "best_val_auc": best_val_auc(run)}
+                entry |= {"machine": machine, "scored": day}
                 known[key] = entry
                 book["runs"].append(entry)
                 added += 1
