@@ -88,9 +88,12 @@ export PYTHONUNBUFFERED=1  # each run's "[k/n] ... trained (s)" line reaches the
 # L and the split of phase E's written prediction), L = Alltrain, MLDG and LTW with three times the steps (3 epochs of
 # 300, so the same StepLR and the same per-epoch meta-split draws as the 300-step runs) on GID-NT23, seeds 0-4,
 # decided with its prediction in RESULTS before it ran, tables in RUNS/tables-3x-steps; then E's other two splits.
-# On an AVX2-only machine like the study's own (oneDNN off by default), "R E-NT5" instead: R = Alltrain seed 0 on
-# GID-NT23 once more, to see whether this CPU class gives the original run back (the original's evaluation-build
-# AUC is in RESULTS); E-NT5 = phase E's new seeds 5-9 on GID-NT23, pooled with the original seeds 0-4's AUCs.
+# On an AVX2-only machine like the study's own (oneDNN off by default), "R E-NT-s5 ... E-NT-s9 E-NT-mldg" instead:
+# R = Alltrain seed 0 on GID-NT23 once more, in its own folder, to see whether this CPU class gives the original run
+# back (its evaluation-build AUC is recorded); E-NT-sK = Alltrain and LTW of phase E's seed K on GID-NT23 (a seed's
+# pair at a time, so a session that stops leaves whole pairs), E-NT-mldg = MLDG's seeds 5-9 there, and the same for
+# GID-F2F23 and GID-FS23 (E-F2F-sK, E-FS-sK, E-F2F-mldg, E-FS-mldg); pooled with the original seeds 0-4 through
+# bench/study/recorded_aucs.json (the report records every scored run there, so a lost machine loses no result).
 PHASES=${PHASES:-A B D C F E}
 E=(--methods alltrain,mldg,ltw --seeds 0,1,2,3,4,5,6,7,8,9)  # Table 2 has the DF and F2F splits, Table 3 FS and NT
 for phase in $PHASES; do
@@ -107,9 +110,19 @@ for phase in $PHASES; do
          --out "$DATA/runs/study-lite0/tables-3x-steps") ;;
     R) args=(--benchmarks gid-nt23 --table 3 --methods alltrain --seeds 0 --runs-dir "$DATA/runs/replicate-lite0"
          --out "$DATA/runs/replicate-lite0/tables") ;;  # its own folder: never pooled with the study's seeds
-    E-NT5) args=(--benchmarks gid-nt23 --table 3 --methods alltrain,mldg,ltw --seeds 5,6,7,8,9
-         --out "$DATA/runs/study-lite0/tables-seeds5-9-nt23") ;;
-    *) echo "error: unknown phase '$phase' in PHASES (A B D C F E E-NT L R E-NT5)" | tee -a "$log" >&2; exit 2 ;;
+    E-NT-s[5-9] | E-F2F-s[5-9] | E-FS-s[5-9])  # Table 2 has GID-F2F23, Table 3 GID-FS23 and GID-NT23
+      split=$(echo "${phase%-s*}" | cut -c3- | tr '[:upper:]' '[:lower:]')
+      table=$([ "$split" = f2f ] && echo 2 || echo 3)
+      args=(--benchmarks "gid-${split}23" --table "$table" --methods alltrain,ltw --seeds "${phase##*-s}"
+        --out "$DATA/runs/study-lite0/tables-seeds5-9-$split") ;;
+    E-NT-mldg | E-F2F-mldg | E-FS-mldg)
+      split=$(echo "${phase%-mldg}" | cut -c3- | tr '[:upper:]' '[:lower:]')
+      table=$([ "$split" = f2f ] && echo 2 || echo 3)
+      args=(--benchmarks "gid-${split}23" --table "$table" --methods mldg --seeds 5,6,7,8,9
+        --out "$DATA/runs/study-lite0/tables-seeds5-9-$split") ;;
+    *) echo "error: unknown phase '$phase' in PHASES (A B D C F E E-NT L R E-{NT,F2F,FS}-s5..9 E-{NT,F2F,FS}-mldg)" \
+         | tee -a "$log" >&2
+       exit 2 ;;
   esac
   echo "phase $phase start $(date -u)" >>"$log"  # the report's run times tell phase L's longer runs apart by it
   /usr/bin/time -f "phase $phase %e s wall" "${STUDY[@]}" "${args[@]}" >>"$log" 2>&1
