@@ -577,7 +577,7 @@ def plot(results: dict, path: str, reference: str) -> None:
     fig.suptitle(
         "held-out AUC per method (top), paired differences on the same seeds (bottom):\n"
         "mean with 95 % interval (seeds + test videos), dots = seeds"
-        + (", hollow = recorded AUCs of runs no longer at hand" if any_recorded else ""),
+        + ("; hollow = recorded (runs gone)" if any_recorded else ""),
         fontsize=9,
     )
     fig.tight_layout()
