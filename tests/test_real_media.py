@@ -119,14 +119,16 @@ def test_rotated_video_gives_the_faces_of_its_upright_twin(rotation, upright, mo
     assert _noise(got, frames) <= CODEC_NOISE and _noise(got, [straight[i] for i in range(FRAMES)]) <= CODEC_NOISE
     assert all(np.array_equal(got[i], f) for i, f in _opencv_frames(path)[1].items())  # as OpenCV turns it
 
-    # prepare: the same frames with a face and boxes within a few px. MTCNN's box moves by 0-3 px with codec noise
-    # alone (measured: the upright twin against the lossless frames, and the turned clips against the twin), and a
-    # 2 px shift of a 100 px box changes a 64 px crop by 6-17 grey levels on this face; so the crops are compared
-    # in the twin's box, where only the codec noise is left
+    # prepare: the same frames with a face and boxes within a few px. MTCNN's box moves with codec noise alone
+    # (measured: the upright twin against the lossless frames, and the turned clips against the twin): 0-3 px on
+    # AVX-512 with oneDNN on, up to 4 px (a ~100 px box's size, 104 against 100, at 180 and 270 degrees) on an
+    # AVX2 CPU with oneDNN off, whose kernels sum in another order; 5 % of the box's size bounds both. A 2 px shift
+    # of a 100 px box changes a 64 px crop by 6-17 grey levels on this face; so the crops are compared in the
+    # twin's box, where only the codec noise is left
     a, b = (extract_faces(p, detector, frames=FRAMES, size=64) for p in (twin, path))
     assert [c.frame for c in b.crops] == [c.frame for c in a.crops] == list(range(FRAMES))
     for x, y in zip(a.crops, b.crops):
-        assert np.abs(np.subtract(x.box, y.box)).max() <= 3, (x.box, y.box)
+        assert np.abs(np.subtract(x.box, y.box)).max() <= 0.05 * x.box[2], (x.box, y.box)
         assert np.abs(crop_square(got[x.frame], x.box, 64).astype(np.int16) - x.image).mean() <= CODEC_NOISE
 
     # screen: the same scored frames and boxes
@@ -134,7 +136,8 @@ def test_rotated_video_gives_the_faces_of_its_upright_twin(rotation, upright, mo
     screener = Screener(load_runner(paths["tflite"]), ScreenSettings(frames=FRAMES), detector=detector)
     a, b = (screener.screen(MediaItem(str(p), "video")) for p in (twin, path))
     assert b.error is None and [f.frame for f in b.frames] == [f.frame for f in a.frames] == list(range(FRAMES))
-    assert max(np.abs(np.subtract(x.box, y.box)).max() for x, y in zip(a.frames, b.frames)) <= 3
+    for x, y in zip(a.frames, b.frames):  # the same bound as prepare's boxes, above
+        assert np.abs(np.subtract(x.box, y.box)).max() <= 0.05 * max(x.box[2:]), (x.box, y.box)
 
 
 @pytest.mark.parametrize("orientation, turns", [(3, 2), (6, 1), (8, 3)])  # EXIF: 180, 90 cw, 90 ccw to show
