@@ -34,11 +34,12 @@ interval would be that narrow if sd(d_s) stays as measured (the shared test term
 ``--plot PNG`` draws, per benchmark, each method's held-out AUC per seed and its mean with a 95 % interval
 (seeds and video bootstrap combined the same way).
 
-``--record FILE`` adds each scored run's AUC to FILE (benchmark, settings hash, method, seed, test faces, machine,
-day; ``bench/study/recorded_aucs.json`` is the Lite0 study's), and ``--recorded FILE`` pools those AUCs for seeds
-that have no scored run here, same benchmark, settings and test faces: the seeds of a machine that is gone. They
-count in the seed spread and the paired differences; the test-set terms come from the scored runs alone (the
-shared part c is the same videos' for every run). Tables mark them ʳ, the plot draws them hollow.
+``--record FILE`` adds each scored run's AUC to FILE (benchmark, settings hash, method, seed, test faces, steps,
+best validation AUC, machine, day; ``bench/study/recorded_aucs.json`` is the Lite0 study's), and ``--recorded
+FILE`` pools those AUCs for seeds that have no scored run here, same benchmark, settings and test faces: the seeds
+of a machine that is gone. They count in the seed spread and the paired differences; the test-set terms come from
+the scored runs alone (the shared part c is the same videos' for every run). Tables mark them ʳ, the plot draws
+them hollow.
 
 ``--eval-root ROOT`` scores every run on an independent prepared build instead (its held-out family and reals of
 every split pooled; e.g. synthff ``--seed 1``, whose identities no run saw): the same population, more test videos,
@@ -103,7 +104,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--record",
         default="",
-        help="add each scored run's AUC (benchmark, settings, method, seed, test faces, machine, day) to this JSON, "
+        help="add each scored run's AUC (benchmark, settings, method, seed, test faces, steps, best val AUC, machine, "
+        "day) to this JSON, "
         "so that a later analysis can pool them when the runs are gone (--recorded)",
     )
     parser.add_argument(
@@ -617,12 +619,14 @@ def faces_name(eval_root: Path | None) -> str:
     return eval_root.name if eval_root else "own test split"
 
 
-def read_recorded(path: Path, group: str, faces: str, settings: set[str] | None, seeds: set[int] | None) -> dict:
-    """``{method: {seed: auc}}`` of ``path``'s recorded runs (``--record``) of ``group``'s benchmark (and settings
-    hash, "benchmark @hash"), scored on ``faces``, of ``settings`` and ``seeds`` when given."""
+def read_recorded(
+    path: Path, entries: list[dict], group: str, faces: str, settings: set[str] | None, seeds: set[int] | None
+) -> dict:
+    """``{method: {seed: auc}}`` of the recorded runs ``entries`` (``path``'s, ``--record``) of ``group``'s benchmark
+    (and settings hash, "benchmark @hash"), scored on ``faces``, of ``settings`` and ``seeds`` when given."""
     benchmark, _, at = group.partition(" @")
     out: dict = defaultdict(dict)
-    for entry in json.loads(path.read_text())["runs"]:
+    for entry in entries:
         if (
             entry["benchmark"] == benchmark
             and entry["faces"] == faces
@@ -721,11 +725,14 @@ def main(argv=None) -> int:
         cache.mkdir(parents=True, exist_ok=True)
     results = {}
     recorded = Path(args.recorded) if args.recorded else None
+    entries = json.loads(recorded.read_text())["runs"] if recorded else []  # read once for every group
     try:
         for group, by_method in sorted(runs.items()):
             print(f"{group}: {sum(len(v) for v in by_method.values())} runs", file=sys.stderr)
             scored = score_runs(by_method, cache, eval_root)
-            earlier = read_recorded(recorded, group, faces_name(eval_root), settings, seeds) if recorded else None
+            earlier = (
+                read_recorded(recorded, entries, group, faces_name(eval_root), settings, seeds) if recorded else None
+            )
             results[group] = compare(scored, args.reference, args.rounds, args.seed, earlier)
         if args.record:
             from datetime import datetime, timezone
