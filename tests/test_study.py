@@ -558,6 +558,52 @@ def test_longer_runs_compares_two_lengths_on_the_same_seeds(grid, tmp_path, caps
     assert longer.main([*common, "--seeds", "1"]) == 1  # one seed: no spread
     assert "1 seed(s) finished at both lengths" in capsys.readouterr().err
 
+    # the short runs' machine is gone: their AUCs come from the record (study_significance --record)
+    significance = _bench_module("study_significance")
+    book = tmp_path / "recorded.json"
+    assert significance.main(["--runs-dir", str(runs), "--reference", "alltrain", "--record", str(book)]) == 0
+    assert sorted({e["steps"] for e in json.loads(book.read_text())["runs"]}) == [4, 8]
+    for name, keep in (("long-only", set()), ("mixed", {("alltrain", 0), ("alltrain", 1), ("focal", 1)})):
+        folder = tmp_path / name
+        folder.mkdir()
+        for run in runs.glob("gid-fs23-*"):
+            method, seed = run.name.split("-")[2], int(run.name.split("-s")[-1].split("-")[0])
+            if significance.steps_of(run) == 8 or (method, seed) in keep:
+                (folder / run.name).symlink_to(run)
+        capsys.readouterr()
+        args = [*common, "--runs-dir", str(folder), "--rounds", "50", "--json", str(out)]
+        assert longer.main(args) == 1  # without the record: one length only
+        assert longer.main([*args, "--recorded", str(book)]) == 0
+        pooled = json.loads(out.read_text())
+        assert pooled["steps"] == [4, 8] and pooled["pairs"]["focal"]["sd_ratio"] == pair["sd_ratio"]
+        short = pooled["lengths"]["4"]
+        for method in ("alltrain", "focal"):  # the same floats: recorded AUCs are the scored ones
+            assert short[method]["auc"] == report["lengths"]["4"][method]["auc"]
+            assert short[method]["recorded_seeds"] == sorted({0, 1} - {s for m, s in keep if m == method})
+        assert short["focal"]["paired_diffs"] == report["lengths"]["4"]["focal"]["paired_diffs"]
+        assert pooled["lengths"]["8"] == report["lengths"]["8"]  # the long runs are all here: as before
+        text = capsys.readouterr().out
+        if keep:  # seed 1 scored for both methods: its test-set term, as study_significance gives it
+            assert "ˢ seeds" not in text
+            sig = tmp_path / "sig.json"
+            sig_args = ["--runs-dir", str(folder), "--reference", "alltrain", "--rounds", "50", "--json", str(sig)]
+            assert significance.main([*sig_args, "--recorded", str(book)]) == 0
+            at = significance.settings_of(next(r for r in folder.iterdir() if significance.steps_of(r) == 4))
+            same = json.loads(sig.read_text())[f"gid-fs23 @{at}"]["focal"]
+            for key in ("paired_test_se", "paired_ci95", "recorded_seeds"):
+                assert short["focal"][key] == same[key]
+            assert short["focal"]["best_val_auc"][1] == report["lengths"]["4"]["focal"]["best_val_auc"][1]
+        else:  # every short seed recorded: no test-set term, the seed term's t interval alone
+            assert short["focal"]["paired_test_se"] is None and "ˢ seeds only" in text
+            from scipy import stats
+
+            half = stats.t.ppf(0.975, 1) * short["focal"]["paired_seed_se"]
+            low, high = short["focal"]["paired_ci95"]
+            mean = short["focal"]["paired_diff"]
+            assert (low, high) == (mean - half, mean + half)
+        assert short["focal"]["best_val_auc"] == report["lengths"]["4"]["focal"]["best_val_auc"]  # recorded too
+        assert "ʳ recorded AUC" in text
+
 
 def test_longer_runs_decision_rule_and_the_range_of_an_sd_ratio(tmp_path):
     longer = _bench_module("longer_runs")

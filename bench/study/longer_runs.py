@@ -14,16 +14,24 @@ its steps, so longer runs are the cheaper way to a decisive study iff ratio < 1 
 (0.58 for three times the steps): the decision rule docs/RESULTS.md fixed before the longer runs trained. A pair
 whose range spans that line is decided by its point estimate only, and the verdict says so.
 
+``--recorded FILE`` pools the AUCs ``study_significance --record`` wrote of runs that went with another machine (a
+study spanning sessions and machines): a recorded seed counts where it has no run here, its length given by the
+steps it records. The test-set term comes from the scored runs alone; at a length where no scored seed is shared by
+every method (all recorded), the paired interval has the seed term only (marked ˢ), which the sd ratio never needs.
+
 Run (from the repo root; scores are cached as in study_significance.py, so the runs it already scored are reused):
     python bench/study/longer_runs.py --runs-dir /work/data/runs/study-lite0 --benchmark gid-nt23 \\
-        --cache /work/data/runs/study-lite0-scores --eval-root /work/data/sff-eval1-faces --json longer.json
+        --cache /work/data/runs/study-lite0-scores --eval-root /work/data/sff-eval1-faces --json longer.json \\
+        --recorded bench/study/recorded_aucs.json
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -33,9 +41,13 @@ from study_significance import (  # noqa: E402
     UsageError,
     best_val_auc,
     compare,
+    faces_name,
     finished_runs,
+    interval,
+    plain_auc,
     read_inputs,
     score_runs,
+    settings_of,
     steps_of,
 )
 
@@ -50,6 +62,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=2000, help="bootstrap resamples of the test videos")
     parser.add_argument("--cache", default="", help="score cache, shared with study_significance.py")
     parser.add_argument("--eval-root", default="", help="score on this independent prepared build (as there)")
+    parser.add_argument(
+        "--recorded",
+        default="",
+        help="pool the AUCs recorded in this file (study_significance --record) of seeds without a run here; each "
+        "length is told apart by the steps the record gives",
+    )
     parser.add_argument("--json", default="", help="also write the result as JSON to this path")
     return parser.parse_args(argv)
 
@@ -74,40 +92,105 @@ class NoComparison(ValueError):
     """The runs cannot answer the question (not two lengths, too few seeds)."""
 
 
-def lengths(runs_dir: Path, benchmark: str, methods: list[str], seeds: set[int] | None) -> dict:
-    """``{steps: {method: [(seed, run)]}}`` of the benchmark's two lengths, on the seeds every method finished at
-    both."""
-    groups = finished_runs(runs_dir, {benchmark})
-    by_steps: dict = {}
-    for group, by_method in groups.items():
-        if not all(by_method.get(m) for m in methods):
-            continue
-        steps = {steps_of(run) for seeded in by_method.values() for _, run in seeded}
-        if len(steps) != 1:
-            raise NoComparison(f"{group} holds runs of several lengths {sorted(steps)}: unfinished settings?")
-        (n,) = steps
-        if n in by_steps:
+def lengths(
+    runs_dir: Path, benchmark: str, methods: list[str], seeds: set[int] | None, recorded: list[dict] = ()
+) -> dict:
+    """``{steps: (runs, earlier)}`` of the benchmark's two lengths, on the seeds every method has at both: ``runs``
+    ``{method: [(seed, run)]}`` finished here, ``earlier`` ``{method: {seed: entry}}`` the ``recorded`` entries
+    (``study_significance --record``, already narrowed to the held-out faces) of seeds without a run here."""
+    settings: dict = {}  # steps -> settings hash: a length is one setting
+    here: dict = defaultdict(lambda: defaultdict(list))
+    there: dict = defaultdict(lambda: defaultdict(dict))
+
+    def length(n: int, at: str) -> None:
+        if settings.setdefault(n, at) != at:
             raise NoComparison(f"two settings of {benchmark} train {n} steps: say which with another --runs-dir")
-        by_steps[n] = {m: by_method[m] for m in methods}
-    if len(by_steps) != 2:
-        found = ", ".join(f"{n} steps" for n in sorted(by_steps)) or "none"
-        raise NoComparison(f"{benchmark} needs runs of {', '.join(methods)} at two lengths (found: {found})")
-    common = set.intersection(*({s for s, _ in seeded} for by in by_steps.values() for seeded in by.values()))
+
+    for by_method in finished_runs(runs_dir, {benchmark}).values():
+        seeded = [(m, s, r) for m in methods for s, r in by_method.get(m, [])]
+        steps = {steps_of(run) for _, _, run in seeded}
+        if len(steps) > 1:
+            raise NoComparison(f"{benchmark} holds runs of several lengths {sorted(steps)}: unfinished settings?")
+        for method, seed, run in seeded:
+            length(steps_of(run), settings_of(run))
+            here[steps_of(run)][method].append((seed, run))
+    for entry in recorded:
+        if entry["benchmark"] == benchmark and entry["method"] in methods:
+            length(entry["steps"], entry["settings"])
+            there[entry["steps"]][entry["method"]][entry["seed"]] = entry
+    found = sorted(n for n in settings if all(here[n][m] or there[n][m] for m in methods))
+    if len(found) != 2:
+        said = ", ".join(f"{n} steps" for n in found) or "none"
+        raise NoComparison(f"{benchmark} needs runs of {', '.join(methods)} at two lengths (found: {said})")
+    common = set.intersection(*({s for s, _ in here[n][m]} | set(there[n][m]) for n in found for m in methods))
     if seeds is not None:
         common &= seeds
     if len(common) < 2:
         raise NoComparison(f"{len(common)} seed(s) finished at both lengths; a spread needs two or more")
-    return {n: {m: sorted((s, r) for s, r in sr if s in common) for m, sr in by.items()} for n, by in by_steps.items()}
+    out = {}
+    for n in found:
+        runs = {m: sorted((s, r) for s, r in here[n][m] if s in common) for m in methods}
+        ran = {m: {s for s, _ in seeded} for m, seeded in runs.items()}
+        earlier = {m: {s: e for s, e in there[n][m].items() if s in common - ran[m]} for m in methods}
+        out[n] = ({m: seeded for m, seeded in runs.items() if seeded}, earlier)
+    return out
+
+
+def seed_rows(aucs: dict, reference: str) -> dict:
+    """``compare``'s rows from AUCs alone (``{method: {seed: auc}}``): at a length with no scored seed shared by
+    every method (all recorded), the intervals have the seed term only, no test-set term (``None``)."""
+    rows = {}
+    for method, by_seed in aucs.items():
+        seeds = sorted(by_seed)
+        values = [by_seed[s] for s in seeds]
+        std = statistics.stdev(values)
+        half, _ = interval(std / np.sqrt(len(values)), 0.0, len(values))
+        mean = statistics.fmean(values)
+        rows[method] = {"seeds": seeds, "auc": values, "mean": mean, "std": std, "test_se": None}
+        rows[method]["ci95"] = [mean - half, mean + half]
+    for method, row in rows.items():
+        if method == reference:
+            continue
+        diffs = np.array([aucs[method][s] - aucs[reference][s] for s in row["seeds"]])
+        seed_se = float(diffs.std(ddof=1) / np.sqrt(len(diffs)))
+        half, df = interval(seed_se, 0.0, len(diffs))
+        mean = float(diffs.mean())
+        row.update(
+            paired_seeds=row["seeds"],
+            paired_diffs=diffs.tolist(),
+            paired_diff=mean,
+            paired_seed_se=seed_se,
+            paired_test_se=None,
+            paired_df=df,
+            paired_ci95=[mean - half, mean + half],
+            paired_half_width=half,
+        )
+    return rows
 
 
 def compare_lengths(runs: dict, reference: str, rounds: int, cache: Path | None, eval_root: Path | None) -> dict:
-    """Per length, study_significance's comparison, each run's best validation AUC; per pair, the sd ratio."""
+    """Per length, study_significance's comparison (recorded seeds pooled; seed terms only where no scored seed is
+    shared by every method), each run's best validation AUC; per pair, the sd ratio."""
     short, long_ = sorted(runs)
     out: dict = {"steps": [short, long_], "line": float(1 / np.sqrt(long_ / short)), "lengths": {}, "pairs": {}}
-    for n, by_method in runs.items():
-        rows = compare(score_runs(by_method, cache, eval_root), reference, rounds, 0)
+    for n, (by_method, earlier) in runs.items():
+        scored = score_runs(by_method, cache, eval_root)
+        recorded = {m: {s: e["auc"] for s, e in by_seed.items()} for m, by_seed in earlier.items()}
+        shared = set.intersection(*({s for s, _ in by_method.get(m, [])} for m in earlier))
+        if shared:
+            rows = compare(scored, reference, rounds, 0, recorded)
+        else:
+            aucs = {m: dict(by_seed) for m, by_seed in recorded.items()}
+            for method, seeded in scored.items():
+                aucs[method] |= {seed: plain_auc(labels, probs) for seed, labels, probs, _ in seeded}
+            rows = seed_rows(aucs, reference)
         for method, row in rows.items():
-            row["best_val_auc"] = [best_val_auc(run) for _, run in by_method[method]]
+            row["recorded_seeds"] = sorted(earlier[method])
+            best = dict(by_method.get(method, [])) | earlier[method]
+            row["best_val_auc"] = [
+                best_val_auc(best[s]) if isinstance(best[s], Path) else best[s].get("best_val_auc")
+                for s in row["seeds"]
+            ]
             if "paired_diffs" in row:
                 row["paired_sd"] = statistics.stdev(row["paired_diffs"])
         out["lengths"][str(n)] = rows
@@ -129,6 +212,14 @@ def to_markdown(result: dict, benchmark: str, reference: str) -> str:
     short, long_ = result["steps"]
     at = {n: result["lengths"][str(n)] for n in (short, long_)}
     seeds = ",".join(str(s) for s in at[short][reference]["seeds"])
+
+    def per_seed(row: dict) -> str:
+        return " ".join(f"{a:.3f}" + ("ʳ" * (s in row["recorded_seeds"])) for s, a in zip(row["seeds"], row["auc"]))
+
+    def best(row: dict) -> str:
+        known = [a for a in row["best_val_auc"] if a is not None]
+        return f"{min(known):.3f}-{max(known):.3f}" if known else "n/a"
+
     lines = [
         f"**{benchmark}**, seeds {seeds}: {short} vs {long_} steps (held-out frame AUC)",
         "",
@@ -140,13 +231,8 @@ def to_markdown(result: dict, benchmark: str, reference: str) -> str:
         cells = [method]
         for n in (short, long_):
             row = at[n][method]
-            cells += [" ".join(f"{a:.3f}" for a in row["auc"]), f"{row['mean']:.3f} ± {row['std']:.3f}"]
-        cells.append(
-            " / ".join(
-                f"{min(at[n][method]['best_val_auc']):.3f}-{max(at[n][method]['best_val_auc']):.3f}"
-                for n in (short, long_)
-            )
-        )
+            cells += [per_seed(row), f"{row['mean']:.3f} ± {row['std']:.3f}"]
+        cells.append(" / ".join(best(at[n][method]) for n in (short, long_)))
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -161,11 +247,17 @@ def to_markdown(result: dict, benchmark: str, reference: str) -> str:
         for n in (short, long_):
             row = at[n][method]
             low, high = row["paired_ci95"]
-            cells += [f"{-row['paired_diff']:+.3f} [{-high:+.3f}, {-low:+.3f}]", f"{row['paired_sd']:.3f}"]
+            mark = "ˢ" if row["paired_test_se"] is None else ""
+            cells += [f"{-row['paired_diff']:+.3f} [{-high:+.3f}, {-low:+.3f}]{mark}", f"{row['paired_sd']:.3f}"]
         low, high = pair["sd_ratio_range95"]
         cells += [f"{pair['sd_ratio']:.2f} [{low:.2f}, {high:.2f}]", pair["verdict"]]
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    notes = []
+    if any(row["recorded_seeds"] for rows in at.values() for row in rows.values()):
+        notes.append("ʳ recorded AUC (--recorded: the run went with another machine)")
+    if any(row.get("paired_test_se", 0) is None for rows in at.values() for row in rows.values()):
+        notes.append("ˢ seeds only: no scored run shared by every method at that length, so no test-set term")
+    return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
 
 
 def main(argv=None) -> int:
@@ -176,8 +268,10 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     methods = [args.reference] + [m.strip() for m in args.methods.split(",") if m.strip() not in ("", args.reference)]
+    faces = faces_name(eval_root)
+    entries = json.loads(Path(args.recorded).read_text())["runs"] if args.recorded else []
     try:
-        runs = lengths(runs_dir, args.benchmark, methods, seeds)
+        runs = lengths(runs_dir, args.benchmark, methods, seeds, [e for e in entries if e["faces"] == faces])
     except NoComparison as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -61,12 +61,21 @@ if compgen -G "$RUNS/gid-*-s[5-9]-$SETTINGS" >/dev/null; then
   "$PY" bench/study/meta_splits.py --runs-dir "$RUNS" --settings "$SETTINGS" --significance "$OUT/sig-eval1-10seeds.json" \
     >"$OUT/meta-splits-10seeds.md"  # RESULTS' phase-E check: GID-NT23, seeds 5, 8, 9 against 6, 7
 fi
-if grep -qsE '"steps_per_epoch": 300' "$RUNS"/gid-nt23-*/config.json; then
-  step "phase L: 900 against 300 steps on GID-NT23, the seeds finished at both (both test sets)"
-  "$PY" bench/study/longer_runs.py --runs-dir "$RUNS" --benchmark gid-nt23 --cache "$DATA/runs/study-lite0-scores" \
-    "${EVAL[@]}" --json "$OUT/longer-eval1.json" >"$OUT/longer-eval1.md"
-  "$PY" bench/study/longer_runs.py --runs-dir "$RUNS" --benchmark gid-nt23 --cache "$DATA/runs/study-lite0-scores" \
-    --json "$OUT/longer-own.json" >"$OUT/longer-own.md"
+LONG=${LONG:-4eb26433}  # phase L's settings hash (3 epochs of 300 steps)
+if compgen -G "$RUNS/gid-nt23-*-$LONG" >/dev/null || grep -qs "\"$LONG\"" "$RECORDED"; then
+  if compgen -G "$RUNS/gid-nt23-*-$LONG" >/dev/null && [ -n "$RECORD" ]; then
+    step "phase L: its scored runs recorded (both test sets)"
+    for faces in "${EVAL[*]}" ""; do  # word-split on purpose: the eval build's two words, then none
+      "$PY" bench/study/study_significance.py --runs-dir "$RUNS" --cache "$DATA/runs/study-lite0-scores" \
+        --settings "$LONG" --benchmarks gid-nt23 --methods alltrain,mldg --record "$RECORD" $faces >/dev/null
+    done
+  fi
+  step "phase L: 900 against 300 steps on GID-NT23, the seeds at both (recorded ones pooled; both test sets)"
+  LONGER=("$PY" bench/study/longer_runs.py --runs-dir "$RUNS" --benchmark gid-nt23 --recorded "$RECORDED"
+    --cache "$DATA/runs/study-lite0-scores")
+  "${LONGER[@]}" "${EVAL[@]}" --json "$OUT/longer-eval1.json" >"$OUT/longer-eval1.md"
+  "${LONGER[@]}" --json "$OUT/longer-own.json" >"$OUT/longer-own.md" ||  # the original seeds 0-4 are recorded
+    step "phase L on the runs' own test splits: no comparison (the error above)"  # on the evaluation build only
 fi
 if compgen -G "$RUNS/gid-f2f23-ltw-no-*" >/dev/null; then
   step "Table 5's rows against LTW on GID-F2F23 (evaluation build)"

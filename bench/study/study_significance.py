@@ -218,6 +218,12 @@ def weighted_auc(labels: np.ndarray, probs: np.ndarray, w_real: np.ndarray, w_fa
 EVAL_SPLITS = ("train", "val", "test")  # an --eval-root build is scored whole: no run saw any of its identities
 
 
+def plain_auc(labels: np.ndarray, probs: np.ndarray) -> float:
+    """A run's AUC on its scored faces, every face weighted once (``weighted_auc`` with unit weights)."""
+    ones = np.ones((1, len(probs)))
+    return float(weighted_auc(labels, probs, ones[:, labels == 0], ones[:, labels == 1])[0])
+
+
 def faces_source(eval_root: Path | None) -> str:
     """What a cached score was made from besides the checkpoint: the eval build's path and its manifest's size
     and modification time (a rebuilt or grown build is scored again); "" for each run's own test split."""
@@ -397,10 +403,7 @@ def compare(scored: dict, reference: str, rounds: int, seed: int, recorded: dict
     for method, runs in scored.items():
         auc_of, boots = {}, {}
         for run_seed, run_labels, probs, _ in runs:
-            ones = np.ones((1, len(probs)))
-            auc_of[run_seed] = float(
-                weighted_auc(run_labels, probs, ones[:, run_labels == 0], ones[:, run_labels == 1])[0]
-            )
+            auc_of[run_seed] = plain_auc(run_labels, probs)
             boots[run_seed] = weighted_auc(run_labels, probs, w_real, w_fake)
         earlier = {s: a for s, a in (recorded or {}).get(method, {}).items() if s not in auc_of}
         auc_of |= earlier
