@@ -93,7 +93,8 @@ export PYTHONUNBUFFERED=1  # each run's "[k/n] ... trained (s)" line reaches the
 # back (its evaluation-build AUC is recorded); E-NT-sK = Alltrain and LTW of phase E's seed K on GID-NT23 (a seed's
 # pair at a time, so a session that stops leaves whole pairs), E-NT-mldg = MLDG's seeds 5-9 there, and the same for
 # GID-F2F23 and GID-FS23 (E-F2F-sK, E-FS-sK, E-F2F-mldg, E-FS-mldg; E_METHODS=ltw trains one of a pair whose other
-# run is recorded: a recorded seed must not be trained again); pooled with the original seeds 0-4 through
+# run is recorded: a recorded seed must not be trained again; E_SEEDS=9 trains only those of E-*-mldg's seeds 5-9);
+# pooled with the original seeds 0-4 through
 # bench/study/recorded_aucs.json (the report records every scored run there, so a lost machine loses no result).
 PHASES=${PHASES:-A B D C F E}
 E=(--methods alltrain,mldg,ltw --seeds 0,1,2,3,4,5,6,7,8,9)  # Table 2 has the DF and F2F splits, Table 3 FS and NT
@@ -119,7 +120,7 @@ for phase in $PHASES; do
     E-NT-mldg | E-F2F-mldg | E-FS-mldg)
       split=$(echo "${phase%-mldg}" | cut -c3- | tr '[:upper:]' '[:lower:]')
       table=$([ "$split" = f2f ] && echo 2 || echo 3)
-      args=(--benchmarks "gid-${split}23" --table "$table" --methods mldg --seeds 5,6,7,8,9
+      args=(--benchmarks "gid-${split}23" --table "$table" --methods mldg --seeds "${E_SEEDS:-5,6,7,8,9}"
         --out "$DATA/runs/study-lite0/tables-seeds5-9-$split") ;;
     *) echo "error: unknown phase '$phase' in PHASES (A B D C F E E-NT L R E-{NT,F2F,FS}-s5..9 E-{NT,F2F,FS}-mldg)" \
          | tee -a "$log" >&2
