@@ -471,6 +471,37 @@ def test_study_significance_records_aucs_and_pools_them_when_the_runs_are_gone(g
     assert significance.main(["--runs-dir", str(later), *common, "--recorded", str(book), "--seeds", "1"]) == 0
     assert json.loads(out.read_text())["gid-fs23"]["focal"]["seeds"] == [1]  # --seeds applies to recorded seeds
 
+    gone = tmp_path / "gone"  # every run went with its machine: the record alone, seeds without a test-set term
+    gone.mkdir()
+    assert significance.main(["--runs-dir", str(gone), *common]) == 1
+    assert "no finished runs" in capsys.readouterr().err
+    assert significance.main(["--runs-dir", str(gone), *common, "--recorded", str(book), "--summary", "focal"]) == 0
+    record_only = json.loads(out.read_text())["gid-fs23"]
+    from scipy import stats
+
+    for method in ("alltrain", "focal"):
+        row = record_only[method]
+        assert row["auc"] == full[method]["auc"] and row["recorded_seeds"] == [0, 1] and row["test_se"] is None
+        half = stats.t.ppf(0.975, 1) * row["std"] / np.sqrt(2)
+        assert row["ci95"] == [row["mean"] - half, row["mean"] + half]
+    focal = record_only["focal"]
+    assert focal["paired_diffs"] == full["focal"]["paired_diffs"] and focal["paired_test_se"] is None
+    half = stats.t.ppf(0.975, 1) * focal["paired_seed_se"]
+    assert focal["paired_ci95"] == [focal["paired_diff"] - half, focal["paired_diff"] + half]
+    text = capsys.readouterr().out
+    assert "ˢ seeds only" in text and f"{-focal['paired_diff']:+.3f} [" in text
+    only = tmp_path / "only-alltrain"  # the pair shares no scored seed: its seed term alone, alltrain's test term
+    only.mkdir()
+    for run in later.iterdir():
+        if "-alltrain-" in run.name:
+            (only / run.name).symlink_to(run.resolve())
+    assert significance.main(["--runs-dir", str(only), *common, "--recorded", str(book)]) == 0
+    mixed = json.loads(out.read_text())["gid-fs23"]
+    assert mixed["alltrain"]["test_se"] == alone["alltrain"]["test_se"] and mixed["focal"]["test_se"] is None
+    assert mixed["focal"]["paired_test_se"] is None and mixed["focal"]["paired_ci95"] == focal["paired_ci95"]
+    assert significance.main(["--runs-dir", str(gone), *common, "--recorded", str(book), "--methods", "x"]) == 0
+    assert set(json.loads(out.read_text())["gid-fs23"]) == {"alltrain"}  # --methods applies to recorded methods
+
     other = json.loads(before)  # another run of seed 0 recorded: recording stops, the file untouched
     other["runs"][0]["auc"] += 0.25
     book.write_text(json.dumps(other))

@@ -16,8 +16,9 @@ whose range spans that line is decided by its point estimate only, and the verdi
 
 ``--recorded FILE`` pools the AUCs ``study_significance --record`` wrote of runs that went with another machine (a
 study spanning sessions and machines): a recorded seed counts where it has no run here, its length given by the
-steps it records. The test-set term comes from the scored runs alone; at a length where no scored seed is shared by
-every method (all recorded), the paired interval has the seed term only (marked ˢ), which the sd ratio never needs.
+steps it records. The test-set term comes from the scored runs alone; at a length where the two methods of a pair
+share no scored seed (all recorded), its paired interval has the seed term only (marked ˢ), which the sd ratio never
+needs.
 
 Run (from the repo root; scores are cached as in study_significance.py, so the runs it already scored are reused):
     python bench/study/longer_runs.py --runs-dir /work/data/runs/study-lite0 --benchmark gid-nt23 \\
@@ -43,8 +44,6 @@ from study_significance import (  # noqa: E402
     compare,
     faces_name,
     finished_runs,
-    interval,
-    plain_auc,
     read_inputs,
     score_runs,
     settings_of,
@@ -136,54 +135,15 @@ def lengths(
     return out
 
 
-def seed_rows(aucs: dict, reference: str) -> dict:
-    """``compare``'s rows from AUCs alone (``{method: {seed: auc}}``): at a length with no scored seed shared by
-    every method (all recorded), the intervals have the seed term only, no test-set term (``None``)."""
-    rows = {}
-    for method, by_seed in aucs.items():
-        seeds = sorted(by_seed)
-        values = [by_seed[s] for s in seeds]
-        std = statistics.stdev(values)
-        half, _ = interval(std / np.sqrt(len(values)), 0.0, len(values))
-        mean = statistics.fmean(values)
-        rows[method] = {"seeds": seeds, "auc": values, "mean": mean, "std": std, "test_se": None}
-        rows[method]["ci95"] = [mean - half, mean + half]
-    for method, row in rows.items():
-        if method == reference:
-            continue
-        diffs = np.array([aucs[method][s] - aucs[reference][s] for s in row["seeds"]])
-        seed_se = float(diffs.std(ddof=1) / np.sqrt(len(diffs)))
-        half, df = interval(seed_se, 0.0, len(diffs))
-        mean = float(diffs.mean())
-        row.update(
-            paired_seeds=row["seeds"],
-            paired_diffs=diffs.tolist(),
-            paired_diff=mean,
-            paired_seed_se=seed_se,
-            paired_test_se=None,
-            paired_df=df,
-            paired_ci95=[mean - half, mean + half],
-            paired_half_width=half,
-        )
-    return rows
-
-
 def compare_lengths(runs: dict, reference: str, rounds: int, cache: Path | None, eval_root: Path | None) -> dict:
-    """Per length, study_significance's comparison (recorded seeds pooled; seed terms only where no scored seed is
-    shared by every method), each run's best validation AUC; per pair, the sd ratio."""
+    """Per length, study_significance's comparison (recorded seeds pooled; seed terms only where the two methods of
+    a pair share no scored seed), each run's best validation AUC; per pair, the sd ratio."""
     short, long_ = sorted(runs)
     out: dict = {"steps": [short, long_], "line": float(1 / np.sqrt(long_ / short)), "lengths": {}, "pairs": {}}
     for n, (by_method, earlier) in runs.items():
         scored = score_runs(by_method, cache, eval_root)
         recorded = {m: {s: e["auc"] for s, e in by_seed.items()} for m, by_seed in earlier.items()}
-        shared = set.intersection(*({s for s, _ in by_method.get(m, [])} for m in earlier))
-        if shared:
-            rows = compare(scored, reference, rounds, 0, recorded)
-        else:
-            aucs = {m: dict(by_seed) for m, by_seed in recorded.items()}
-            for method, seeded in scored.items():
-                aucs[method] |= {seed: plain_auc(labels, probs) for seed, labels, probs, _ in seeded}
-            rows = seed_rows(aucs, reference)
+        rows = compare(scored, reference, rounds, 0, recorded)
         for method, row in rows.items():
             row["recorded_seeds"] = sorted(earlier[method])
             best = dict(by_method.get(method, [])) | earlier[method]
@@ -256,7 +216,7 @@ def to_markdown(result: dict, benchmark: str, reference: str) -> str:
     if any(row["recorded_seeds"] for rows in at.values() for row in rows.values()):
         notes.append("ʳ recorded AUC (--recorded: the run went with another machine)")
     if any(row.get("paired_test_se", 0) is None for rows in at.values() for row in rows.values()):
-        notes.append("ˢ seeds only: no scored run shared by every method at that length, so no test-set term")
+        notes.append("ˢ seeds only: the pair shares no scored run at that length, so no test-set term")
     return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
 
 

@@ -371,12 +371,11 @@ def paired(row: dict, ref: dict, boots: dict, method: str, reference: str) -> di
     at = {m: {s: i for i, s in enumerate(r["seeds"])} for m, r in ((method, row), (reference, ref))}
     diffs = np.array([row["auc"][at[method][s]] - ref["auc"][at[reference][s]] for s in common])
     both = [s for s in common if s in boots[method] and s in boots[reference]]  # recorded seeds have no bootstrap
-    if not both:
-        raise UsageError(f"{method} and {reference} share no scored seed: a test-set term needs one")
-    boot = np.array([boots[method][s] - boots[reference][s] for s in both])
     seed_se = float(diffs.std(ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else 0.0
-    test_se = float(np.sqrt(shared_test_var(boot)))
-    half, df = interval(seed_se, test_se, len(diffs))
+    test_se = None  # no scored seed shared: the seed term alone (marked ˢ)
+    if both:
+        test_se = float(np.sqrt(shared_test_var(np.array([boots[method][s] - boots[reference][s] for s in both]))))
+    half, df = interval(seed_se, test_se or 0.0, len(diffs))
     mean = float(diffs.mean())
     return {
         "paired_seeds": common,
@@ -394,31 +393,34 @@ def compare(scored: dict, reference: str, rounds: int, seed: int, recorded: dict
     """Per method: AUC per seed, mean/std, the shared test-set s.e. of the mean; differences from ``reference``.
 
     ``recorded`` (``{method: {seed: auc}}``, ``read_recorded``) adds seeds whose runs are no longer at hand, scored
-    on the same faces, to the seed spread; the test-set terms come from the scored runs alone."""
-    rng = np.random.default_rng(seed)
-    _, labels, _, videos = next(iter(scored.values()))[0]
-    w_real, w_fake = video_resample_weights(labels, videos, rounds, rng)
+    on the same faces, to the seed spread; the test-set terms come from the scored runs alone. A method, or a pair,
+    without a scored run (all recorded) has no test-set term (``None``): its interval is the seeds' alone."""
+    weights = None
+    if scored:  # every scored run saw the same faces (score_runs): one set of video resamples for all
+        _, labels, _, videos = next(iter(scored.values()))[0]
+        weights = video_resample_weights(labels, videos, rounds, np.random.default_rng(seed))
     rows = {}
     boot_runs = {}
-    for method, runs in scored.items():
+    for method in sorted(set(scored) | set(recorded or {})):
         auc_of, boots = {}, {}
-        for run_seed, run_labels, probs, _ in runs:
+        for run_seed, run_labels, probs, _ in scored.get(method, []):
             auc_of[run_seed] = plain_auc(run_labels, probs)
-            boots[run_seed] = weighted_auc(run_labels, probs, w_real, w_fake)
+            boots[run_seed] = weighted_auc(run_labels, probs, *weights)
         earlier = {s: a for s, a in (recorded or {}).get(method, {}).items() if s not in auc_of}
         auc_of |= earlier
         boot_runs[method] = boots
         seeds = sorted(auc_of)
         aucs = [auc_of[s] for s in seeds]
+        test_se = float(np.sqrt(shared_test_var(np.array(list(boots.values()))))) if boots else None
         rows[method] = {
             "seeds": seeds,
             "auc": aucs,
             "recorded_seeds": sorted(earlier),
             "mean": statistics.fmean(aucs),
             "std": statistics.stdev(aucs) if len(aucs) > 1 else 0.0,
-            "test_se": float(np.sqrt(shared_test_var(np.array(list(boots.values()))))),
+            "test_se": test_se,
         }
-        half, _ = interval(rows[method]["std"] / np.sqrt(len(aucs)), rows[method]["test_se"], len(aucs))
+        half, _ = interval(rows[method]["std"] / np.sqrt(len(aucs)), test_se or 0.0, len(aucs))
         rows[method]["ci95"] = [rows[method]["mean"] - half, rows[method]["mean"] + half]
     if reference in rows:
         ref = rows[reference]
@@ -426,20 +428,22 @@ def compare(scored: dict, reference: str, rounds: int, seed: int, recorded: dict
             if method == reference:
                 continue
             diff = row["mean"] - ref["mean"]
-            test_se = float(
-                np.sqrt(
-                    shared_test_var(
-                        np.array(list(boot_runs[method].values())), np.array(list(boot_runs[reference].values()))
-                    )
-                )
-            )
+            test_se = None
+            if boot_runs[method] and boot_runs[reference]:
+                ours, theirs = (np.array(list(boot_runs[m].values())) for m in (method, reference))
+                test_se = float(np.sqrt(shared_test_var(ours, theirs)))
             seed_se = float(np.sqrt(row["std"] ** 2 / len(row["auc"]) + ref["std"] ** 2 / len(ref["auc"])))
-            total = float(np.hypot(test_se, seed_se))
+            total = float(np.hypot(test_se or 0.0, seed_se))
             row.update(
                 diff=diff, diff_test_se=test_se, diff_seed_se=seed_se, z=diff / total if total > 0 else float("nan")
             )
             row.update(paired(row, ref, boot_runs, method, reference))
     return rows
+
+
+def se_cell(value: float | None) -> str:
+    """A test-set s.e. in a table: "–ˢ" where there is none (no scored run: the seeds' term alone)."""
+    return "–ˢ" if value is None else f"{value:.3f}"
 
 
 def to_markdown(results: dict, reference: str) -> str:
@@ -454,11 +458,11 @@ def to_markdown(results: dict, reference: str) -> str:
         for method, row in sorted(rows.items()):
             recorded = set(row.get("recorded_seeds", ()))
             per_seed = " ".join(f"{a:.3f}" + ("ʳ" if s in recorded else "") for s, a in zip(row["seeds"], row["auc"]))
-            cells = [method, per_seed, f"{row['mean']:.3f} ± {row['std']:.3f}", f"{row['test_se']:.3f}"]
+            cells = [method, per_seed, f"{row['mean']:.3f} ± {row['std']:.3f}", se_cell(row["test_se"])]
             if "diff" in row:
                 cells += [
                     f"{row['diff']:+.3f}",
-                    f"{row['diff_test_se']:.3f}",
+                    se_cell(row["diff_test_se"]),
                     f"{row['diff_seed_se']:.3f}",
                     f"{row['z']:+.1f}",
                 ]
@@ -468,6 +472,8 @@ def to_markdown(results: dict, reference: str) -> str:
         lines.append("")
         if any(r.get("recorded_seeds") for r in rows.values()):
             lines += ["ʳ recorded AUC (--recorded): a run no longer at hand; in the seed spread, not the test s.e.", ""]
+        if any(r["test_se"] is None or r.get("paired_test_se", 0) is None for r in rows.values()):
+            lines += ["ˢ seeds only: no scored run here (all recorded), so no test-set term", ""]
         pairs = [(m, r) for m, r in sorted(rows.items()) if "paired_diff" in r]
         if pairs:
             lines += [
@@ -484,7 +490,7 @@ def to_markdown(results: dict, reference: str) -> str:
                     " ".join(f"{d:+.3f}" for d in row["paired_diffs"]),
                     f"{row['paired_diff']:+.3f}",
                     f"{row['paired_seed_se']:.3f}",
-                    f"{row['paired_test_se']:.3f}",
+                    se_cell(row["paired_test_se"]),
                     f"[{low:+.3f}, {high:+.3f}]",
                     f"{row['paired_half_width']:.3f}",
                 ]
@@ -514,12 +520,16 @@ def summary_table(results: dict, reference: str, methods: list[str], goal: float
             low, high = row["paired_ci95"]
             n = len(row["paired_seeds"])
             cells += [
-                f"{-row['paired_diff']:+.3f} [{-high:+.3f}, {-low:+.3f}]" + ("" if n > 1 else " (videos only)"),
+                f"{-row['paired_diff']:+.3f} [{-high:+.3f}, {-low:+.3f}]"
+                + ("" if n > 1 else " (videos only)")
+                + ("ˢ" if row["paired_test_se"] is None else ""),
                 f"{row['paired_half_width']:.3f}",
                 str(n),
                 goal_cell(row, goal),
             ]
         lines.append("| " + " | ".join(cells) + " |")
+    if any(r.get("paired_test_se", 0) is None for rows in results.values() for r in rows.values()):
+        lines += ["", "ˢ seeds only: no seed of the pair scored here (all recorded), so no test-set term"]
     return "\n".join(lines) + "\n"
 
 
@@ -530,7 +540,7 @@ def goal_cell(row: dict, goal: float) -> str:
         return "–"
     if row["paired_half_width"] <= goal:
         return "reached"
-    needed = seeds_needed(row["paired_seed_se"] * np.sqrt(n), row["paired_test_se"], goal)
+    needed = seeds_needed(row["paired_seed_se"] * np.sqrt(n), row["paired_test_se"] or 0.0, goal)
     return f"~{needed} seeds" if needed else "more test videos"
 
 
@@ -643,6 +653,24 @@ def read_recorded(
     return out
 
 
+def recorded_only_groups(
+    entries: list[dict], runs: dict, faces: str, benchmarks: set[str] | None, settings: set[str] | None
+) -> list[str]:
+    """The groups (as ``settings_groups`` names them) of recorded runs (``--recorded``) on ``faces`` whose benchmark
+    has no finished run here: a study whose runs all went with their machines is still analysed, seeds alone."""
+    here = {group.partition(" @")[0] for group in runs}
+    hashes: dict = defaultdict(set)
+    for entry in entries:
+        if (
+            entry["faces"] == faces
+            and entry["benchmark"] not in here
+            and (benchmarks is None or entry["benchmark"] in benchmarks)
+            and (settings is None or entry["settings"] in settings)
+        ):
+            hashes[entry["benchmark"]].add(entry["settings"])
+    return [b if len(h) == 1 else f"{b} @{at}" for b, h in hashes.items() for at in sorted(h)]
+
+
 def record_runs(path: Path, runs: dict, results: dict, faces: str, machine: str, day: str) -> int:
     """Add each scored run's AUC to ``path`` (created if missing): benchmark, settings hash, method, seed, faces,
     AUC, the steps it trained and its best validation AUC, machine and day. A run recorded before with the same AUC
@@ -708,14 +736,18 @@ def main(argv=None) -> int:
         return 2
     benchmarks, settings = comma_set(args.benchmarks), comma_set(args.settings)
     runs = finished_runs(runs_dir, benchmarks, settings)
-    if args.methods:
-        keep = {m.strip() for m in args.methods.split(",")} | {args.reference}
+    keep = {m.strip() for m in args.methods.split(",")} | {args.reference} if args.methods else None
+    if keep:
         runs = {group: {m: r for m, r in by.items() if m in keep} for group, by in runs.items()}
     if seeds is not None:
         runs = {group: {m: [(s, r) for s, r in sr if s in seeds] for m, sr in by.items()} for group, by in runs.items()}
         runs = {group: {m: sr for m, sr in by.items() if sr} for group, by in runs.items()}
         runs = {group: by for group, by in runs.items() if by}
-    if not runs:
+    recorded = Path(args.recorded) if args.recorded else None
+    entries = json.loads(recorded.read_text())["runs"] if recorded else []  # read once for every group
+    groups = dict(runs)
+    groups |= {group: {} for group in recorded_only_groups(entries, runs, faces_name(eval_root), benchmarks, settings)}
+    if not groups:
         chosen = (
             " of the chosen benchmarks, methods, seeds and settings"
             if benchmarks or args.methods or args.seeds or settings
@@ -727,16 +759,17 @@ def main(argv=None) -> int:
     if cache:
         cache.mkdir(parents=True, exist_ok=True)
     results = {}
-    recorded = Path(args.recorded) if args.recorded else None
-    entries = json.loads(recorded.read_text())["runs"] if recorded else []  # read once for every group
     try:
-        for group, by_method in sorted(runs.items()):
+        for group, by_method in sorted(groups.items()):
             print(f"{group}: {sum(len(v) for v in by_method.values())} runs", file=sys.stderr)
             scored = score_runs(by_method, cache, eval_root)
-            earlier = (
-                read_recorded(recorded, entries, group, faces_name(eval_root), settings, seeds) if recorded else None
-            )
-            results[group] = compare(scored, args.reference, args.rounds, args.seed, earlier)
+            earlier = None
+            if recorded:
+                earlier = read_recorded(recorded, entries, group, faces_name(eval_root), settings, seeds)
+                earlier = {m: by_seed for m, by_seed in earlier.items() if keep is None or m in keep}
+            rows = compare(scored, args.reference, args.rounds, args.seed, earlier)
+            if rows:  # a recorded-only group may hold none of the chosen methods or seeds
+                results[group] = rows
         if args.record:
             from datetime import datetime, timezone
 
