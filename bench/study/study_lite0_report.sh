@@ -59,7 +59,8 @@ if compgen -G "$RUNS/gid-*-s[5-9]-$SETTINGS" >/dev/null; then
   "${SIG[@]}" "${EVAL[@]}" --seeds 5,6,7,8,9 --benchmarks gid-f2f23,gid-fs23,gid-nt23 --methods alltrain,mldg \
     --json "$OUT/sig-eval1-seeds5-9.json" >"$OUT/sig-eval1-seeds5-9.md"
   "$PY" bench/study/meta_splits.py --runs-dir "$RUNS" --settings "$SETTINGS" --significance "$OUT/sig-eval1-10seeds.json" \
-    >"$OUT/meta-splits-10seeds.md"  # RESULTS' phase-E check: GID-NT23, seeds 5, 8, 9 against 6, 7
+    >"$OUT/meta-splits-10seeds.md" ||  # RESULTS' phase-E check: GID-NT23, seeds 5, 8, 9 against 6, 7
+    step "meta-splits of phase E: no LTW run on this machine (the error above; the draws follow from the seed)"
 fi
 LONG=${LONG:-4eb26433}  # phase L's settings hash (3 epochs of 300 steps)
 if compgen -G "$RUNS/gid-nt23-*-$LONG" >/dev/null || grep -qs "\"$LONG\"" "$RECORDED"; then
