@@ -39,7 +39,8 @@ best validation AUC, machine, day; ``bench/study/recorded_aucs.json`` is the Lit
 FILE`` pools those AUCs for seeds that have no scored run here, same benchmark, settings and test faces: the seeds
 of a machine that is gone. They count in the seed spread and the paired differences; the test-set terms come from
 the scored runs alone (the shared part c is the same videos' for every run). Tables mark them ʳ, the plot draws
-them hollow.
+them hollow. A benchmark with recorded runs and none here (every run gone) is analysed from the record alone, and
+a pair of methods that shares no scored seed gets the seed term only: their intervals are marked ˢ.
 
 ``--eval-root ROOT`` scores every run on an independent prepared build instead (its held-out family and reals of
 every split pooled; e.g. synthff ``--seed 1``, whose identities no run saw): the same population, more test videos,
