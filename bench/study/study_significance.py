@@ -557,6 +557,11 @@ def plot(results: dict, path: str, reference: str) -> None:
 
     groups = sorted(results)
     any_recorded = any(row.get("recorded_seeds") for rows in results.values() for row in rows.values())
+    seeds_only = any(
+        row["test_se"] is None or row.get("paired_test_se", 0) is None
+        for rows in results.values()
+        for row in rows.values()
+    )
     fig, axes = plt.subplots(
         2,
         len(groups),
@@ -593,7 +598,10 @@ def plot(results: dict, path: str, reference: str) -> None:
     fig.suptitle(
         "held-out AUC per method (top), paired differences on the same seeds (bottom):\n"
         "mean with 95 % interval (seeds + test videos), dots = seeds"
-        + ("; hollow = recorded (runs gone)" if any_recorded else ""),
+        + ("; hollow = recorded (runs gone)" if any_recorded else "")
+        + (
+            "\nwhere a method or pair has no run scored here, its interval counts the seeds alone" if seeds_only else ""
+        ),
         fontsize=9,
     )
     fig.tight_layout()
