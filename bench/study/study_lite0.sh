@@ -96,6 +96,8 @@ export PYTHONUNBUFFERED=1  # each run's "[k/n] ... trained (s)" line reaches the
 # run is recorded: a recorded seed must not be trained again; E_SEEDS=9 trains only those of E-*-mldg's seeds 5-9);
 # pooled with the original seeds 0-4 through
 # bench/study/recorded_aucs.json (the report records every scored run there, so a lost machine loses no result).
+# L-sK = phase L's three runs of seed K alone (L_METHODS=ltw some of them): phase L spans sessions and machines, and
+# a recorded seed must not be trained again.
 PHASES=${PHASES:-A B D C F E}
 E=(--methods alltrain,mldg,ltw --seeds 0,1,2,3,4,5,6,7,8,9)  # Table 2 has the DF and F2F splits, Table 3 FS and NT
 for phase in $PHASES; do
@@ -110,6 +112,8 @@ for phase in $PHASES; do
     E-NT) args=(--benchmarks gid-nt23 --table 3 "${E[@]}" --out "$DATA/runs/study-lite0/tables-10seeds-nt23") ;;
     L) args=(--benchmarks gid-nt23 --table 3 --methods alltrain,mldg,ltw --seeds 0,1,2,3,4 --steps-per-epoch 300
          --out "$DATA/runs/study-lite0/tables-3x-steps") ;;
+    L-s[0-4]) args=(--benchmarks gid-nt23 --table 3 --methods "${L_METHODS:-alltrain,mldg,ltw}" --seeds "${phase##*-s}"
+         --steps-per-epoch 300 --out "$DATA/runs/study-lite0/tables-3x-steps") ;;  # L a seed at a time
     R) args=(--benchmarks gid-nt23 --table 3 --methods alltrain --seeds 0 --runs-dir "$DATA/runs/replicate-lite0"
          --out "$DATA/runs/replicate-lite0/tables") ;;  # its own folder: never pooled with the study's seeds
     E-NT-s[5-9] | E-F2F-s[5-9] | E-FS-s[5-9])  # Table 2 has GID-F2F23, Table 3 GID-FS23 and GID-NT23
@@ -122,7 +126,7 @@ for phase in $PHASES; do
       table=$([ "$split" = f2f ] && echo 2 || echo 3)
       args=(--benchmarks "gid-${split}23" --table "$table" --methods mldg --seeds "${E_SEEDS:-5,6,7,8,9}"
         --out "$DATA/runs/study-lite0/tables-seeds5-9-$split") ;;
-    *) echo "error: unknown phase '$phase' in PHASES (A B D C F E E-NT L R E-{NT,F2F,FS}-s5..9 E-{NT,F2F,FS}-mldg)" \
+    *) echo "error: unknown phase '$phase' in PHASES (A B D C F E E-NT L L-s0..4 R E-{NT,F2F,FS}-s5..9 E-{NT,F2F,FS}-mldg)" \
          | tee -a "$log" >&2
        exit 2 ;;
   esac

@@ -132,7 +132,7 @@ shopt -u nullglob
 step "run times from the study's logs (${#logs[@]} logs)"
 "$PY" - "${logs[@]}" >"$OUT/times.md" <<'PY'
 """Per method: runs and their logged "trained / resumed (s)" times (time lost to an interruption is not logged);
-phase L's runs (after its "phase L start" line) apart, as "METHOD (900 steps)"."""
+phase L's runs (after a "phase L start" or "phase L-sK start" line) apart, as "METHOD (900 steps)"."""
 import re
 import statistics
 import sys
@@ -143,13 +143,13 @@ start = re.compile(r"^phase (\S+) start ")
 runs = defaultdict(float)
 for path in sys.argv[1:]:
     with open(path, errors="replace") as log:
-        phase = ""
+        longer = False
         for text in log.read().replace("\r", "\n").splitlines():
             if started := start.match(text):
-                phase = started.group(1)
+                longer = started.group(1).partition("-")[0] == "L"  # L, or L-sK: a seed of it
             elif found := line.match(text):
                 method, benchmark, seed, seconds = found.groups()
-                runs[method + (" (900 steps)" if phase == "L" else ""), benchmark, seed] += float(seconds)
+                runs[method + (" (900 steps)" if longer else ""), benchmark, seed] += float(seconds)
 by_method = defaultdict(list)
 for (method, _, _), seconds in runs.items():
     by_method[method].append(seconds)
