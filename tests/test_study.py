@@ -475,7 +475,20 @@ def test_study_significance_records_aucs_and_pools_them_when_the_runs_are_gone(g
     gone.mkdir()
     assert significance.main(["--runs-dir", str(gone), *common]) == 1
     assert "no finished runs" in capsys.readouterr().err
-    assert significance.main(["--runs-dir", str(gone), *common, "--recorded", str(book), "--summary", "focal"]) == 0
+    picture = tmp_path / "gone.png"
+    only_record = [
+        "--runs-dir",
+        str(gone),
+        *common,
+        "--recorded",
+        str(book),
+        "--summary",
+        "focal",
+        "--plot",
+        str(picture),
+    ]
+    assert significance.main(only_record) == 0
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # drawn with the seed-only intervals
     record_only = json.loads(out.read_text())["gid-fs23"]
     from scipy import stats
 
