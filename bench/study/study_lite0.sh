@@ -110,10 +110,10 @@ for phase in $PHASES; do
          --out "$DATA/runs/study-lite0/tables-step-split") ;;
     E) args=(--benchmarks gid-f2f23,gid-fs23,gid-nt23 --table 2,3 "${E[@]}" --out "$DATA/runs/study-lite0/tables-10seeds") ;;
     E-NT) args=(--benchmarks gid-nt23 --table 3 "${E[@]}" --out "$DATA/runs/study-lite0/tables-10seeds-nt23") ;;
-    L) args=(--benchmarks gid-nt23 --table 3 --methods alltrain,mldg,ltw --seeds 0,1,2,3,4 --steps-per-epoch 300
-         --out "$DATA/runs/study-lite0/tables-3x-steps") ;;
-    L-s[0-4]) args=(--benchmarks gid-nt23 --table 3 --methods "${L_METHODS:-alltrain,mldg,ltw}" --seeds "${phase##*-s}"
-         --steps-per-epoch 300 --out "$DATA/runs/study-lite0/tables-3x-steps") ;;  # L a seed at a time
+    L | L-s[0-4])  # L-sK: phase L's seed K alone
+      seeds=$([ "$phase" = L ] && echo 0,1,2,3,4 || echo "${phase##*-s}")
+      args=(--benchmarks gid-nt23 --table 3 --methods "${L_METHODS:-alltrain,mldg,ltw}" --seeds "$seeds"
+        --steps-per-epoch 300 --out "$DATA/runs/study-lite0/tables-3x-steps") ;;
     R) args=(--benchmarks gid-nt23 --table 3 --methods alltrain --seeds 0 --runs-dir "$DATA/runs/replicate-lite0"
          --out "$DATA/runs/replicate-lite0/tables") ;;  # its own folder: never pooled with the study's seeds
     E-NT-s[5-9] | E-F2F-s[5-9] | E-FS-s[5-9])  # Table 2 has GID-F2F23, Table 3 GID-FS23 and GID-NT23

@@ -442,6 +442,11 @@ def compare(scored: dict, reference: str, rounds: int, seed: int, recorded: dict
     return rows
 
 
+def seeds_only(row: dict) -> bool:
+    """Whether a ``compare`` row has an interval without a test-set term (its method or its pair: nothing scored)."""
+    return row["test_se"] is None or row.get("paired_test_se", 0) is None
+
+
 def se_cell(value: float | None) -> str:
     """A test-set s.e. in a table: "–ˢ" where there is none (no scored run: the seeds' term alone)."""
     return "–ˢ" if value is None else f"{value:.3f}"
@@ -473,7 +478,7 @@ def to_markdown(results: dict, reference: str) -> str:
         lines.append("")
         if any(r.get("recorded_seeds") for r in rows.values()):
             lines += ["ʳ recorded AUC (--recorded): a run no longer at hand; in the seed spread, not the test s.e.", ""]
-        if any(r["test_se"] is None or r.get("paired_test_se", 0) is None for r in rows.values()):
+        if any(seeds_only(r) for r in rows.values()):
             lines += ["ˢ seeds only: no scored run here (all recorded), so no test-set term", ""]
         pairs = [(m, r) for m, r in sorted(rows.items()) if "paired_diff" in r]
         if pairs:
@@ -557,11 +562,7 @@ def plot(results: dict, path: str, reference: str) -> None:
 
     groups = sorted(results)
     any_recorded = any(row.get("recorded_seeds") for rows in results.values() for row in rows.values())
-    seeds_only = any(
-        row["test_se"] is None or row.get("paired_test_se", 0) is None
-        for rows in results.values()
-        for row in rows.values()
-    )
+    any_seeds_only = any(seeds_only(row) for rows in results.values() for row in rows.values())
     fig, axes = plt.subplots(
         2,
         len(groups),
@@ -600,7 +601,9 @@ def plot(results: dict, path: str, reference: str) -> None:
         "mean with 95 % interval (seeds + test videos), dots = seeds"
         + ("; hollow = recorded (runs gone)" if any_recorded else "")
         + (
-            "\nwhere a method or pair has no run scored here, its interval counts the seeds alone" if seeds_only else ""
+            "\nwhere a method or pair has no run scored here, its interval counts the seeds alone"
+            if any_seeds_only
+            else ""
         ),
         fontsize=9,
     )
